@@ -1,0 +1,94 @@
+"""The one event log. Processes append rows; summaries and targets are computed from it.
+
+Event names are past tense and documented in README.md. Each row is
+``(t_days, child_id, episode, event, positive, route, detail, value)``; ``detail`` holds the
+event's category (placement type, guardian kind, reason, regime) and ``to_frame`` spreads it
+into named columns.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+
+import pandas as pd
+
+
+class Event(StrEnum):
+    """Everything that can happen to a child (or to a case about a child)."""
+
+    REFERRED = "referred"  # detail: first responder route; is_repeat column
+    RG_DECIDED = "rg_decided"  # positive; detail: decision regime
+    DISQUALIFIED = "disqualified"  # public-order disqualification; detail: policy
+    CG_DECIDED = "cg_decided"  # positive; detail: decision regime
+    RECONSIDERATION_REQUESTED = "reconsideration_requested"  # detail: rg | cg
+    RECONSIDERATION_DECIDED = "reconsideration_decided"  # positive = overturned
+    PLACED = "placed"  # detail: placement type
+    PLACEMENT_ENDED = "placement_ended"  # detail: placement type; value: days placed
+    WENT_MISSING = "went_missing"
+    RETURNED = "returned"  # value: days missing
+    RE_TRAFFICKED = "re_trafficked"  # detail: where (missing | community | after_exit)
+    GUARDIAN_ALLOCATED = "guardian_allocated"  # detail: guardian kind; value: days waited
+    TURNED_18 = "turned_18"  # while awaiting a decision
+    WITHDRAWN = "withdrawn"  # detail: reason
+    SUSPENDED = "suspended"  # detail: reason
+    CONTINUED_AS_ADULT = "continued_as_adult"  # consented at 18, case goes on
+    LEAVE_GRANTED = "leave_granted"
+    CRIMINALISED = "criminalised"  # child arrested/charged for exploitation-related offence
+    INVESTIGATION_OPENED = "investigation_opened"  # trafficker investigation about this child
+    CHARGED = "charged"  # trafficker charged
+    PROSECUTION_COMPLETED = "prosecution_completed"  # positive = convicted
+    CONVICTED = "convicted"  # trafficker convicted
+    SUPERSEDED = "superseded"  # open case closed by a repeat referral
+
+
+EVENTS: tuple[Event, ...] = tuple(Event)
+ROUTES = ("", "home_office", "devolved_pilot")
+DETAIL_COLUMNS = {
+    Event.PLACED: "placement_type",
+    Event.PLACEMENT_ENDED: "placement_type",
+    Event.GUARDIAN_ALLOCATED: "guardian_kind",
+    Event.RG_DECIDED: "regime",
+    Event.CG_DECIDED: "regime",
+    Event.DISQUALIFIED: "regime",
+    Event.RECONSIDERATION_REQUESTED: "decision_type",
+    Event.RECONSIDERATION_DECIDED: "decision_type",
+    Event.WITHDRAWN: "reason",
+    Event.SUSPENDED: "reason",
+    Event.RE_TRAFFICKED: "reason",
+    Event.REFERRED: "referrer",
+}
+NAN = math.nan
+
+
+class EventLog:
+    """Append-only list of row tuples; one ``append`` per event keeps the hot path cheap."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Columns: t_days, child_id, episode, event, positive, route, is_repeat, detail
+        columns (placement_type, guardian_kind, regime, decision_type, reason, referrer), value."""
+        cols = ["t_days", "child_id", "episode", "event", "positive", "route", "detail", "value"]
+        df = pd.DataFrame.from_records(self.rows, columns=cols)
+        df["event"] = pd.Categorical.from_codes(df["event"].astype("int16"),
+                                                categories=[e.value for e in EVENTS])
+        df["route"] = pd.Categorical.from_codes(df["route"].astype("int8"), categories=list(ROUTES))
+        pos = df["positive"].astype("int8")
+        df["positive"] = pd.array(pos.where(pos >= 0).map({1: True, 0: False}), dtype="boolean")
+        df["is_repeat"] = pd.array((df["episode"] > 0).where(df["event"] == Event.REFERRED.value),
+                                   dtype="boolean")
+        ev = df["event"].astype(str)
+        for column in sorted(set(DETAIL_COLUMNS.values())):
+            kinds = [e.value for e, c in DETAIL_COLUMNS.items() if c == column]
+            df[column] = df["detail"].where(ev.isin(kinds)).astype("string")
+        df = df.drop(columns="detail")
+        df["child_id"] = df["child_id"].astype("int64")
+        df["episode"] = df["episode"].astype("int32")
+        return df

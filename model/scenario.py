@@ -1,0 +1,500 @@
+"""Scenario files: load TOML, resolve ``extends``, validate every value, build ``Params``.
+
+A scenario is data. ``scenarios/baseline.toml`` declares every parameter once, as an inline
+table ``{ value, unit, source, ... }``; other scenarios ``extends`` a parent and may only
+override keys that exist there. A ``[[timeline]]`` entry changes parameters on a date, so one
+run can cross a policy change. Nothing here evaluates code from a file.
+
+Every problem raises :class:`ScenarioError`, which names the file, the key, the value and what
+is allowed (with a close-match suggestion for typos). The CLI turns it into exit code 2.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import difflib
+import math
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+SOURCE_KINDS = (
+    "official-statistics",
+    "foi-release",
+    "ngo-secondary",
+    "legislation-guidance",
+    "assumption",
+)
+
+# unit -> (python kind, lower bound, upper bound). Every parameter declares one of these.
+UNITS: dict[str, tuple[str, float, float]] = {
+    "probability": ("float", 0.0, 1.0),
+    "share": ("share", 0.0, 1.0),
+    "days": ("float", 0.0, math.inf),
+    "years": ("float", 0.0, math.inf),
+    "children/year": ("float", 0.0, math.inf),
+    "decisions/year": ("float", 0.0, math.inf),
+    "per year": ("float", 0.0, math.inf),
+    "count": ("int", 0, math.inf),
+    "children": ("int", 0, math.inf),
+    "factor": ("float", 0.0, math.inf),
+    "odds ratio": ("float", 0.0, math.inf),
+    "gbp": ("float", 0.0, math.inf),
+    "gbp/day": ("float", 0.0, math.inf),
+    "gbp/case": ("float", 0.0, math.inf),
+    "date": ("date", -math.inf, math.inf),
+    "flag": ("bool", 0, 1),
+    "choice": ("choice", -math.inf, math.inf),
+}
+ENTRY_KEYS = {"value", "unit", "source", "locator", "note", "range", "calibrate", "allowed"}
+META_KEYS = {"name", "description", "extends"}
+RUN_KEYS = {"start", "end", "seed", "replicates"}
+TIMELINE_KEYS = {"date", "name", "source", "set", "note", "enabled"}
+
+
+class ScenarioError(ValueError):
+    """A scenario, source or target file is wrong. The message names file, key and fix."""
+
+    def __init__(self, file: Path | str, key: str, problem: str) -> None:
+        self.file, self.key, self.problem = str(file), key, problem
+        super().__init__(f"{file}: {key}: {problem}")
+
+
+def suggest(word: str, options: Iterable[str]) -> str:
+    """Return ' Did you mean X?' for a close match, else ''."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+# --------------------------------------------------------------------------- value types
+@dataclass(frozen=True, slots=True)
+class Share:
+    """A categorical distribution: category -> share, summing to 1. Picks by inverse CDF."""
+
+    keys: tuple[str, ...]
+    probs: tuple[float, ...]
+    cum: tuple[float, ...]
+
+    @classmethod
+    def of(cls, mapping: Mapping[str, float]) -> Share:
+        keys = tuple(mapping)
+        probs = tuple(float(mapping[k]) for k in keys)
+        total, cum = 0.0, []
+        for p in probs:
+            total += p
+            cum.append(total / sum(probs))
+        cum[-1] = 1.0
+        return cls(keys, probs, tuple(cum))
+
+    def pick(self, u: float) -> str:
+        """Category for a uniform draw ``u`` in [0, 1)."""
+        return self.keys[bisect.bisect_right(self.cum, u)]
+
+    def __getitem__(self, key: str) -> float:
+        return self.probs[self.keys.index(key)]
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(self.keys, self.probs, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One declared parameter with its provenance."""
+
+    key: str  # dotted, e.g. "cg_decision.capacity_per_year"
+    value: Any
+    unit: str
+    source: str
+    locator: str = ""
+    note: str = ""
+    range: tuple[float, float] | None = None
+    calibrate: bool = False
+    allowed: tuple[str, ...] = ()
+    declared_in: str = ""
+
+
+class Group:
+    """Read-only attribute access to one parameter group (``params.cg_decision.x``).
+
+    Values live in the instance ``__dict__`` so reads are plain attribute lookups (hot path).
+    """
+
+    def __init__(self, name: str, values: Mapping[str, Any]) -> None:
+        self.__dict__.update(values)
+        self.__dict__["_name"] = name
+
+    def __getattr__(self, item: str) -> Any:  # only called when the name is missing
+        raise AttributeError(
+            f"parameter '{self.__dict__['_name']}.{item}' is not declared in baseline.toml"
+            + suggest(item, [k for k in self.__dict__ if k != "_name"])
+        )
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("parameters are read-only; change them in a scenario file")
+
+    def __repr__(self) -> str:
+        return f"Group({self.__dict__})"
+
+
+class Params:
+    """All parameter values in force at one moment. Immutable; ``with_values`` copies.
+
+    Groups are instance attributes (``params.rg_decision``) for fast reads.
+    """
+
+    def __init__(self, flat: Mapping[str, Any]) -> None:
+        groups: dict[str, dict[str, Any]] = {}
+        for dotted, value in flat.items():
+            group, name = dotted.split(".", 1)
+            groups.setdefault(group, {})[name] = value
+        self.__dict__["flat"] = MappingProxyType(dict(flat))
+        self.__dict__["group_names"] = tuple(groups)
+        for g, values in groups.items():
+            self.__dict__[g] = Group(g, values)
+
+    def __getattr__(self, item: str) -> Group:  # only called when the name is missing
+        raise AttributeError(f"no parameter group '{item}'" + suggest(item, self.group_names))
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("parameters are read-only; change them in a scenario file")
+
+    def with_values(self, changes: Mapping[str, Any]) -> Params:
+        merged = dict(self.flat)
+        merged.update(changes)
+        return Params(merged)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """Parameter changes that take effect on ``date`` (00:00, start of that day)."""
+
+    date: dt.date
+    name: str
+    source: str
+    changes: Mapping[str, Any]
+    declared_in: str = ""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A fully resolved scenario: parameters, provenance, timeline and run settings."""
+
+    name: str
+    description: str
+    path: Path
+    chain: tuple[str, ...]  # files from baseline to this one
+    entries: Mapping[str, Entry]
+    timeline: tuple[TimelineEntry, ...]
+    start: dt.date
+    end: dt.date
+    seed: int
+    replicates: int
+    sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def initial_params(self) -> Params:
+        """Parameters in force at the start date (timeline entries on or before it applied)."""
+        flat = {k: e.value for k, e in self.entries.items()}
+        for item in self.timeline:
+            if item.date <= self.start:
+                flat.update(item.changes)
+        return Params(flat)
+
+    def future_timeline(self) -> list[TimelineEntry]:
+        """Timeline entries strictly after the start date, in date order."""
+        return [t for t in self.timeline if self.start < t.date <= self.end]
+
+    def with_run(self, *, start: dt.date | None = None, end: dt.date | None = None,
+                 seed: int | None = None) -> Scenario:
+        """Copy with run settings replaced (command-line options)."""
+        new_start, new_end = start or self.start, end or self.end
+        if new_end <= new_start:
+            raise ScenarioError(self.path, "run.end", f"end {new_end} must be after start {new_start}")
+        return Scenario(self.name, self.description, self.path, self.chain, self.entries,
+                        self.timeline, new_start, new_end, self.seed if seed is None else seed,
+                        self.replicates, self.sources)
+
+    def with_values(self, changes: Mapping[str, Any], source: str = "override") -> Scenario:
+        """Copy with parameter values replaced (validated); used by calibration and sweeps."""
+        entries = dict(self.entries)
+        for key, value in changes.items():
+            if key not in entries:
+                raise ScenarioError(self.path, key, "unknown parameter" + suggest(key, entries))
+            base = entries[key]
+            checked = check_value(self.path, key, value, base.unit, base.allowed, base.value)
+            entries[key] = Entry(key, checked, base.unit, source, base.locator, base.note,
+                                 base.range, base.calibrate, base.allowed, str(self.path))
+        return Scenario(self.name, self.description, self.path, self.chain, entries,
+                        self.timeline, self.start, self.end, self.seed, self.replicates,
+                        self.sources)
+
+    def resolved(self) -> dict[str, Any]:
+        """JSON-ready description of everything that defines this scenario."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "files": list(self.chain),
+            "run": {"start": self.start.isoformat(), "end": self.end.isoformat(),
+                    "seed": self.seed, "replicates": self.replicates},
+            "params": {
+                k: {"value": _jsonable(e.value), "unit": e.unit, "source": e.source,
+                    **({"range": list(e.range)} if e.range else {}),
+                    **({"calibrate": True} if e.calibrate else {})}
+                for k, e in sorted(self.entries.items())
+            },
+            "timeline": [
+                {"date": t.date.isoformat(), "name": t.name, "source": t.source,
+                 "set": {k: _jsonable(v) for k, v in t.changes.items()}}
+                for t in self.timeline
+            ],
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Share):
+        return value.as_dict()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+# --------------------------------------------------------------------------- validation
+def check_value(file: Path | str, key: str, value: Any, unit: str,
+                allowed: tuple[str, ...] = (), like: Any = None) -> Any:
+    """Validate ``value`` against ``unit``; return it in its runtime form (e.g. ``Share``)."""
+    kind, lo, hi = UNITS[unit]
+    if kind == "share":
+        if not isinstance(value, Mapping | Share):
+            raise ScenarioError(file, key, f"value {value!r} must be a table of shares, "
+                                "e.g. {{ female = 0.3, male = 0.7 }}")
+        mapping = value.as_dict() if isinstance(value, Share) else dict(value)
+        if like is not None:
+            expected = set(like.keys)
+            if set(mapping) != expected:
+                extra, missing = set(mapping) - expected, expected - set(mapping)
+                hint = "".join(suggest(x, expected) for x in extra)
+                raise ScenarioError(file, key, f"categories must be exactly {sorted(expected)}; "
+                                    f"unknown {sorted(extra)}, missing {sorted(missing)}.{hint}")
+        for cat, share in mapping.items():
+            if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+                raise ScenarioError(file, f"{key}.{cat}", f"value {share!r} must be a number in [0, 1]")
+        total = sum(mapping.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ScenarioError(file, key, f"shares sum to {total:.6f}; they must sum to 1")
+        return Share.of(mapping)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ScenarioError(file, key, f"value {value!r} must be true or false")
+        return value
+    if kind == "date":
+        if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+            raise ScenarioError(file, key, f"value {value!r} must be a TOML date like 2023-01-30")
+        return value
+    if kind == "choice":
+        if value not in allowed:
+            raise ScenarioError(file, key, f"value {value!r} is not allowed; allowed: "
+                                f"{list(allowed)}." + suggest(str(value), allowed))
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ScenarioError(file, key, f"value {value!r} must be a number ({unit})")
+    if kind == "int" and (not float(value).is_integer()):
+        raise ScenarioError(file, key, f"value {value!r} must be a whole number ({unit})")
+    if not (lo <= value <= hi) or (isinstance(value, float) and math.isnan(value)):
+        raise ScenarioError(file, key, f"value {value!r} is outside the allowed range "
+                            f"[{lo}, {hi}] for unit '{unit}'")
+    return int(value) if kind == "int" else float(value)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(path, "-", "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(path, "-", f"malformed TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(path, "-", f"not UTF-8 text: {exc}") from None
+
+
+def _check_keys(path: Path, where: str, got: Iterable[str], allowed: set[str]) -> None:
+    for key in got:
+        if key not in allowed:
+            raise ScenarioError(path, f"{where}.{key}" if where else key,
+                                f"unknown key; allowed: {sorted(allowed)}." + suggest(key, allowed))
+
+
+def _walk_params(path: Path, tree: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, dict]]:
+    for name, node in tree.items():
+        dotted = f"{prefix}{name}"
+        if isinstance(node, dict) and "value" in node:
+            if dotted.count(".") != 1:
+                raise ScenarioError(path, f"params.{dotted}",
+                                    "parameters live one level down: [params.<group>] name = {...}")
+            yield dotted, node
+        elif isinstance(node, dict):
+            yield from _walk_params(path, node, dotted + ".")
+        else:
+            raise ScenarioError(path, f"params.{dotted}",
+                                "write { value = ..., unit = ..., source = ... }, not a bare value")
+
+
+def load_sources(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Read ``scenarios/sources.toml``; every source must have a known ``kind``."""
+    path = path or SCENARIO_DIR / "sources.toml"
+    doc = _read_toml(path)
+    _check_keys(path, "", doc, {"source"})
+    sources = doc.get("source", {})
+    for key, src in sources.items():
+        if src.get("kind") not in SOURCE_KINDS:
+            raise ScenarioError(path, f"source.{key}.kind",
+                                f"value {src.get('kind')!r} is not allowed; allowed: {list(SOURCE_KINDS)}")
+    return sources
+
+
+def resolve_path(name_or_path: str | Path, base_dir: Path | None = None) -> Path:
+    """A scenario is a name in ``scenarios/`` (``historical``) or a path to a TOML file."""
+    text = str(name_or_path)
+    candidate = Path(text)
+    if candidate.suffix == ".toml" or candidate.exists() or "/" in text:
+        return candidate
+    folder = base_dir or SCENARIO_DIR
+    path = folder / f"{text}.toml"
+    if not path.exists():
+        names = sorted(p.stem for p in folder.glob("*.toml") if p.stem != "sources")
+        raise ScenarioError(path, "scenario", f"no scenario named '{text}'; available: {names}."
+                            + suggest(text, names))
+    return path
+
+
+def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) -> Scenario:
+    """Load and validate a scenario and its ``extends`` chain."""
+    path = resolve_path(name_or_path)
+    sources = load_sources(sources_path)
+    entries, timeline, run, meta, chain = _load_chain(path, sources, seen=())
+    for key in ("start", "end", "seed", "replicates"):
+        if key not in run:
+            raise ScenarioError(path, f"run.{key}", "missing; set it here or in a parent scenario")
+    start, end = run["start"], run["end"]
+    for key, value in (("run.start", start), ("run.end", end)):
+        check_value(path, key, value, "date")
+    if end <= start:
+        raise ScenarioError(path, "run.end", f"end {end} must be after start {start}")
+    for key in ("seed", "replicates"):
+        v = run[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < (1 if key == "replicates" else 0):
+            raise ScenarioError(path, f"run.{key}", f"value {v!r} must be a whole number "
+                                f">= {1 if key == 'replicates' else 0}")
+    ordered = tuple(sorted(timeline, key=lambda t: t.date))  # stable: parent before child
+    return Scenario(meta.get("name", path.stem), meta.get("description", ""), path, chain,
+                    MappingProxyType(entries), ordered, start, end, run["seed"],
+                    run["replicates"], MappingProxyType(sources))
+
+
+def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
+    if str(path.resolve()) in seen:
+        raise ScenarioError(path, "meta.extends", "circular extends chain: " + " -> ".join(seen))
+    doc = _read_toml(path)
+    _check_keys(path, "", doc, {"meta", "run", "params", "timeline"})
+    meta = doc.get("meta", {})
+    _check_keys(path, "meta", meta, META_KEYS)
+    run_in = doc.get("run", {})
+    _check_keys(path, "run", run_in, RUN_KEYS)
+    parent_name = meta.get("extends")
+    if parent_name:
+        parent_path = resolve_path(parent_name, base_dir=path.parent)
+        entries, timeline, run, _, chain = _load_chain(parent_path, sources,
+                                                       seen + (str(path.resolve()),))
+    else:
+        entries, timeline, run, chain = {}, [], {}, ()
+    run = {**run, **run_in}
+    file_label = str(path)
+
+    for dotted, node in _walk_params(path, doc.get("params", {})):
+        where = f"params.{dotted}"
+        _check_keys(path, where, node, ENTRY_KEYS)
+        if parent_name and dotted not in entries:
+            raise ScenarioError(path, where, f"does not exist in {parent_name}; a scenario may "
+                                "only override declared parameters." + suggest(dotted, entries))
+        base = entries.get(dotted)
+        unit = node.get("unit", base.unit if base else None)
+        if unit is None:
+            raise ScenarioError(path, where, f"missing 'unit'; allowed: {sorted(UNITS)}")
+        if unit not in UNITS:
+            raise ScenarioError(path, f"{where}.unit", f"unit {unit!r} is not allowed; allowed: "
+                                f"{sorted(UNITS)}." + suggest(str(unit), UNITS))
+        if base and unit != base.unit:
+            raise ScenarioError(path, f"{where}.unit", f"unit {unit!r} differs from {base.unit!r} "
+                                f"declared in {base.declared_in}")
+        source = node.get("source")
+        if source is None:
+            raise ScenarioError(path, where, "missing 'source' (a key of scenarios/sources.toml, "
+                                "'assumption', or 'calibration:<fit-id>')")
+        _check_source(path, where, source, sources)
+        rng = node.get("range", base.range if base else None)
+        if source == "assumption" and rng is None:
+            raise ScenarioError(path, where, "an assumption needs a plausible 'range = [low, high]'")
+        if rng is not None:
+            if (not isinstance(rng, list | tuple) or len(rng) != 2
+                    or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in rng)
+                    or rng[0] > rng[1]):
+                raise ScenarioError(path, f"{where}.range", f"value {rng!r} must be [low, high] numbers")
+            rng = (float(rng[0]), float(rng[1]))
+        allowed = tuple(node.get("allowed", base.allowed if base else ()))
+        if unit == "choice" and not allowed:
+            raise ScenarioError(path, where, "a 'choice' parameter needs 'allowed = [...]'")
+        value = check_value(path, where, node["value"], unit, allowed, base.value if base else None)
+        if rng is not None and isinstance(value, int | float) and not rng[0] <= value <= rng[1]:
+            raise ScenarioError(path, where, f"value {value!r} is outside its plausible range "
+                                f"[{rng[0]}, {rng[1]}]")
+        entries[dotted] = Entry(dotted, value, unit, source, node.get("locator", ""),
+                                node.get("note", ""), rng,
+                                bool(node.get("calibrate", base.calibrate if base else False)),
+                                allowed, file_label)
+
+    items = doc.get("timeline", [])
+    if not isinstance(items, list):
+        raise ScenarioError(path, "timeline", "write timeline entries as [[timeline]] tables")
+    for i, item in enumerate(items):
+        where = f"timeline[{i}]"
+        _check_keys(path, where, item, TIMELINE_KEYS)
+        for req in ("date", "name", "source", "set"):
+            if req not in item:
+                raise ScenarioError(path, f"{where}.{req}", "missing")
+        check_value(path, f"{where}.date", item["date"], "date")
+        _check_source(path, f"{where}.source", item["source"], sources)
+        timeline = [t for t in timeline if t.name != item["name"]]  # same name replaces
+        if item.get("enabled", True) is False:
+            continue
+        changes: dict[str, Any] = {}
+        for key, value in item["set"].items():
+            if key not in entries:
+                raise ScenarioError(path, f"{where}.set.{key}", "unknown parameter"
+                                    + suggest(key, entries))
+            e = entries[key]
+            changes[key] = check_value(path, f"{where}.set.{key}", value, e.unit, e.allowed, e.value)
+        timeline.append(TimelineEntry(item["date"], item["name"], item["source"],
+                                      MappingProxyType(changes), file_label))
+    return entries, timeline, run, meta, chain + (file_label,)
+
+
+def _check_source(path: Path, where: str, source: Any, sources: Mapping[str, Any]) -> None:
+    if not isinstance(source, str):
+        raise ScenarioError(path, where, f"source {source!r} must be a string key")
+    if source == "assumption" or source.startswith("calibration:"):
+        return
+    if source not in sources:
+        raise ScenarioError(path, where, f"source '{source}' is not in scenarios/sources.toml."
+                            + suggest(source, sources))
+
+
+def source_kind(entry: Entry, sources: Mapping[str, Mapping[str, Any]]) -> str:
+    """Evidence grade of a parameter: a ``SOURCE_KINDS`` value or 'calibrated'."""
+    if entry.source == "assumption":
+        return "assumption"
+    if entry.source.startswith("calibration:"):
+        return "calibrated"
+    return str(sources[entry.source]["kind"])

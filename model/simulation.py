@@ -1,0 +1,207 @@
+"""``NRMModel``: a Mesa model that owns a SimPy environment, the services and the children.
+
+SimPy owns time (``env.now``, days since the scenario start). Mesa owns the population of
+``Child`` agents and the periodic snapshots: one ``step()`` advances SimPy by one reporting
+period (``REPORT_EVERY_DAYS``) and collects counts with a ``mesa.DataCollector``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+import mesa
+import simpy
+
+from model.agents import OPEN_STATES, Child
+from model.calendar import Calendar
+from model.events import EVENTS, Event, EventLog
+from model.pathway import referral_episode
+from model.queues import DecisionQueue, SlotPool
+from model.rng import Stream, Streams
+from model.scenario import Params, Scenario
+from model.stages import (
+    care,
+    cg_decision,
+    guardianship,
+    identification,
+    justice,
+    leave,
+    reconsideration,
+    retrafficking,
+    rg_decision,
+    transition,
+)
+from model.stages.identification import LocalAuthorities
+from model.stages.rg_decision import servers_for
+
+REPORT_EVERY_DAYS = 30.4375  # one reporting period: a twelfth of a year
+EVENT_CODE = {e: i for i, e in enumerate(EVENTS)}
+SLOTS = {
+    Stream.ATTRIBUTES: identification.ATTRIBUTE_SLOTS,
+    Stream.RG: rg_decision.RG_SLOTS,
+    Stream.DISQUALIFICATION: 1,
+    Stream.CG: cg_decision.CG_SLOTS,
+    Stream.RECONSIDERATION: reconsideration.RECONSIDERATION_SLOTS,
+    Stream.CARE: care.CARE_SLOTS,
+    Stream.MISSING: care.MISSING_SLOTS,
+    Stream.GUARDIANSHIP: guardianship.GUARDIANSHIP_SLOTS,
+    Stream.JUSTICE: justice.JUSTICE_SLOTS,
+    Stream.LEAVE: leave.LEAVE_SLOTS,
+    Stream.TRANSITION: transition.TRANSITION_SLOTS,
+    Stream.RETRAFFICKING: retrafficking.RETRAFFICKING_SLOTS,
+}
+
+
+class NRMModel(mesa.Model):
+    """Children (Mesa agents) moving through SimPy processes; time is in days on ``env.now``."""
+
+    def __init__(self, scenario: Scenario, replicate: int = 0) -> None:
+        self.streams = Streams(scenario.seed, replicate)
+        super().__init__(rng=self.streams.seed(Stream.MESA))
+        self.nrm_scenario, self.replicate = scenario, replicate
+        self.calendar = Calendar(scenario.start)
+        self.end_day = self.calendar.day(scenario.end) + 1.0  # the end date is included
+        self.params: Params = scenario.initial_params()
+        self.env = simpy.Environment()
+        self.log = EventLog()
+        self._rows = self.log.rows
+        self.counts: Counter[str] = Counter()
+        self.n_repeats = 0
+        # two draw tables per stream: first referrals, and repeat referrals
+        self.tables = {s: (self.streams.table(s, w), _repeat_table(self.streams, s, w))
+                       for s, w in SLOTS.items()}
+        self.local_authorities = LocalAuthorities(self)
+        p = self.params
+        self.rg_queue = DecisionQueue(self.env, 0, "rg")
+        self.cg_queue = DecisionQueue(self.env, 0, "cg")
+        self.pilot_queue = DecisionQueue(self.env, 0, "devolved_pilot")
+        self._resize_decision_teams()
+        self.placements = {k: SlotPool(self.env, getattr(p.care, f"capacity_{k}"), k)
+                           for k in care.PLACEMENT_TYPES}
+        self.ictg_direct = SlotPool(self.env, p.guardianship.ictg_direct_caseload, "ictg_direct")
+        self.params_changed = self.env.event()
+        self.env.process(self._timeline())
+        self.env.process(identification.arrivals(self))
+        self.datacollector = mesa.DataCollector(model_reporters={
+            "date": lambda m: m.calendar.date(m.env.now).isoformat(),
+            **{state: (lambda m, s=state: m.counts[s]) for state in OPEN_STATES},
+            "in_care": lambda m: m.counts["in_care"],
+            "ictg_direct_active": lambda m: m.counts["ictg_direct"],
+            "rg_queue": lambda m: len(m.rg_queue),
+            "cg_queue": lambda m: len(m.cg_queue),
+        })
+
+    # ------------------------------------------------------------------ run control
+    def step(self) -> None:
+        """Advance one reporting period; SimPy decides what happens inside it."""
+        until = min(self.env.now + REPORT_EVERY_DAYS, self.end_day)
+        self.env.run(until=until)
+        self.datacollector.collect(self)
+
+    def run(self) -> None:
+        while self.env.now < self.end_day:
+            self.step()
+
+    def _resize_decision_teams(self) -> None:
+        """Case workers in each decision queue from the capacities in force (Little's law)."""
+        p = self.params
+        rg_capacity = (p.rg_decision.capacity_ratio_to_referrals
+                       * p.identification.child_referrals_per_year
+                       * p.identification.awareness_multiplier)
+        self.rg_queue.set_servers(servers_for(rg_capacity, p.rg_decision.mean_work_days))
+        cg_capacity = p.cg_decision.capacity_per_year * p.cg_decision.capacity_multiplier
+        self.cg_queue.set_servers(servers_for(cg_capacity, p.cg_decision.mean_work_days))
+        pilot = p.devolved_pilot
+        self.pilot_queue.set_servers(servers_for(pilot.capacity_per_year_per_la * pilot.la_count,
+                                                 pilot.mean_work_days))
+
+    def _timeline(self) -> Any:
+        """SimPy process: apply each timeline entry on its date, then resize services."""
+        for item in self.nrm_scenario.future_timeline():
+            yield self.env.timeout(max(0.0, self.calendar.day(item.date) - self.env.now))
+            self.params = self.params.with_values(item.changes)
+            p = self.params
+            self._resize_decision_teams()
+            for kind, pool in self.placements.items():
+                pool.set_capacity(getattr(p.care, f"capacity_{kind}"))
+            self.ictg_direct.set_capacity(p.guardianship.ictg_direct_caseload)
+            changed, self.params_changed = self.params_changed, self.env.event()
+            changed.succeed()
+
+    # ------------------------------------------------------------------ used by the stages
+    def row(self, stream: Stream, child: Child) -> list[float]:
+        """The child's uniforms for this stage in the current episode."""
+        tables = self.tables[stream]
+        return tables[1 if child.episode else 0].row(child.r)
+
+    def record(self, child: Child, event: Event, positive: bool | int = -1, detail: str = "",
+               value: float = math.nan, episode: int | None = None) -> None:
+        self._rows.append((self.env.now, child.unique_id,
+                           child.episode if episode is None else episode, EVENT_CODE[event],
+                           int(positive), child.route, detail, value))
+
+    def record_at(self, t_days: float, child: Child, event: Event, positive: bool | int = -1,
+                  detail: str = "", value: float = math.nan) -> None:
+        """Record an event that happened at ``t_days`` (<= now); the log is sorted on output."""
+        self._rows.append((t_days, child.unique_id, child.episode, EVENT_CODE[event],
+                           int(positive), child.route, detail, value))
+
+    def active(self, child: Child, episode: int) -> bool:
+        return child.episode == episode and child.state in OPEN_STATES
+
+    def set_state(self, child: Child, state: str) -> None:
+        self.counts[child.state] -= 1
+        child.state = state
+        self.counts[state] += 1
+
+    def cancel_job(self, child: Child) -> None:
+        """Take the child's case out of whatever decision queue holds it."""
+        if child.job is not None:
+            job, child.job = child.job, None
+            job.queue.cancel(job)
+
+    def close_episode(self, child: Child, state: str) -> None:
+        self.cancel_job(child)
+        self.set_state(child, state)
+        retrafficking.after_close(self, child)
+
+    def start_episode(self, child: Child) -> None:
+        """Referral: route, log, start the side processes and the decision pathway."""
+        now = self.env.now
+        child.referred_at = now
+        child.state = "awaiting_rg"
+        self.counts["awaiting_rg"] += 1
+        criminalised_now = justice.criminalise(self, child)
+        child.route = rg_decision.choose_route(self, child)
+        self.record(child, Event.REFERRED, -1, "first_responder")
+        if criminalised_now:
+            self.record(child, Event.CRIMINALISED)
+        justice.start(self, child)
+        care.start(self, child)
+        guardianship.start(self, child)
+        retrafficking.start_open_case(self, child)
+        transition.schedule(self, child)
+        self.env.process(referral_episode(self, child))
+
+    def re_trafficked(self, child: Child, where: str) -> None:
+        self.record(child, Event.RE_TRAFFICKED, -1, where)
+        retrafficking.maybe_re_refer(self, child)
+
+    def repeat_referral(self, child: Child) -> None:
+        """A repeat referral starts a new episode; an open earlier case is superseded."""
+        if child.state in OPEN_STATES:
+            self.record(child, Event.SUPERSEDED)
+            self.cancel_job(child)
+        self.counts[child.state] -= 1
+        child.episode += 1
+        child.r = self.n_repeats
+        self.n_repeats += 1
+        self.start_episode(child)
+
+
+def _repeat_table(streams: Streams, stream: Stream, width: int) -> Any:
+    from model.rng import DrawTable
+
+    return DrawTable(streams.seed(stream, 1), width)

@@ -1,0 +1,1 @@
+"""One module per pathway stage. Each reads its parameter group and writes events."""

@@ -1,0 +1,124 @@
+"""Stage 6: local-authority care placement, going missing, and return.
+
+A child with no one holding parental responsibility is looked after
+(``care.p_placed_separated``); a child with a parent or carer sometimes is
+(``care.p_placed_with_parental_responsibility``). The placement type depends on age and on
+whether Home Office hotels are in use (``policy.hotels_in_use``, Jul 2021 to Jan 2024, for
+separated non-UK children). Places are finite (``care.capacity_*``): a full type overflows
+to the next in ``OVERFLOW``; if none is free the child waits for the chosen type.
+
+While placed, a child goes missing at a rate per year that depends on the placement type,
+on a missing-prone propensity (a minority account for most episodes) and on direct ICTG
+support. A missing child may be re-trafficked; otherwise they return.
+
+Parameters: group ``care``; ``policy.hotels_in_use``; ``guardianship.missing_hazard_ratio_direct``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import simpy
+
+from model.calendar import DAYS_PER_YEAR
+from model.events import Event
+from model.rng import Stream
+
+if TYPE_CHECKING:
+    from model.agents import Child
+    from model.simulation import NRMModel
+
+PLACEMENT_TYPES = ("foster", "childrens_home", "supported_accommodation", "secure", "hotel")
+OVERFLOW = ("foster", "childrens_home", "supported_accommodation")
+CARE_SLOTS = 6
+MISSING_SLOTS = 48  # three draws for each of the first 16 missing episodes
+
+
+def start(model: NRMModel, child: Child) -> None:
+    """At referral: decide whether the child is (already) looked after and start the stay."""
+    if child.in_care:
+        return
+    p = model.params.care
+    u = model.row(Stream.CARE, child)
+    p_placed = (p.p_placed_with_parental_responsibility if child.has_parental_responsibility
+                else p.p_placed_separated)
+    if u[0] >= p_placed:
+        return
+    model.env.process(placement(model, child, u))
+
+
+def choose_type(model: NRMModel, child: Child, u: list[float]) -> str:
+    p = model.params.care
+    separated_non_uk = not child.has_parental_responsibility and child.nationality_group != "uk"
+    if model.params.policy.hotels_in_use and separated_non_uk and u[1] < p.p_hotel_if_separated_non_uk:
+        return "hotel"
+    age = 18.0 - (child.day18 - model.env.now) / DAYS_PER_YEAR
+    mix = p.type_16_17 if age >= 16 else p.type_under_16
+    return mix.pick(u[2])
+
+
+def placement(model: NRMModel, child: Child, u: list[float]) -> Generator[simpy.Event, Any, None]:
+    """SimPy process: one placement from start to its end (18, return home, or lost)."""
+    env = model.env
+    p = model.params.care
+    wanted = choose_type(model, child, u)
+    kind = wanted if model.placements[wanted].try_take() else ""
+    if not kind:
+        age = 18.0 - (child.day18 - env.now) / DAYS_PER_YEAR
+        for alt in OVERFLOW:
+            if alt == "supported_accommodation" and age < 16:
+                continue
+            if model.placements[alt].try_take():
+                kind = alt
+                break
+    if not kind:
+        got = yield model.placements[wanted].take(lambda: env.now < child.day18)
+        if not got:
+            return
+        kind = wanted
+    end = child.day18
+    if child.has_parental_responsibility:
+        end = min(end, env.now - p.mean_stay_days_with_parental_responsibility * math.log1p(-u[3]))
+    end = min(end, model.end_day)
+    child.in_care, child.placement_type = True, kind
+    model.counts["in_care"] += 1
+    model.record(child, Event.PLACED, -1, kind)
+    started = env.now
+    prone = u[4] < p.missing_prone_share
+    episode = 0
+    lost = False  # re-trafficked while missing: the placement ends
+    extra: np.random.Generator | None = None
+    episode_draws = model.row(Stream.MISSING, child)
+    while True:
+        rate = getattr(p, f"missing_rate_{kind}") * (p.missing_prone_rate_ratio if prone else 1.0)
+        if child.guardian_kind == "ictg_direct":
+            rate *= model.params.guardianship.missing_hazard_ratio_direct
+        if episode < MISSING_SLOTS // 3:
+            m = episode_draws[3 * episode: 3 * episode + 3]
+        else:  # rare: more than 16 episodes; a private stream for this child
+            if extra is None:
+                extra = np.random.default_rng(model.streams.seed(Stream.MISSING, child.r, child.episode))
+            m = extra.random(3).tolist()
+        gap = -math.log1p(-m[0]) / (rate / DAYS_PER_YEAR) if rate > 0 else math.inf
+        if env.now + gap >= end:
+            yield env.timeout(max(0.0, end - env.now))
+            break
+        away = -p.mean_missing_days * math.log1p(-m[1])
+        # one SimPy event per episode: wake on return and log the start retrospectively
+        yield env.timeout(gap + away)
+        episode += 1
+        model.record_at(env.now - away, child, Event.WENT_MISSING, -1, kind)
+        if m[2] < p.p_re_trafficked_per_missing_episode:
+            model.re_trafficked(child, "missing")
+            lost = True
+            break
+        model.record(child, Event.RETURNED, -1, kind, away)
+        if env.now >= end:
+            break
+    model.placements[kind].give_back()
+    model.counts["in_care"] -= 1
+    child.in_care = False
+    model.record(child, Event.PLACEMENT_ENDED, -1, kind, env.now - started)
