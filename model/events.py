@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 
+import numpy as np
 import pandas as pd
 
 
@@ -74,21 +75,32 @@ class EventLog:
 
     def to_frame(self) -> pd.DataFrame:
         """Columns: t_days, child_id, episode, event, positive, route, is_repeat, detail
-        columns (placement_type, guardian_kind, regime, decision_type, reason, referrer), value."""
-        cols = ["t_days", "child_id", "episode", "event", "positive", "route", "detail", "value"]
-        df = pd.DataFrame.from_records(self.rows, columns=cols)
-        df["event"] = pd.Categorical.from_codes(df["event"].astype("int16"),
-                                                categories=[e.value for e in EVENTS])
-        df["route"] = pd.Categorical.from_codes(df["route"].astype("int8"), categories=list(ROUTES))
-        pos = df["positive"].astype("int8")
-        df["positive"] = pd.array(pos.where(pos >= 0).map({1: True, 0: False}), dtype="boolean")
-        df["is_repeat"] = pd.array((df["episode"] > 0).where(df["event"] == Event.REFERRED.value),
-                                   dtype="boolean")
-        ev = df["event"].astype(str)
+        columns (placement_type, guardian_kind, regime, decision_type, reason, referrer), value.
+
+        Rows are sorted by time (stable), since a few events are recorded retrospectively.
+        """
+        n = len(self.rows)
+        cols = list(zip(*self.rows, strict=True)) if n else [()] * 8
+        t = np.fromiter(cols[0], float, n)
+        order = np.argsort(t, kind="stable")
+        event_codes = np.fromiter(cols[3], np.int16, n)[order]
+        pos = np.fromiter(cols[4], np.int8, n)[order]
+        detail = np.asarray(cols[6], dtype=object)[order]
+        episode = np.fromiter(cols[2], np.int32, n)[order]
+        df = pd.DataFrame({
+            "t_days": t[order],
+            "child_id": np.fromiter(cols[1], np.int64, n)[order],
+            "episode": episode,
+            "event": pd.Categorical.from_codes(event_codes, categories=[e.value for e in EVENTS]),
+            "positive": pd.array(np.where(pos < 0, None, pos == 1), dtype="boolean"),
+            "route": pd.Categorical.from_codes(np.fromiter(cols[5], np.int8, n)[order],
+                                               categories=list(ROUTES)),
+        })
+        referred = event_codes == EVENTS.index(Event.REFERRED)
+        df["is_repeat"] = pd.array(np.where(referred, episode > 0, None), dtype="boolean")
         for column in sorted(set(DETAIL_COLUMNS.values())):
-            kinds = [e.value for e, c in DETAIL_COLUMNS.items() if c == column]
-            df[column] = df["detail"].where(ev.isin(kinds)).astype("string")
-        df = df.drop(columns="detail")
-        df["child_id"] = df["child_id"].astype("int64")
-        df["episode"] = df["episode"].astype("int32")
+            codes = [EVENTS.index(e) for e, c in DETAIL_COLUMNS.items() if c == column]
+            values = np.where(np.isin(event_codes, codes), detail, None)
+            df[column] = pd.Categorical(values)
+        df["value"] = np.fromiter(cols[7], float, n)[order]
         return df

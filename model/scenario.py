@@ -390,8 +390,8 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
                                 f">= {1 if key == 'replicates' else 0}")
     ordered = tuple(sorted(timeline, key=lambda t: t.date))  # stable: parent before child
     return Scenario(meta.get("name", path.stem), meta.get("description", ""), path, chain,
-                    MappingProxyType(entries), ordered, start, end, run["seed"],
-                    run["replicates"], MappingProxyType(sources))
+                    dict(entries), ordered, start, end, run["seed"],
+                    run["replicates"], dict(sources))
 
 
 def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
@@ -477,7 +477,7 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
             e = entries[key]
             changes[key] = check_value(path, f"{where}.set.{key}", value, e.unit, e.allowed, e.value)
         timeline.append(TimelineEntry(item["date"], item["name"], item["source"],
-                                      MappingProxyType(changes), file_label))
+                                      dict(changes), file_label))
     return entries, timeline, run, meta, chain + (file_label,)
 
 

@@ -104,6 +104,10 @@ class NRMModel(mesa.Model):
         while self.env.now < self.end_day:
             self.step()
 
+    def scenario_costs(self) -> dict[str, float]:
+        """Unit costs (group ``cost``) in force at the end of the run."""
+        return {k.split(".", 1)[1]: v for k, v in self.params.flat.items() if k.startswith("cost.")}
+
     def _resize_decision_teams(self) -> None:
         """Case workers in each decision queue from the capacities in force (Little's law)."""
         p = self.params
@@ -205,3 +209,21 @@ def _repeat_table(streams: Streams, stream: Stream, width: int) -> Any:
     from model.rng import DrawTable
 
     return DrawTable(streams.seed(stream, 1), width)
+
+
+def children_frame(model: NRMModel) -> Any:
+    """One row per child: attributes at first referral and the state at the end of the run."""
+    import pandas as pd
+
+    rows = [(c.unique_id, c.index, c.sex, c.age_years, c.day18, c.nationality_group,
+             c.exploitation_type, c.exploitation_types, c.nation, c.local_authority,
+             c.has_parental_responsibility, c.exploited_overseas, c.criminalised,
+             c.guardian_kind, c.episode + 1, c.state)
+            for c in model.agents_by_type[Child]] if Child in model.agents_by_type else []
+    columns = ["child_id", "new_child_index", "sex", "age_years_at_first_referral", "day18",
+               "nationality_group", "exploitation_type", "exploitation_types", "nation",
+               "local_authority", "has_parental_responsibility", "exploited_overseas",
+               "criminalised", "guardian_kind", "referrals", "final_state"]
+    data = dict(zip(columns, zip(*rows, strict=True), strict=True)) if rows else {c: [] for c in columns}
+    df = pd.DataFrame(data)
+    return df.sort_values("child_id", kind="stable").reset_index(drop=True)

@@ -5,6 +5,10 @@ more than ``devolved_pilot.exclusion_days_before_18`` days from 18 and not being
 for public-order disqualification, goes to the local panel; everyone else to the Home Office
 Single Competent Authority. Both are finite-capacity queues, so waits emerge.
 
+Under the Jan-Jul 2023 "objective evidence" test a Home Office case cannot be decided until
+``rg_decision.extra_days_objective_evidence`` days after referral (first responders were
+asked for more evidence); it holds no decision-maker meanwhile.
+
 The evidence standard in force on the *decision* date (``policy.decision_regime``:
 ``pre_nba`` before 30 Jan 2023, ``nba_objective`` to Jul 2023, ``nba_amended`` after) sets
 the probability of a positive decision.
@@ -59,6 +63,7 @@ def decide(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, bool | 
     """Queue for a decision-maker, then decide. Returns None if the case closed meanwhile."""
     u = model.row(Stream.RG, child)
     episode = child.episode
+    ready_at = model.env.now
     if child.route == DEVOLVED_PILOT:
         mean_days = model.params.devolved_pilot.mean_work_days
         queue = model.pilot_queue
@@ -66,9 +71,9 @@ def decide(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, bool | 
         p = model.params.rg_decision
         mean_days = p.mean_work_days
         if model.params.policy.decision_regime == "nba_objective":
-            mean_days += p.extra_days_objective_evidence
+            ready_at += p.extra_days_objective_evidence  # waiting for evidence, not for staff
         queue = model.rg_queue
-    child.job = queue.submit(-mean_days * math.log1p(-u[0]))
+    child.job = queue.submit(-mean_days * math.log1p(-u[0]), ready_at)
     done = yield child.job.done
     child.job = None
     if not done or not model.active(child, episode):

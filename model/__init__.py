@@ -1,0 +1,41 @@
+"""nrmsim: agent-based discrete-event simulation of the UK National Referral Mechanism for
+trafficked children.
+
+Notebook entry points::
+
+    from model import load_scenario, simulate, run_scenario
+    scenario = load_scenario("historical")
+    model = simulate(scenario, replicate=0)          # a Mesa model you can inspect
+    results = run_scenario("historical", reps=4)     # summaries, one per replicate
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from model.scenario import Scenario, ScenarioError, load_scenario
+
+if TYPE_CHECKING:
+    from model.runner import RunResult
+    from model.simulation import NRMModel
+
+__all__ = ["Scenario", "ScenarioError", "load_scenario", "run_scenario", "simulate"]
+
+
+def simulate(scenario: Scenario | str, replicate: int = 0) -> NRMModel:
+    """Run one replicate and return the Mesa model (agents, event log, data collector)."""
+    from model.runner import simulate as _simulate
+
+    sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
+    return _simulate(sc, replicate)
+
+
+def run_scenario(scenario: Scenario | str, reps: int | None = None, workers: int = 1,
+                 events: bool = False, **run: Any) -> list[RunResult]:
+    """Run replicates of a scenario (``run`` may set start, end, seed)."""
+    from model.runner import RunSpec, run_many
+
+    sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
+    sc = sc.with_run(**run) if run else sc
+    specs = [RunSpec(sc, r, keep_events=events) for r in range(reps or sc.replicates)]
+    return run_many(specs, workers=workers)
