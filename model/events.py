@@ -48,6 +48,8 @@ ROUTES = ("", "home_office", "devolved_pilot")
 DETAIL_COLUMNS = {
     Event.PLACED: "placement_type",
     Event.PLACEMENT_ENDED: "placement_type",
+    Event.WENT_MISSING: "placement_type",
+    Event.RETURNED: "placement_type",
     Event.GUARDIAN_ALLOCATED: "guardian_kind",
     Event.RG_DECIDED: "regime",
     Event.CG_DECIDED: "regime",

@@ -14,7 +14,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-GROUP_BYS = ("all", "sex", "nationality_group", "exploitation_type", "nation", "age_band", "route")
+GROUP_BYS = ("all", "sex", "nationality_group", "exploitation_type", "exploitation_any", "nation",
+             "age_band", "route")
+# exploitation_any: a child counts under every type they were exploited for ("partial or whole"),
+# so its groups add up to more than "all".
 CLOSING_EVENTS = ("cg_decided", "withdrawn", "suspended", "disqualified", "superseded")
 PLACEMENT_TYPES = ("foster", "childrens_home", "supported_accommodation", "secure", "hotel")
 
@@ -22,6 +25,7 @@ PLACEMENT_TYPES = ("foster", "childrens_home", "supported_accommodation", "secur
 METRICS: dict[str, str] = {
     "referrals": "referred events (new and repeat)",
     "repeat_referrals": "referred events that are repeat referrals",
+    "children_re_referred": "distinct children with a repeat referral in the period",
     "rg_decisions": "RG decisions made",
     "rg_positive_rate": "share of RG decisions that were positive",
     "cg_decisions": "CG decisions made",
@@ -80,8 +84,8 @@ def annotate(events: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
     ref = ev.loc[ev["event"] == "referred", ["child_id", "episode", "t_days"]]
     ref = ref.drop_duplicates(["child_id", "episode"]).rename(columns={"t_days": "t_referred"})
     ev = ev.merge(ref, on=["child_id", "episode"], how="left")
-    attrs = children[["child_id", "sex", "nationality_group", "exploitation_type", "nation",
-                      "day18"]]
+    attrs = children[["child_id", "sex", "nationality_group", "exploitation_type",
+                      "exploitation_types", "nation", "day18"]]
     ev = ev.merge(attrs, on="child_id", how="left")
     age_at_referral = 18.0 - (ev["day18"] - ev["t_referred"]) / 365.25
     ev["age_band"] = age_band(age_at_referral)
@@ -149,7 +153,9 @@ class Analysis:
 
         Returns long rows: period, group_by, group, metric, value.
         """
-        ev = self.ev
+        ev, aw, sp = self.ev, self.awaiting, self.spells
+        if group_by == "exploitation_any":
+            ev, aw, sp = (_explode_types(x) for x in (ev, aw, sp))
         starts = np.array([a for _, a, _ in periods])
         ends = np.array([b for _, _, b in periods])
         labels = np.array([lab for lab, _, _ in periods])
@@ -168,6 +174,7 @@ class Analysis:
                   "went_missing", "guardian_allocated", "placed")}
         ref = flow[is_ev["referred"] & (flow["episode"] > 0).to_numpy()]
         frames["repeat_referrals"] = ref.groupby(keys).size()
+        frames["children_re_referred"] = ref.groupby(keys)["child_id"].nunique()
         for kind in ("rg", "cg"):
             dec = flow[is_ev[f"{kind}_decided"]]
             frames[f"{kind}_positive_rate"] = dec.groupby(keys)["positive"].mean().astype(float)
@@ -190,7 +197,6 @@ class Analysis:
                     & flow["reason"].isin(("at_18", "no_consent_at_18")).to_numpy(bool, na_value=False)]
         frames["withdrawn_or_suspended_at_18"] = drop.groupby(keys).size()
         stock, placed_children, cost = [], [], []
-        aw, sp = self.awaiting, self.spells
         for label, a, b in periods:
             at_end = aw[(aw["t_days"] < b) & (aw["t_exit"] >= b)]
             stock.append(at_end.groupby(g).size().rename(label))
@@ -227,6 +233,12 @@ class Analysis:
         return (days * rate.astype(float)).groupby(spells[g]).sum()
 
 
+def _explode_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (row, exploitation type) for the ``exploitation_any`` grouping."""
+    out = frame.assign(exploitation_any=frame["exploitation_types"].astype(str).str.split("+"))
+    return out.explode("exploitation_any", ignore_index=True)
+
+
 def _stack(parts: list[pd.Series], keys: list[str]) -> pd.Series:
     """Per-period series (named by period) -> one series indexed by (period, group)."""
     if not parts:
@@ -242,19 +254,20 @@ _RATES = {"rg_positive_rate", "cg_positive_rate", "mean_days_referral_to_rg",
           "reconsideration_negative_upheld_rate"}
 
 
-def year_periods(start: dt.date, end: dt.date) -> list[tuple[int, float, float]]:
-    """(year, first day, end day) for each calendar year touched by [start, end]."""
+def year_periods(origin: dt.date, start: dt.date, end: dt.date) -> list[tuple[int, float, float]]:
+    """(year, first day, end day) for each calendar year touched by [start, end]; days are
+    counted from ``origin`` (the simulation's day 0)."""
     out = []
     for year in range(start.year, end.year + 1):
         a = max(dt.date(year, 1, 1), start)
         b = min(dt.date(year + 1, 1, 1), end + dt.timedelta(days=1))
-        out.append((year, float((a - start).days), float((b - start).days)))
+        out.append((year, float((a - origin).days), float((b - origin).days)))
     return out
 
 
-def summary(analysis: Analysis, start: dt.date, end: dt.date,
+def summary(analysis: Analysis, origin: dt.date, start: dt.date, end: dt.date,
             group_bys: Sequence[str] = GROUP_BYS) -> pd.DataFrame:
     """Long table: year, group_by, group, metric, value (for one replicate)."""
-    periods = year_periods(start, end)
+    periods = year_periods(origin, start, end)
     parts = [analysis.metrics(periods, g) for g in group_bys]
     return pd.concat(parts, ignore_index=True).rename(columns={"period": "year"})

@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+import sys
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
 
 import pandas as pd
 
@@ -39,6 +41,15 @@ class RunResult:
     events: pd.DataFrame | None = None
     children: pd.DataFrame | None = None
     timing: dict[str, float] = field(default_factory=dict)
+
+
+def pool_context() -> BaseContext:
+    """Process start method: fork on Linux (fast, works from notebooks and stdin), else spawn.
+
+    Runs are pure functions of their spec, so the start method does not change results.
+    """
+    methods = get_all_start_methods()
+    return get_context("fork" if sys.platform.startswith("linux") and "fork" in methods else "spawn")
 
 
 @contextmanager
@@ -80,11 +91,14 @@ def run_one(spec: RunSpec) -> RunResult:
     model = simulate(spec.scenario, spec.replicate)
     t1 = time.perf_counter()
     analysis, events, children = analyse(model)
-    table = summary(analysis, spec.scenario.start, spec.scenario.end, spec.group_bys)
+    table = summary(analysis, spec.scenario.sim_start, spec.scenario.start, spec.scenario.end,
+                    spec.group_bys)
     table.insert(0, "replicate", spec.replicate)
     table.insert(0, "scenario", spec.scenario.name)
     periods = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     t2 = time.perf_counter()
+    start = pd.Timestamp(spec.scenario.sim_start)
+    events.insert(1, "date", (start + pd.to_timedelta(events["t_days"].to_numpy() // 1, unit="D")).date)
     events.insert(0, "replicate", spec.replicate)
     children.insert(0, "replicate", spec.replicate)
     return RunResult(spec.scenario.name, spec.replicate, table, periods,
@@ -115,7 +129,7 @@ def run_many(specs: Sequence[RunSpec], workers: int = 1, backend: str = "process
             out.append(run_one(spec))
             tick(i + 1)
         return out
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:
         futures = {pool.submit(run_one, spec): i for i, spec in enumerate(specs)}
         for n, future in enumerate(as_completed(futures), start=1):
             results[futures[future]] = future.result()

@@ -17,7 +17,7 @@ import difflib
 import math
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -53,7 +53,7 @@ UNITS: dict[str, tuple[str, float, float]] = {
 }
 ENTRY_KEYS = {"value", "unit", "source", "locator", "note", "range", "calibrate", "allowed"}
 META_KEYS = {"name", "description", "extends"}
-RUN_KEYS = {"start", "end", "seed", "replicates"}
+RUN_KEYS = {"start", "end", "seed", "replicates", "warmup_start"}
 TIMELINE_KEYS = {"date", "name", "source", "set", "note", "enabled"}
 
 
@@ -195,18 +195,31 @@ class Scenario:
     seed: int
     replicates: int
     sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    warmup_start: dt.date | None = None
+
+    @property
+    def sim_start(self) -> dt.date:
+        """Day 0 of the simulation: the warm-up start if earlier than ``start``.
+
+        A warm-up fills the system (open cases, children in care, past cohorts who can be
+        re-referred) so that outputs from ``start`` do not begin from an empty system.
+        Summaries and targets cover ``start`` to ``end`` only.
+        """
+        if self.warmup_start is not None and self.warmup_start < self.start:
+            return self.warmup_start
+        return self.start
 
     def initial_params(self) -> Params:
-        """Parameters in force at the start date (timeline entries on or before it applied)."""
+        """Parameters in force on day 0 (timeline entries on or before it applied)."""
         flat = {k: e.value for k, e in self.entries.items()}
         for item in self.timeline:
-            if item.date <= self.start:
+            if item.date <= self.sim_start:
                 flat.update(item.changes)
         return Params(flat)
 
     def future_timeline(self) -> list[TimelineEntry]:
-        """Timeline entries strictly after the start date, in date order."""
-        return [t for t in self.timeline if self.start < t.date <= self.end]
+        """Timeline entries after day 0 and up to the end, in date order."""
+        return [t for t in self.timeline if self.sim_start < t.date <= self.end]
 
     def with_run(self, *, start: dt.date | None = None, end: dt.date | None = None,
                  seed: int | None = None) -> Scenario:
@@ -214,9 +227,8 @@ class Scenario:
         new_start, new_end = start or self.start, end or self.end
         if new_end <= new_start:
             raise ScenarioError(self.path, "run.end", f"end {new_end} must be after start {new_start}")
-        return Scenario(self.name, self.description, self.path, self.chain, self.entries,
-                        self.timeline, new_start, new_end, self.seed if seed is None else seed,
-                        self.replicates, self.sources)
+        return replace(self, start=new_start, end=new_end,
+                       seed=self.seed if seed is None else seed)
 
     def with_values(self, changes: Mapping[str, Any], source: str = "override") -> Scenario:
         """Copy with parameter values replaced (validated); used by calibration and sweeps."""
@@ -228,9 +240,7 @@ class Scenario:
             checked = check_value(self.path, key, value, base.unit, base.allowed, base.value)
             entries[key] = Entry(key, checked, base.unit, source, base.locator, base.note,
                                  base.range, base.calibrate, base.allowed, str(self.path))
-        return Scenario(self.name, self.description, self.path, self.chain, entries,
-                        self.timeline, self.start, self.end, self.seed, self.replicates,
-                        self.sources)
+        return replace(self, entries=entries)
 
     def resolved(self) -> dict[str, Any]:
         """JSON-ready description of everything that defines this scenario."""
@@ -239,6 +249,7 @@ class Scenario:
             "description": self.description,
             "files": list(self.chain),
             "run": {"start": self.start.isoformat(), "end": self.end.isoformat(),
+                    "warmup_start": self.sim_start.isoformat(),
                     "seed": self.seed, "replicates": self.replicates},
             "params": {
                 k: {"value": _jsonable(e.value), "unit": e.unit, "source": e.source,
@@ -388,10 +399,13 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
         if isinstance(v, bool) or not isinstance(v, int) or v < (1 if key == "replicates" else 0):
             raise ScenarioError(path, f"run.{key}", f"value {v!r} must be a whole number "
                                 f">= {1 if key == 'replicates' else 0}")
+    warmup = run.get("warmup_start")
+    if warmup is not None:
+        check_value(path, "run.warmup_start", warmup, "date")
     ordered = tuple(sorted(timeline, key=lambda t: t.date))  # stable: parent before child
     return Scenario(meta.get("name", path.stem), meta.get("description", ""), path, chain,
                     dict(entries), ordered, start, end, run["seed"],
-                    run["replicates"], dict(sources))
+                    run["replicates"], dict(sources), warmup)
 
 
 def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):

@@ -61,7 +61,7 @@ class NRMModel(mesa.Model):
         self.streams = Streams(scenario.seed, replicate)
         super().__init__(rng=self.streams.seed(Stream.MESA))
         self.nrm_scenario, self.replicate = scenario, replicate
-        self.calendar = Calendar(scenario.start)
+        self.calendar = Calendar(scenario.sim_start)
         self.end_day = self.calendar.day(scenario.end) + 1.0  # the end date is included
         self.params: Params = scenario.initial_params()
         self.env = simpy.Environment()

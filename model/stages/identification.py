@@ -24,6 +24,7 @@ import simpy
 from model.agents import Child
 from model.calendar import DAYS_PER_YEAR
 from model.rng import Stream
+from model.scenario import Share
 
 if TYPE_CHECKING:
     from model.simulation import NRMModel
@@ -121,9 +122,7 @@ def draw_attributes(model: NRMModel, child: Child) -> None:
     primary = mix.pick(u[4])
     child.exploitation_type = primary
     if primary == "mixed":
-        a = SINGLE_TYPES[int(u[5] * 4) % 4]
-        b = SINGLE_TYPES[(SINGLE_TYPES.index(a) + 1 + int(u[6] * 3) % 3) % 4]
-        child.exploitation_types = "+".join(sorted((a, b)))
+        child.exploitation_types = "+".join(sorted(two_types(mix, u[5], u[6])))
     else:
         child.exploitation_types = primary
     child.nation = p.nation.pick(u[7])
@@ -133,3 +132,25 @@ def draw_attributes(model: NRMModel, child: Child) -> None:
     child.has_parental_responsibility = u[9] < p_pr
     p_over = p.p_exploited_overseas_uk if uk else p.p_exploited_overseas_non_uk
     child.exploited_overseas = u[10] < p_over
+
+
+def two_types(mix: Share, u1: float, u2: float) -> tuple[str, str]:
+    """Two distinct single types for a 'mixed' child, drawn from the same sex-specific mix
+    (without replacement), so a mixed case looks like the single-type cases of its group."""
+    weights = [mix[t] for t in SINGLE_TYPES]
+    first = _weighted(weights, u1)
+    rest = [0.0 if i == first else w for i, w in enumerate(weights)]
+    second = _weighted(rest, u2)
+    return SINGLE_TYPES[first], SINGLE_TYPES[second]
+
+
+def _weighted(weights: list[float], u: float) -> int:
+    total = sum(weights)
+    if total <= 0:
+        return min(int(u * len(weights)), len(weights) - 1)
+    acc = 0.0
+    for i, w in enumerate(weights):
+        acc += w / total
+        if u < acc and w > 0:
+            return i
+    return max(i for i, w in enumerate(weights) if w > 0)

@@ -1,0 +1,366 @@
+"""Bad input: every class exits with code 2, says which file, key and value are wrong and what
+is allowed, and writes nothing to the --out folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from model.cli import main
+from model.scenario import SCENARIO_DIR
+
+BASELINE = (SCENARIO_DIR / "baseline.toml").resolve().as_posix()
+NRMSIM = Path(sys.executable).with_name("nrmsim")
+SHORT = ("--end", "2024-01-31", "--quiet")  # if validation wrongly passes, the run is short
+
+
+def write(tmp_path: Path, body: str, name: str = "bad", extends: str | None = BASELINE) -> Path:
+    """A scenario file in tmp_path that extends the real baseline by absolute path."""
+    header = f'[meta]\nname = "{name}"\n'
+    if extends is not None:
+        header += f'extends = "{extends}"\n'
+    path = tmp_path / f"{name}.toml"
+    path.write_text(header + textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str]:
+    """``nrmsim run ...`` in-process: (exit code, stderr). Option errors exit via SystemExit."""
+    try:
+        code = main(["run", *(str(a) for a in args)])
+    except SystemExit as exc:
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+def assert_no_output(tmp_path: Path, out: Path) -> None:
+    assert not out.exists(), f"{out} was created by a failed run"
+    leftovers = [p.name for p in out.parent.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+    assert not leftovers, f"temporary folders left behind: {leftovers}"
+
+
+def assert_says(err: str, *words: str) -> None:
+    assert "Traceback" not in err, err
+    for word in words:
+        assert word in err, f"{word!r} not in stderr:\n{err}"
+
+
+# --------------------------------------------------------------------------- scenario file errors
+# id -> (file body below [meta], words the message must contain besides the file name)
+SCENARIO_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "unknown_key_typo": (
+        """
+        [params.rg_decision]
+        p_positive_pre_nbaa = { value = 0.9, source = "iasc-ecpat-snapshot-2024" }
+        """,
+        ("params.rg_decision.p_positive_pre_nbaa", "does not exist",
+         "Did you mean 'rg_decision.p_positive_pre_nba'")),
+    "unknown_group": (
+        """
+        [params.rg_decisions]
+        p_positive_pre_nba = { value = 0.9, source = "iasc-ecpat-snapshot-2024" }
+        """,
+        ("params.rg_decisions.p_positive_pre_nba", "does not exist",
+         "Did you mean 'rg_decision.p_positive_pre_nba'")),
+    "unknown_top_level_table": (
+        """
+        [paramz.policy]
+        pod_policy = { value = "paused", source = "matrix-pod-withdrawn" }
+        """,
+        ("paramz", "unknown key", "allowed", "'params'", "'timeline'")),
+    "key_absent_from_parent": (
+        """
+        [params.identification]
+        brand_new_lever = { value = 0.5, unit = "probability", source = "assumption", range = [0, 1] }
+        """,
+        ("params.identification.brand_new_lever", "does not exist in", "baseline.toml",
+         "only override declared parameters")),
+    "probability_out_of_range": (
+        """
+        [params.rg_decision]
+        p_positive_pre_nba = { value = 1.5, source = "iasc-ecpat-snapshot-2024" }
+        """,
+        ("params.rg_decision.p_positive_pre_nba", "1.5", "[0.0, 1.0]", "probability")),
+    "negative_days": (
+        """
+        [params.cg_decision]
+        min_recovery_days = { value = -5, source = "ho-pilot-guidance-2023" }
+        """,
+        ("params.cg_decision.min_recovery_days", "-5", "days", "[0.0, inf]")),
+    "string_for_number": (
+        """
+        [params.cg_decision]
+        capacity_per_year = { value = "lots", source = "ho-nrm-eoy-2024" }
+        """,
+        ("params.cg_decision.capacity_per_year", "'lots'", "must be a number", "decisions/year")),
+    "choice_not_allowed": (
+        """
+        [params.policy]
+        decision_regime = { value = "nba_strict", source = "ho-ms-statutory-guidance" }
+        """,
+        ("params.policy.decision_regime", "'nba_strict'", "allowed",
+         "'pre_nba'", "'nba_objective'", "'nba_amended'")),
+    "share_not_summing_to_one": (
+        """
+        [params.identification]
+        sex = { value = { female = 0.3, male = 0.6 }, source = "ons-child-victims-2022" }
+        """,
+        ("params.identification.sex", "0.9", "must sum to 1")),
+    "share_unknown_category": (
+        """
+        [params.identification]
+        sex = { value = { female = 0.2, male = 0.7, unknown = 0.1 }, source = "ons-child-victims-2022" }
+        """,
+        ("params.identification.sex", "'unknown'", "categories must be exactly",
+         "'female'", "'male'")),
+    "timeline_entry_without_date": (
+        """
+        [[timeline]]
+        name = "pause_again"
+        source = "matrix-pod-withdrawn"
+        set = { "policy.pod_policy" = "paused" }
+        """,
+        ("timeline[0].date", "missing")),
+    "timeline_sets_unknown_parameter": (
+        """
+        [[timeline]]
+        date = 2024-01-10
+        name = "pause_again"
+        source = "matrix-pod-withdrawn"
+        set = { "policy.pod_polcy" = "paused" }
+        """,
+        ("timeline[0].set.policy.pod_polcy", "unknown parameter",
+         "Did you mean 'policy.pod_policy'")),
+    "timeline_value_not_allowed": (
+        """
+        [[timeline]]
+        date = 2024-01-10
+        name = "pause_again"
+        source = "matrix-pod-withdrawn"
+        set = { "policy.pod_policy" = "pasued" }
+        """,
+        ("timeline[0].set.policy.pod_policy", "'pasued'", "allowed", "'paused'")),
+    "unknown_source_key": (
+        """
+        [params.rg_decision]
+        p_positive_pre_nba = { value = 0.9, source = "iasc-ecpat-snapshot-2042" }
+        """,
+        ("params.rg_decision.p_positive_pre_nba", "iasc-ecpat-snapshot-2042",
+         "not in scenarios/sources.toml", "Did you mean 'iasc-ecpat-snapshot-2024'")),
+    "assumption_without_range": (
+        """
+        [params.rg_decision]
+        p_positive_pre_nba = { value = 0.9, source = "assumption" }
+        """,
+        ("params.rg_decision.p_positive_pre_nba", "assumption", "range = [low, high]")),
+    "assumption_outside_its_range": (
+        """
+        [params.identification]
+        awareness_multiplier = { value = 3.0, source = "assumption" }
+        """,
+        ("params.identification.awareness_multiplier", "3.0", "plausible range", "[0.8, 1.5]")),
+    "malformed_toml": (
+        """
+        [params.policy
+        pod_policy = { value = "paused"
+        """,
+        ("malformed TOML", "line")),
+    "timeline_set_is_not_a_table": (
+        """
+        [[timeline]]
+        date = 2024-01-10
+        name = "pause_again"
+        source = "matrix-pod-withdrawn"
+        set = 5
+        """,
+        ("timeline[0].set", "5")),
+    "override_widens_allowed_choices": (
+        """
+        [params.policy]
+        decision_regime = { value = "made_up", allowed = ["made_up"], source = "ho-ms-statutory-guidance" }
+        """,
+        ("params.policy.decision_regime", "made_up", "allowed")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SCENARIO_CASES))
+def test_bad_scenario_file_exits_2(case: str, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    body, words = SCENARIO_CASES[case]
+    path = write(tmp_path, body)
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, path, *SHORT, "--out", out)
+    assert code == 2, err
+    assert_says(err, "nrmsim: error:", path.name, *words)
+    assert_no_output(tmp_path, out)
+
+
+def test_missing_scenario_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, tmp_path / "nope.toml", *SHORT, "--out", out)
+    assert code == 2
+    assert_says(err, "nope.toml", "file not found")
+    assert_no_output(tmp_path, out)
+
+
+def test_scenario_path_is_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, folder, *SHORT, "--out", out)
+    assert code == 2, err
+    assert_says(err, "a_folder")
+    assert_no_output(tmp_path, out)
+
+
+def test_unknown_scenario_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, "basline", *SHORT, "--out", out)
+    assert code == 2
+    assert_says(err, "no scenario named 'basline'", "available", "'baseline'", "'historical'",
+                "Did you mean 'baseline'")
+    assert "'sources'" not in err  # sources.toml is not a scenario
+    assert_no_output(tmp_path, out)
+
+
+@pytest.mark.parametrize("parent", ["missing_parent", "PATH"])
+def test_extends_a_missing_parent(parent: str, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    target = (tmp_path / "missing_parent.toml").as_posix() if parent == "PATH" else parent
+    path = write(tmp_path, "", name="child", extends=target)
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, path, *SHORT, "--out", out)
+    assert code == 2
+    assert "missing_parent" in err
+    # the message must say where the bad reference is: the child file and its meta.extends
+    assert_says(err, "child.toml", "extends")
+    assert_no_output(tmp_path, out)
+
+
+def test_circular_extends(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    write(tmp_path, "", name="a", extends=b.as_posix())
+    write(tmp_path, "", name="b", extends=a.as_posix())
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, a, *SHORT, "--out", out)
+    assert code == 2
+    assert_says(err, "circular", "meta.extends", "a.toml", "b.toml")
+    assert_no_output(tmp_path, out)
+
+
+def test_self_extends(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "selfish.toml"
+    write(tmp_path, "", name="selfish", extends=path.as_posix())
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, path, *SHORT, "--out", out)
+    assert code == 2
+    assert_says(err, "circular", "selfish.toml")
+    assert_no_output(tmp_path, out)
+
+
+# --------------------------------------------------------------------------- option errors
+# id -> (options after the scenario name, words in stderr)
+OPTION_CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "reps_zero": (("--reps", "0"), ("--reps", "0", "at least 1")),
+    "reps_not_a_number": (("--reps", "two"), ("--reps", "'two'", "whole number")),
+    "start_not_a_date": (("--start", "2024-13-01"), ("--start", "2024-13-01", "YYYY-MM-DD")),
+    "end_not_a_date": (("--end", "31/01/2024"), ("--end", "31/01/2024", "YYYY-MM-DD")),
+    "seed_negative": (("--seed", "-1"), ("--seed", "-1", ">= 0")),
+    "end_before_start": (("--start", "2024-06-01", "--end", "2024-03-01"),
+                         ("run.end", "2024-03-01", "2024-06-01", "must be after")),
+    "end_before_scenario_start": (("--end", "2023-06-30"),
+                                  ("run.end", "2023-06-30", "2024-01-01", "must be after")),
+    "workers_zero": (("--workers", "0"), ("--workers", "at least 1")),
+    "unknown_backend": (("--backend", "threads"), ("--backend", "'threads'", "processes", "dask")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OPTION_CASES))
+def test_bad_option_exits_2(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    options, words = OPTION_CASES[case]
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, "baseline", "--quiet", "--out", out, *options)
+    assert code == 2, err
+    assert_says(err, *words)
+    assert_no_output(tmp_path, out)
+
+
+# --------------------------------------------------------------------------- output folder
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_non_empty_out_without_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    (out / "nested").mkdir(parents=True)
+    (out / "summary.csv").write_text("keep me\n")
+    (out / "nested" / "notes.txt").write_text("mine\n")
+    before = _snapshot(out)
+    code, err = run_cli(capsys, "baseline", *SHORT, "--out", out)
+    assert code == 2
+    assert_says(err, str(out), "not empty", "--force")
+    assert _snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_out_is_an_existing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "results.csv"
+    out.write_text("not a folder\n")
+    code, err = run_cli(capsys, "baseline", *SHORT, "--out", out)
+    assert code == 2, err
+    assert_says(err, "results.csv")
+    assert out.read_text() == "not a folder\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]
+
+
+# --------------------------------------------------------------------------- end to end
+def _nrmsim(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
+    assert NRMSIM.exists(), f"console script missing: {NRMSIM}"
+    return subprocess.run([str(NRMSIM), *(str(a) for a in args)], capture_output=True,
+                          text=True, timeout=120, cwd=cwd, check=False)
+
+
+def test_subprocess_unknown_scenario_exits_2(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = _nrmsim("run", "basline", "--quiet", "--out", out, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert_says(done.stderr, "nrmsim: error:", "no scenario named 'basline'",
+                "Did you mean 'baseline'")
+    assert done.stdout == ""
+    assert_no_output(tmp_path, out)
+
+
+def test_subprocess_bad_value_and_bad_option_exit_2(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        [params.rg_decision]
+        p_positive_pre_nba = { value = 1.5, source = "iasc-ecpat-snapshot-2024" }
+        """)
+    out = tmp_path / "out"
+    done = _nrmsim("run", path, *SHORT, "--out", out, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert_says(done.stderr, "bad.toml", "p_positive_pre_nba", "1.5", "[0.0, 1.0]")
+    done = _nrmsim("run", "baseline", "--reps", "0", "--out", out, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert_says(done.stderr, "--reps", "at least 1")
+    assert_no_output(tmp_path, out)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_valid_scenario_file_exits_0(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Control: the same harness with a good file exits 0, so the 2s above are meaningful."""
+    path = write(tmp_path, """
+        [params.identification]
+        child_referrals_per_year = { value = 300, source = "assumption", range = [100, 8000] }
+        """, name="fine")
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, path, "--end", "2024-01-15", "--reps", "1", "--quiet",
+                        "--out", out)
+    assert code == 0, err
+    assert (out / "summary.csv").exists()
+
