@@ -143,11 +143,35 @@ def target_period(target: Target, start: dt.date) -> tuple[float, float]:
 
 
 def simulated_values(analysis: Analysis, targets: Sequence[Target], start: dt.date) -> dict[str, float]:
-    """Each target's simulated value in one replicate (NaN if undefined, e.g. 0/0)."""
+    """Each target's simulated value in one replicate (NaN if undefined, e.g. 0/0).
+
+    Periods are computed in batches of non-overlapping periods, one pass per batch and grouping.
+    """
     cache: dict[tuple[float, float, str], pd.Series] = {}
+    wanted: dict[str, set[tuple[float, float]]] = {}
+    for t in targets:
+        period = target_period(t, start)
+        wanted.setdefault(_base(t.metric, t.group_by), set()).add(period)
+        if t.denominator:
+            wanted.setdefault(_base(t.denominator["metric"], t.denominator["group_by"]), set()).add(period)
+    for base, periods in wanted.items():
+        # one metrics() pass per set of non-overlapping periods
+        batches: list[list[tuple[float, float]]] = []
+        for a, b in sorted(periods):
+            for batch in batches:
+                if batch[-1][1] <= a:
+                    batch.append((a, b))
+                    break
+            else:
+                batches.append([(a, b)])
+        for batch in batches:
+            table = analysis.metrics([(i, a, b) for i, (a, b) in enumerate(batch)], base)
+            indexed = table.set_index(["period", "group_by", "group", "metric"])["value"]
+            for i, (a, b) in enumerate(batch):
+                cache[(a, b, base)] = indexed.xs(i, level="period") if i in indexed.index.levels[0] else pd.Series(dtype=float)
 
     def value(metric: str, group_by: str, group: str, a: float, b: float) -> float:
-        base = "all" if metric == "placements_by_type" else group_by
+        base = _base(metric, group_by)
         key = (a, b, base)
         if key not in cache:
             table = analysis.period_metrics(a, b, base)
@@ -168,6 +192,11 @@ def simulated_values(analysis: Analysis, targets: Sequence[Target], start: dt.da
         else:
             out[t.id] = num
     return out
+
+
+def _base(metric: str, group_by: str) -> str:
+    """The grouping whose table holds this metric (placements_by_type lives with 'all')."""
+    return "all" if metric == "placements_by_type" else group_by
 
 
 _COUNT_METRICS = {m for m in METRICS if not m.endswith(("_rate", "_cg", "_rg"))} | {
@@ -290,6 +319,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     trace: list[dict[str, Any]] = []
 
     def residuals(z: np.ndarray) -> np.ndarray:
+        if len(trace) >= args.budget:  # least_squares does not count Jacobian evaluations
+            raise _BudgetSpent
         x = lo + z * scale
         candidate = scenario.with_values(dict(zip(keys, x.tolist(), strict=True)), "candidate")
         table = evaluate(candidate, targets, args.reps, workers=args.workers)
@@ -301,20 +332,27 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         return r
 
     z0 = np.clip((x0 - lo) / scale, 0.0, 1.0)
-    fit = least_squares(residuals, z0, bounds=(0.0, 1.0), diff_step=0.05, max_nfev=args.budget,
-                        x_scale=1.0, method="trf")
+    try:
+        message = least_squares(residuals, z0, bounds=(0.0, 1.0), diff_step=0.05,
+                                x_scale=1.0, method="trf").message
+    except _BudgetSpent:
+        message = f"stopped after the budget of {args.budget} model evaluations"
     best = min(trace, key=lambda row: row["cost"])
     fit_id = args.fit_id or f"fit-{dt.date.today().isoformat()}"
     fitted = {k: round(float(v), 4) for k, v in best["params"].items()}
     final_scenario = scenario.with_values(fitted, f"calibration:{fit_id}")
     all_targets = load_targets(args.targets)
     table = evaluate(final_scenario, all_targets, CHECK_REPLICATES, workers=args.workers)
-    report = write_report(fit_id, scenario, fitted, table, trace, fit.message, args)
+    report = write_report(fit_id, scenario, fitted, table, trace, message, args)
     print(f"report: {report}")
     if not args.dry_run:
         write_back(SCENARIO_DIR / "baseline.toml", fitted, fit_id)
         print(f"fitted values written to scenarios/baseline.toml with source calibration:{fit_id}")
     return 0
+
+
+class _BudgetSpent(Exception):
+    """The optimiser used every model evaluation it was given."""
 
 
 def write_back(path: Path, fitted: Mapping[str, float], fit_id: str) -> None:

@@ -8,6 +8,7 @@ import ast
 import datetime as dt
 import tomllib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from model.scenario import (
     SOURCE_KINDS,
     UNITS,
     Entry,
+    Params,
     Scenario,
     Share,
     ScenarioError,
@@ -97,7 +99,6 @@ def test_every_source_key_used_exists(path: Path) -> None:
     doc = _raw(path)
     used = [(f"params.{k}", node.get("source")) for k, node in _raw_params(doc)]
     used += [(f"timeline.{t.get('name')}", t.get("source")) for t in doc.get("timeline", [])]
-    assert used, "scenario uses no sources at all"
     bad = [(where, src) for where, src in used if not _source_ok(src)]
     assert not bad, f"sources not in sources.toml: {bad}"
 
@@ -175,11 +176,6 @@ def test_raw_assumptions_in_baseline_declare_a_range() -> None:
 # --------------------------------------------------------------------------- historical timeline
 # name -> (date, parameters it must set to these values)
 HISTORICAL_ENTRIES = {
-    "state_2016": (dt.date(2016, 1, 1), {"policy.decision_regime": "pre_nba",
-                                         "policy.pod_policy": "none",
-                                         "policy.hotels_in_use": False,
-                                         "policy.reconsideration_window_days": 91.0,
-                                         "devolved_pilot.la_count": 0}),
     "nba_objective_evidence": (dt.date(2023, 1, 30), {"policy.decision_regime": "nba_objective"}),
     "pod_introduced": (dt.date(2023, 1, 31), {"policy.pod_policy": "s63_original"}),
     "rg_guidance_amended": (dt.date(2023, 7, 10), {"policy.decision_regime": "nba_amended"}),
@@ -193,17 +189,41 @@ HISTORICAL_ENTRIES = {
     "reconsideration_one_month": (dt.date(2024, 2, 1),
                                   {"policy.reconsideration_window_days": 30.0}),
 }
+# what the first timeline entry (the starting state, on or before 2016-01-01) must set
+STARTING_STATE = {"policy.decision_regime": "pre_nba", "policy.pod_policy": "none",
+                  "policy.hotels_in_use": False, "policy.reconsideration_window_days": 91.0,
+                  "devolved_pilot.la_count": 0, "care.capacity_hotel": 0}
+
+
+def params_on(scenario: Scenario, day: dt.date) -> Params:
+    """Parameters in force on ``day``: those on day 0, then every later entry up to ``day``,
+    the way ``NRMModel._timeline`` applies them."""
+    params = scenario.initial_params()
+    for item in scenario.future_timeline():
+        if item.date <= day:
+            params = params.with_values(item.changes)
+    return params
 
 
 def test_historical_timeline_is_date_ordered_and_starts_by_2016(historical: Scenario) -> None:
     dates = [t.date for t in historical.timeline]
-    assert len(dates) >= len(HISTORICAL_ENTRIES)
+    assert len(dates) >= len(HISTORICAL_ENTRIES) + 1
     assert dates == sorted(dates)
     assert dates[0] <= dt.date(2016, 1, 1)
     assert historical.start <= dt.date(2016, 1, 1)
+    assert historical.sim_start <= historical.start
+    assert dates[0] <= historical.sim_start, "day 0 must be covered by a timeline entry"
     assert historical.end >= dt.date(2024, 12, 31)
     names = [t.name for t in historical.timeline]
     assert len(names) == len(set(names)), "timeline names must be unique"
+
+
+def test_historical_starting_state(historical: Scenario) -> None:
+    first = historical.timeline[0]
+    for key, value in STARTING_STATE.items():
+        assert key in first.changes, f"{first.name} does not set {key}"
+        assert first.changes[key] == value, f"{first.name}: {key} = {first.changes[key]!r}"
+        assert type(first.changes[key]) is type(value), key
 
 
 @pytest.mark.parametrize("name", sorted(HISTORICAL_ENTRIES))
@@ -234,27 +254,52 @@ def test_historical_initial_params_are_pre_nba(historical: Scenario) -> None:
     assert p.policy.pod_policy == "none"
     assert p.policy.reconsideration_window_days == 91
     assert p.devolved_pilot.la_count == 0
-    assert p.identification.child_referrals_per_year == 1278
-    # the baseline's 2024 values are not what 2016 starts with
+    assert p.policy.hotels_in_use is False
+    first = historical.timeline[0].changes
+    assert p.identification.child_referrals_per_year == first[
+        "identification.child_referrals_per_year"]
+    # the baseline's 2024 values are not what the history starts with
     assert load_scenario("baseline").initial_params().policy.decision_regime == "nba_amended"
+
+
+@pytest.mark.parametrize(("day", "regime", "pod", "window", "hotels"), [
+    (dt.date(2022, 12, 31), "pre_nba", "none", 91, True),
+    (dt.date(2023, 3, 1), "nba_objective", "s63_original", 91, True),
+    (dt.date(2023, 7, 26), "nba_amended", "paused", 91, True),
+    (dt.date(2024, 1, 20), "nba_amended", "s63_revised", 91, False),
+    (dt.date(2024, 2, 1), "nba_amended", "s63_revised", 30, False),
+])
+def test_policy_in_force_on_a_day(historical: Scenario, day: dt.date, regime: str, pod: str,
+                                  window: int, hotels: bool) -> None:
+    p = params_on(historical, day)
+    assert p.policy.decision_regime == regime
+    assert p.policy.pod_policy == pod
+    assert p.policy.reconsideration_window_days == window
+    assert p.policy.hotels_in_use is hotels
 
 
 def test_with_run_applies_timeline_up_to_the_new_start(historical: Scenario) -> None:
     start = dt.date(2023, 3, 1)
     moved = historical.with_run(start=start)
     assert moved.start == start and moved.end == historical.end
-    p = moved.initial_params()
+    p = params_on(moved, start)
     assert p.policy.decision_regime == "nba_objective"
     assert p.policy.pod_policy == "s63_original"
     assert p.devolved_pilot.la_count == 30  # pilot_expansion is dated on the start day
     assert p.policy.hotels_in_use is True
     assert p.policy.reconsideration_window_days == 91
-    assert p.identification.child_referrals_per_year == 7432
-    future = moved.future_timeline()
-    assert future and all(start < t.date <= moved.end for t in future)
+    # without a warm-up, day 0 is the new start and the initial parameters are those of 2023-03-01
+    cold = replace(moved, warmup_start=None)
+    assert cold.sim_start == start
+    q = cold.initial_params()
+    assert q.policy.decision_regime == "nba_objective"
+    assert q.devolved_pilot.la_count == 30
+    future = cold.future_timeline()
+    assert future and all(start < t.date <= cold.end for t in future)
     assert [t.name for t in future][:2] == ["rg_guidance_amended", "pod_paused"]
     # the original is unchanged
     assert historical.initial_params().policy.decision_regime == "pre_nba"
+    assert historical.start <= dt.date(2016, 1, 1)
 
 
 def test_with_run_rejects_end_before_start(historical: Scenario) -> None:
