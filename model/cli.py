@@ -97,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from model.scenario import ScenarioError
 
     args = build_parser().parse_args(argv)
+    args.argv = ["nrmsim", *(sys.argv[1:] if argv is None else argv)]
     try:
         if args.command == "run":
             return cmd_run(args)
@@ -127,6 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     reps = args.reps or scenario.replicates
     out = args.out or Path("out") / scenario.name
     force = args.force or args.out is None
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out}: --out must be a folder, and this is a file")
     if out.exists() and any(out.iterdir()) and not force:
         raise OutputExistsError(f"{out}: output folder exists and is not empty; "
                                 "choose another --out or pass --force to replace it")
@@ -147,7 +150,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             write_table(pd.concat([r.children for r in results], ignore_index=True),
                         tmp / "children.parquet")
         meta = manifest(scenario.resolved(), scenario.seed, range(reps), {
+            "command": args.argv,
             "outputs": sorted(p.name for p in tmp.iterdir()) + ["manifest.json"],
+            "evidence": scenario.evidence(),
             "timing": {"wall_s": round(wall, 3), "workers": args.workers,
                        "backend": args.backend,
                        "per_replicate": [{k: round(v, 3) for k, v in r.timing.items()}

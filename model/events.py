@@ -30,6 +30,7 @@ class Event(StrEnum):
     RETURNED = "returned"  # value: days missing
     RE_TRAFFICKED = "re_trafficked"  # detail: where (missing | community | after_exit)
     GUARDIAN_ALLOCATED = "guardian_allocated"  # detail: guardian kind; value: days waited
+    GUARDIAN_ENDED = "guardian_ended"  # direct ICTG support ends; detail: guardian kind
     TURNED_18 = "turned_18"  # while awaiting a decision
     WITHDRAWN = "withdrawn"  # detail: reason
     SUSPENDED = "suspended"  # detail: reason
@@ -51,6 +52,7 @@ DETAIL_COLUMNS = {
     Event.WENT_MISSING: "placement_type",
     Event.RETURNED: "placement_type",
     Event.GUARDIAN_ALLOCATED: "guardian_kind",
+    Event.GUARDIAN_ENDED: "guardian_kind",
     Event.RG_DECIDED: "regime",
     Event.CG_DECIDED: "regime",
     Event.DISQUALIFIED: "regime",

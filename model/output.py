@@ -36,6 +36,8 @@ def atomic_dir(out: Path, force: bool = False) -> Iterator[Path]:
         OutputExistsError: ``out`` exists, is not empty, and ``force`` is False.
     """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out}: --out must be a folder, and this is a file")
     if out.exists() and any(out.iterdir()) and not force:
         raise OutputExistsError(f"{out}: output folder exists and is not empty; "
                                 "choose another --out or pass --force to replace it")

@@ -109,10 +109,12 @@ def episodes_awaiting_cg(ev: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def placement_spells(ev: pd.DataFrame, horizon_day: float) -> pd.DataFrame:
-    """Placement spells: start, end (horizon if still open), type, with the child's groups."""
-    placed = ev[ev["event"] == "placed"].copy()
-    ended = ev[ev["event"] == "placement_ended"][["child_id", "t_days"]].copy()
+def spells(ev: pd.DataFrame, horizon_day: float, start_event: str = "placed",
+           end_event: str = "placement_ended") -> pd.DataFrame:
+    """Spells from ``start_event`` to the child's next ``end_event`` (horizon if still open),
+    with the start row's columns (type, the child's groups)."""
+    placed = ev[ev["event"] == start_event].copy()
+    ended = ev[ev["event"] == end_event][["child_id", "t_days"]].copy()
     placed["k"] = placed.groupby("child_id").cumcount()
     ended["k"] = ended.groupby("child_id").cumcount()
     spells = placed.merge(ended.rename(columns={"t_days": "t_end"}), on=["child_id", "k"],
@@ -130,10 +132,12 @@ class Analysis:
         self.horizon_day = horizon_day
         self.costs = dict(costs)
         self.awaiting = episodes_awaiting_cg(self.ev)
-        self.spells = placement_spells(self.ev, horizon_day)
+        self.spells = spells(self.ev, horizon_day)
+        guardians = spells(self.ev, horizon_day, "guardian_allocated", "guardian_ended")
+        self.ictg_spells = guardians[guardians["guardian_kind"] == "ictg_direct"]
         self.ev["event_cost"] = self._event_costs()
         self.ev["exploitation_types"] = self.ev["exploitation_types"].astype(object)
-        self._cache: dict[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]] = {}
+        self._cache: dict[str, tuple[pd.DataFrame, ...]] = {}
 
     def _event_costs(self) -> pd.Series:
         c = self.costs
@@ -155,7 +159,7 @@ class Analysis:
 
         Returns long rows: period, group_by, group, metric, value.
         """
-        ev, aw, sp = self._frames(group_by)
+        ev, aw, sp, gs = self._frames(group_by)
         starts = np.array([a for _, a, _ in periods])
         ends = np.array([b for _, _, b in periods])
         labels = np.array([lab for lab, _, _ in periods])
@@ -202,7 +206,8 @@ class Analysis:
             stock.append(at_end.groupby(g).size().rename(label))
             overlap = sp[(sp["t_days"] < b) & (sp["t_end"] > a)]
             placed_children.append(overlap.groupby(g)["child_id"].nunique().rename(label))
-            cost.append(self._placement_cost(overlap, a, b, g).rename(label))
+            guarded = gs[(gs["t_days"] < b) & (gs["t_end"] > a)]
+            cost.append(self._spell_cost(overlap, guarded, a, b, g).rename(label))
         frames["awaiting_cg_at_year_end"] = frames["awaiting_cg"] = _stack(stock, keys)
         frames["children_placed"] = _stack(placed_children, keys)
         frames["public_cost_gbp"] = _stack(cost, keys).add(
@@ -226,8 +231,8 @@ class Analysis:
         long["value"] = long["value"].astype(float)
         return long[["period", "group_by", "group", "metric", "value"]]
 
-    def _frames(self, group_by: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """Events, awaiting-CG episodes and placement spells, narrowed to the columns the
+    def _frames(self, group_by: str) -> tuple[pd.DataFrame, ...]:
+        """Events, awaiting-CG episodes, placement and direct-ICTG spells, narrowed to the columns the
         metrics use (row selection on narrow frames is much faster); cached per grouping."""
         if group_by not in self._cache:
             g = [] if group_by == "exploitation_any" else [group_by]
@@ -237,17 +242,23 @@ class Analysis:
             frames = [self.ev[list(dict.fromkeys(ev_cols))],
                       self.awaiting[list(dict.fromkeys(["t_days", "t_exit", "exploitation_types", *g]))],
                       self.spells[list(dict.fromkeys(["t_days", "t_end", "child_id", "placement_type",
-                                                      "exploitation_types", *g]))]]
+                                                      "exploitation_types", *g]))],
+                      self.ictg_spells[list(dict.fromkeys(["t_days", "t_end", "exploitation_types", *g]))]]
             if group_by == "exploitation_any":
                 frames = [_explode_types(f) for f in frames]
             self._cache[group_by] = tuple(f.drop(columns="exploitation_types") for f in frames)
         return self._cache[group_by]
 
-    def _placement_cost(self, spells: pd.DataFrame, start: float, end: float, g: str) -> pd.Series:
+    def _spell_cost(self, placements: pd.DataFrame, guardians: pd.DataFrame, start: float,
+                    end: float, g: str) -> pd.Series:
+        """Cost of placement days and direct-ICTG days inside [start, end), by group."""
         c = self.costs
-        days = np.minimum(spells["t_end"], end) - np.maximum(spells["t_days"], start)
-        rate = spells["placement_type"].map({k: c[f"per_day_{k}"] for k in PLACEMENT_TYPES})
-        return (days * rate.astype(float)).groupby(spells[g]).sum()
+        days = np.minimum(placements["t_end"], end) - np.maximum(placements["t_days"], start)
+        rate = placements["placement_type"].map({k: c[f"per_day_{k}"] for k in PLACEMENT_TYPES})
+        placement = (days * rate.astype(float)).groupby(placements[g], observed=True).sum()
+        g_days = np.minimum(guardians["t_end"], end) - np.maximum(guardians["t_days"], start)
+        guardian = (g_days * c["per_ictg_direct_day"]).groupby(guardians[g], observed=True).sum()
+        return placement.add(guardian, fill_value=0.0)
 
 
 def _explode_types(frame: pd.DataFrame) -> pd.DataFrame:

@@ -225,8 +225,9 @@ class Scenario:
                  seed: int | None = None) -> Scenario:
         """Copy with run settings replaced (command-line options)."""
         new_start, new_end = start or self.start, end or self.end
-        if new_end <= new_start:
-            raise ScenarioError(self.path, "run.end", f"end {new_end} must be after start {new_start}")
+        if new_end < new_start:
+            raise ScenarioError(self.path, "run.end", f"end {new_end} must not be before start "
+                                f"{new_start} (the end day is included)")
         return replace(self, start=new_start, end=new_end,
                        seed=self.seed if seed is None else seed)
 
@@ -241,6 +242,15 @@ class Scenario:
             entries[key] = Entry(key, checked, base.unit, source, base.locator, base.note,
                                  base.range, base.calibrate, base.allowed, str(self.path))
         return replace(self, entries=entries)
+
+    def evidence(self) -> dict[str, Any]:
+        """How many parameters rest on each kind of evidence, and which are assumptions."""
+        kinds: dict[str, list[str]] = {}
+        for key, entry in sorted(self.entries.items()):
+            kinds.setdefault(source_kind(entry, self.sources), []).append(key)
+        return {"counts": {k: len(v) for k, v in sorted(kinds.items())},
+                "assumptions": kinds.get("assumption", []),
+                "calibrated": kinds.get("calibrated", [])}
 
     def resolved(self) -> dict[str, Any]:
         """JSON-ready description of everything that defines this scenario."""
@@ -329,6 +339,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ScenarioError(path, "-", f"malformed TOML: {exc}") from None
     except UnicodeDecodeError as exc:
         raise ScenarioError(path, "-", f"not UTF-8 text: {exc}") from None
+    except IsADirectoryError:
+        raise ScenarioError(path, "-", "is a folder; give a scenario name or a .toml file") from None
+    except OSError as exc:
+        raise ScenarioError(path, "-", f"cannot read: {exc.strerror}") from None
 
 
 def _check_keys(path: Path, where: str, got: Iterable[str], allowed: set[str]) -> None:
@@ -367,18 +381,25 @@ def load_sources(path: Path | None = None) -> dict[str, dict[str, Any]]:
 
 
 def resolve_path(name_or_path: str | Path, base_dir: Path | None = None) -> Path:
-    """A scenario is a name in ``scenarios/`` (``historical``) or a path to a TOML file."""
+    """A scenario is a name (``historical``) or a path to a TOML file.
+
+    A name is looked up in ``base_dir`` (the folder of the file that extends it) and then in
+    ``scenarios/``; a relative path is taken relative to ``base_dir`` when given.
+    """
     text = str(name_or_path)
     candidate = Path(text)
-    if candidate.suffix == ".toml" or candidate.exists() or "/" in text:
+    if candidate.suffix == ".toml" or "/" in text or (base_dir is None and candidate.exists()):
+        if base_dir is not None and not candidate.is_absolute():
+            candidate = base_dir / candidate
         return candidate
-    folder = base_dir or SCENARIO_DIR
-    path = folder / f"{text}.toml"
-    if not path.exists():
-        names = sorted(p.stem for p in folder.glob("*.toml") if p.stem != "sources")
-        raise ScenarioError(path, "scenario", f"no scenario named '{text}'; available: {names}."
-                            + suggest(text, names))
-    return path
+    folders = [f for f in (base_dir, SCENARIO_DIR) if f is not None]
+    for folder in folders:
+        path = folder / f"{text}.toml"
+        if path.exists():
+            return path
+    names = sorted({p.stem for f in folders for p in f.glob("*.toml") if p.stem != "sources"})
+    raise ScenarioError(folders[-1] / f"{text}.toml", "scenario",
+                        f"no scenario named '{text}'; available: {names}." + suggest(text, names))
 
 
 def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) -> Scenario:
@@ -392,8 +413,9 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
     start, end = run["start"], run["end"]
     for key, value in (("run.start", start), ("run.end", end)):
         check_value(path, key, value, "date")
-    if end <= start:
-        raise ScenarioError(path, "run.end", f"end {end} must be after start {start}")
+    if end < start:
+        raise ScenarioError(path, "run.end", f"end {end} must not be before start {start} "
+                            "(the end day is included)")
     for key in ("seed", "replicates"):
         v = run[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < (1 if key == "replicates" else 0):
@@ -419,7 +441,12 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
     _check_keys(path, "run", run_in, RUN_KEYS)
     parent_name = meta.get("extends")
     if parent_name:
-        parent_path = resolve_path(parent_name, base_dir=path.parent)
+        try:
+            parent_path = resolve_path(parent_name, base_dir=path.parent)
+            if not parent_path.is_file():
+                raise ScenarioError(parent_path, "-", "file not found")
+        except ScenarioError as exc:
+            raise ScenarioError(path, "meta.extends", f"value {parent_name!r}: {exc.problem}") from None
         entries, timeline, run, _, chain = _load_chain(parent_path, sources,
                                                        seen + (str(path.resolve()),))
     else:
@@ -457,11 +484,20 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
                     or rng[0] > rng[1]):
                 raise ScenarioError(path, f"{where}.range", f"value {rng!r} must be [low, high] numbers")
             rng = (float(rng[0]), float(rng[1]))
+        if base and "allowed" in node and tuple(node["allowed"]) != base.allowed:
+            raise ScenarioError(path, f"{where}.allowed", f"value {node['allowed']!r}: the "
+                                f"allowed values are declared in "
+                                f"{base.declared_in} as {list(base.allowed)}; a scenario may not "
+                                "change them")
         allowed = tuple(node.get("allowed", base.allowed if base else ()))
         if unit == "choice" and not allowed:
             raise ScenarioError(path, where, "a 'choice' parameter needs 'allowed = [...]'")
         value = check_value(path, where, node["value"], unit, allowed, base.value if base else None)
-        if rng is not None and isinstance(value, int | float) and not rng[0] <= value <= rng[1]:
+        # the plausible range must hold for a declaration and for any value sourced as an
+        # assumption; a policy lever with its own source may go beyond it (the unit still holds)
+        if ((base is None or source == "assumption") and rng is not None
+                and isinstance(value, int | float)
+                and not rng[0] <= value <= rng[1]):
             raise ScenarioError(path, where, f"value {value!r} is outside its plausible range "
                                 f"[{rng[0]}, {rng[1]}]")
         entries[dotted] = Entry(dotted, value, unit, source, node.get("locator", ""),
@@ -483,6 +519,9 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
         timeline = [t for t in timeline if t.name != item["name"]]  # same name replaces
         if item.get("enabled", True) is False:
             continue
+        if not isinstance(item["set"], dict):
+            raise ScenarioError(path, f"{where}.set", f"value {item['set']!r} must be a table "
+                                '{ "group.name" = value, ... }')
         changes: dict[str, Any] = {}
         for key, value in item["set"].items():
             if key not in entries:

@@ -19,7 +19,7 @@ from model.calendar import Calendar
 from model.events import EVENTS, Event, EventLog
 from model.pathway import referral_episode
 from model.queues import DecisionQueue, SlotPool
-from model.rng import Stream, Streams
+from model.rng import DrawTable, Stream, Streams
 from model.scenario import Params, Scenario
 from model.stages import (
     care,
@@ -70,7 +70,7 @@ class NRMModel(mesa.Model):
         self.counts: Counter[str] = Counter()
         self.n_repeats = 0
         # two draw tables per stream: first referrals, and repeat referrals
-        self.tables = {s: (self.streams.table(s, w), _repeat_table(self.streams, s, w))
+        self.tables = {s: (self.streams.table(s, w), DrawTable(self.streams.seed(s, 1), w))
                        for s, w in SLOTS.items()}
         self.local_authorities = LocalAuthorities(self)
         p = self.params
@@ -203,12 +203,6 @@ class NRMModel(mesa.Model):
         child.r = self.n_repeats
         self.n_repeats += 1
         self.start_episode(child)
-
-
-def _repeat_table(streams: Streams, stream: Stream, width: int) -> Any:
-    from model.rng import DrawTable
-
-    return DrawTable(streams.seed(stream, 1), width)
 
 
 def children_frame(model: NRMModel) -> Any:

@@ -271,9 +271,9 @@ OPTION_CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "end_not_a_date": (("--end", "31/01/2024"), ("--end", "31/01/2024", "YYYY-MM-DD")),
     "seed_negative": (("--seed", "-1"), ("--seed", "-1", ">= 0")),
     "end_before_start": (("--start", "2024-06-01", "--end", "2024-03-01"),
-                         ("run.end", "2024-03-01", "2024-06-01", "must be after")),
+                         ("run.end", "2024-03-01", "2024-06-01", "must not be before")),
     "end_before_scenario_start": (("--end", "2023-06-30"),
-                                  ("run.end", "2023-06-30", "2024-01-01", "must be after")),
+                                  ("run.end", "2023-06-30", "2024-01-01", "must not be before")),
     "workers_zero": (("--workers", "0"), ("--workers", "at least 1")),
     "unknown_backend": (("--backend", "threads"), ("--backend", "'threads'", "processes", "dask")),
 }

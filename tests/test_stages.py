@@ -548,6 +548,24 @@ def test_zero_missing_rates_mean_nobody_goes_missing(small: Scenario) -> None:
     assert (trafficked["reason"] != "missing").all()
 
 
+def test_went_missing_is_labelled_with_the_episode_in_which_it_began(small: Scenario) -> None:
+    """``went_missing`` is recorded on return, back-dated to when the child went missing. If a
+    repeat referral came in between, it must still carry the episode that was current then,
+    not the new one (whose referral comes after it)."""
+    _, ev, _ = run(small.with_values({
+        "identification.child_referrals_per_year": 7000.0,
+        "retrafficking.rate_per_year_after_exit": 20.0, "retrafficking.rate_per_year_confirmed": 20.0,
+        "retrafficking.p_re_referred": 1.0, "retrafficking.mean_days_to_re_referral": 3.0,
+        "care.mean_missing_days": 10.0, "care.missing_prone_share": 0.9,
+        "rg_decision.p_positive_nba_amended": 0.2}))
+    went = of(ev, "went_missing")[["child_id", "episode", "t_days"]].merge(
+        referrals(ev), on=["child_id", "episode"], how="left")
+    assert len(went) > 1000 and (referrals(ev)["episode"] > 0).sum() > 500
+    early = went[went["t_days"] < went["t_ref"]]
+    assert len(early) == 0, (f"{len(early)} went_missing events precede the referral of the "
+                             f"episode they are labelled with, e.g. child {early['child_id'].iloc[0]}")
+
+
 # =========================================================================== 7 guardianship
 def allocations(ev: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
     return of(ev, "guardian_allocated").merge(children.drop(columns="guardian_kind"), on="child_id")
@@ -820,11 +838,18 @@ def test_superseded_cases_leave_no_live_job_in_a_decision_queue(small: Scenario)
 def test_a_child_holds_at_most_one_placement_at_a_time(small: Scenario) -> None:
     """A child still waiting for a place who is referred again must not end up in two
     placements at once."""
+    # foster places are full but turn over (short stays); secure places are always free; a
+    # child waiting for foster who is re-trafficked and referred again may draw secure
+    mix = {"foster": 0.5, "childrens_home": 0.0, "supported_accommodation": 0.0, "secure": 0.5,
+           "hotel": 0.0}
     _, ev, _ = run(small.with_values({
-        **REPEATS, "care.capacity_foster": 50, "care.capacity_childrens_home": 20,
-        "care.capacity_supported_accommodation": 20}))
+        **REPEATS, "retrafficking.rate_per_year_open_case": 20.0,
+        "care.type_under_16": mix, "care.type_16_17": mix, "care.capacity_foster": 100,
+        "care.capacity_childrens_home": 0, "care.capacity_supported_accommodation": 0,
+        "care.capacity_secure": 100_000, "care.p_placed_with_parental_responsibility": 1.0,
+        "care.mean_stay_days_with_parental_responsibility": 15.0}))
     spells = of(ev, "placed", "placement_ended")
-    assert len(spells) > 500
+    assert len(spells) > 1000
     step = np.where(spells["event"] == "placed", 1, -1)
     level = pd.Series(step, index=spells.index).groupby(spells["child_id"]).cumsum()
     doubled = sorted(spells.loc[level > 1, "child_id"].unique().tolist())

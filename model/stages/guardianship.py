@@ -69,5 +69,6 @@ def direct_ictg(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, No
     model.record(child, Event.GUARDIAN_ALLOCATED, -1, "ictg_direct", env.now - asked)
     until = min(child.day18 + p.post18_support_days, env.now + p.max_support_days)
     yield env.timeout(max(0.0, until - env.now))
+    model.record(child, Event.GUARDIAN_ENDED, -1, "ictg_direct", env.now - asked)
     model.counts["ictg_direct"] -= 1
     model.ictg_direct.give_back()
