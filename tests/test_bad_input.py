@@ -269,7 +269,7 @@ OPTION_CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "reps_not_a_number": (("--reps", "two"), ("--reps", "'two'", "whole number")),
     "start_not_a_date": (("--start", "2024-13-01"), ("--start", "2024-13-01", "YYYY-MM-DD")),
     "end_not_a_date": (("--end", "31/01/2024"), ("--end", "31/01/2024", "YYYY-MM-DD")),
-    "seed_negative": (("--seed", "-1"), ("--seed", "-1", ">= 0")),
+    "seed_negative": (("--seed", "-1"), ("--seed", "-1", "at least 0")),
     "end_before_start": (("--start", "2024-06-01", "--end", "2024-03-01"),
                          ("run.end", "2024-03-01", "2024-06-01", "must not be before")),
     "end_before_scenario_start": (("--end", "2023-06-30"),

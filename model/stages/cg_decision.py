@@ -19,6 +19,7 @@ import simpy
 
 from model.events import Event
 from model.rng import Stream
+from model.stages import wait_for_decision
 from model.stages.rg_decision import DEVOLVED_PILOT
 
 if TYPE_CHECKING:
@@ -31,14 +32,13 @@ CG_SLOTS = 3
 def p_positive_cg(model: NRMModel, child: Child) -> float:
     if child.route == DEVOLVED_PILOT:
         return model.params.devolved_pilot.p_cg_positive
-    regime = model.params.policy.decision_regime
-    return getattr(model.params.cg_decision, f"p_positive_{regime}")
+    p = model.params.cg_decision
+    return p.p_positive_pre_nba if model.params.policy.decision_regime == "pre_nba" else p.p_positive_nba
 
 
 def decide(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, bool | None]:
     """Recovery period, queue, decision. Returns None if the case closed meanwhile."""
     u = model.row(Stream.CG, child)
-    episode = child.episode
     pilot = child.route == DEVOLVED_PILOT
     if pilot and u[2] < model.params.devolved_pilot.p_cg_same_meeting:
         positive = u[1] < p_positive_cg(model, child)
@@ -50,10 +50,7 @@ def decide(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, bool | 
     else:
         mean_days, queue = model.params.cg_decision.mean_work_days, model.cg_queue
     ready_at = model.env.now + model.params.cg_decision.min_recovery_days
-    child.job = queue.submit(-mean_days * math.log1p(-u[0]), ready_at)
-    done = yield child.job.done
-    child.job = None
-    if not done or not model.active(child, episode):
+    if not (yield from wait_for_decision(model, child, queue, -mean_days * math.log1p(-u[0]), ready_at)):
         return None
     positive = u[1] < p_positive_cg(model, child)
     model.record(child, Event.CG_DECIDED, positive, model.params.policy.decision_regime)

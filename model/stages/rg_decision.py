@@ -26,6 +26,7 @@ import simpy
 
 from model.events import Event
 from model.rng import Stream
+from model.stages import wait_for_decision
 
 if TYPE_CHECKING:
     from model.agents import Child
@@ -53,16 +54,21 @@ def choose_route(model: NRMModel, child: Child) -> int:
 
 def p_positive_rg(model: NRMModel, child: Child) -> float:
     """Probability of a positive RG under the regime in force now, for this route."""
-    regime = model.params.policy.decision_regime
     if child.route == DEVOLVED_PILOT:
         return model.params.devolved_pilot.p_rg_positive
-    return getattr(model.params.rg_decision, f"p_positive_{regime}")
+    p = model.params.rg_decision
+    regime = model.params.policy.decision_regime
+    if regime == "pre_nba":
+        return p.p_positive_pre_nba
+    if regime == "nba_amended":
+        odds = p.p_positive_nba / (1.0 - p.p_positive_nba) * p.nba_amended_odds_ratio
+        return odds / (1.0 + odds)
+    return p.p_positive_nba
 
 
 def decide(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, bool | None]:
     """Queue for a decision-maker, then decide. Returns None if the case closed meanwhile."""
     u = model.row(Stream.RG, child)
-    episode = child.episode
     ready_at = model.env.now
     if child.route == DEVOLVED_PILOT:
         mean_days = model.params.devolved_pilot.mean_work_days
@@ -73,10 +79,7 @@ def decide(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, bool | 
         if model.params.policy.decision_regime == "nba_objective":
             ready_at += p.extra_days_objective_evidence  # waiting for evidence, not for staff
         queue = model.rg_queue
-    child.job = queue.submit(-mean_days * math.log1p(-u[0]), ready_at)
-    done = yield child.job.done
-    child.job = None
-    if not done or not model.active(child, episode):
+    if not (yield from wait_for_decision(model, child, queue, -mean_days * math.log1p(-u[0]), ready_at)):
         return None
     positive = u[1] < p_positive_rg(model, child)
     model.record(child, Event.RG_DECIDED, positive, model.params.policy.decision_regime)
