@@ -6,6 +6,7 @@ holds the state they read and write.
 
 from __future__ import annotations
 
+import bisect
 from typing import TYPE_CHECKING
 
 import mesa
@@ -50,10 +51,16 @@ class Child(mesa.Agent):
         self.in_care = False
         self.guardian_kind = ""
         self.referred_at = 0.0
+        self.episode_starts: list[float] = []  # referral time of each episode
+        self.seeking_placement = False  # waiting for a place (not yet placed)
 
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    def episode_at(self, t_days: float) -> int:
+        """The referral episode in force at ``t_days`` (the latest referral at or before it)."""
+        return max(0, bisect.bisect_right(self.episode_starts, t_days) - 1)
 
     def age_band_at(self, t_days: float) -> str:
         age = 18.0 - (self.day18 - t_days) / 365.25

@@ -134,6 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                 "choose another --out or pass --force to replace it")
     specs = [RunSpec(scenario, r, keep_events=args.events) for r in range(reps)]
     started = time.perf_counter()
+    tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked after this
     bar = tqdm(total=reps, desc=f"{scenario.name}", unit="rep",
                disable=args.quiet or reps == 1, file=sys.stderr)
     results = run_many(specs, workers=args.workers, backend=args.backend,

@@ -38,6 +38,8 @@ def referral_episode(model: NRMModel, child: Child) -> Generator[simpy.Event, An
         if not positive:
             model.close_episode(child, "not_confirmed")
             return
+        if disqualification.applies(model, child):  # an overturned RG is positive too
+            return
     positive = yield from cg_decision.decide(model, child)
     if positive is None:
         return

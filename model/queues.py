@@ -72,6 +72,7 @@ class DecisionQueue:
         if job.started_at < 0:
             self._n_cancelled_waiting += 1
             job.done.succeed(False)
+        # a job already in service keeps its server until the work ends
 
     def set_servers(self, servers: int) -> None:
         self.servers = max(0, int(servers))

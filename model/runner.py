@@ -44,9 +44,12 @@ class RunResult:
 
 
 def pool_context() -> BaseContext:
-    """Process start method: fork on Linux (fast, works from notebooks and stdin), else spawn.
+    """Process start method: fork on Linux, else spawn.
 
-    Runs are pure functions of their spec, so the start method does not change results.
+    fork needs no ``if __name__ == "__main__"`` guard, so it works from notebooks, scripts
+    and standard input (spawn and forkserver re-import the main script). The pool is made
+    before the model starts threads of its own. Runs are pure functions of their spec, so the
+    start method does not change results.
     """
     methods = get_all_start_methods()
     return get_context("fork" if sys.platform.startswith("linux") and "fork" in methods else "spawn")

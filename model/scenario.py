@@ -234,9 +234,15 @@ class Scenario:
     def with_values(self, changes: Mapping[str, Any], source: str = "override") -> Scenario:
         """Copy with parameter values replaced (validated); used by calibration and sweeps."""
         entries = dict(self.entries)
+        at_start = {k: t.name for t in self.timeline if t.date <= self.sim_start for k in t.changes}
         for key, value in changes.items():
             if key not in entries:
                 raise ScenarioError(self.path, key, "unknown parameter" + suggest(key, entries))
+            if key in at_start:
+                raise ScenarioError(self.path, key, f"is set by the timeline entry "
+                                    f"'{at_start[key]}' on or before the first simulated day, so "
+                                    "changing its declared value has no effect; change the "
+                                    "timeline instead")
             base = entries[key]
             checked = check_value(self.path, key, value, base.unit, base.allowed, base.value)
             entries[key] = Entry(key, checked, base.unit, source, base.locator, base.note,

@@ -147,10 +147,10 @@ class NRMModel(mesa.Model):
                            int(positive), child.route, detail, value))
 
     def record_at(self, t_days: float, child: Child, event: Event, positive: bool | int = -1,
-                  detail: str = "", value: float = math.nan) -> None:
+                  detail: str = "", value: float = math.nan, episode: int | None = None) -> None:
         """Record an event that happened at ``t_days`` (<= now); the log is sorted on output."""
-        self._rows.append((t_days, child.unique_id, child.episode, EVENT_CODE[event],
-                           int(positive), child.route, detail, value))
+        self._rows.append((t_days, child.unique_id, child.episode if episode is None else episode,
+                           EVENT_CODE[event], int(positive), child.route, detail, value))
 
     def active(self, child: Child, episode: int) -> bool:
         return child.episode == episode and child.state in OPEN_STATES
@@ -175,6 +175,7 @@ class NRMModel(mesa.Model):
         """Referral: route, log, start the side processes and the decision pathway."""
         now = self.env.now
         child.referred_at = now
+        child.episode_starts.append(now)
         child.state = "awaiting_rg"
         self.counts["awaiting_rg"] += 1
         criminalised_now = justice.criminalise(self, child)

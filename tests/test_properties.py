@@ -12,7 +12,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from model.agents import STATES
@@ -21,7 +21,10 @@ from model.runner import simulate
 from model.scenario import Scenario
 from model.simulation import EVENT_CODE, NRMModel, children_frame
 
-PROPERTY_SETTINGS = settings(max_examples=12, deadline=None,
+# No shrinking: each example is a full simulation, and shrinking a failure would take minutes;
+# the failing seed, replicate and levers are reported as generated.
+PROPERTY_SETTINGS = settings(max_examples=12, deadline=None, database=None,
+                             phases=(Phase.explicit, Phase.reuse, Phase.generate),
                              suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 LEVERS = st.fixed_dictionaries({

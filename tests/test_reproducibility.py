@@ -16,6 +16,7 @@ import pytest
 
 from model.runner import RunResult, RunSpec, run_many, run_one, simulate
 from model.scenario import SCENARIO_DIR, Scenario, load_scenario
+from model.simulation import children_frame
 
 
 def events_of(scenario: Scenario, replicate: int = 0) -> pd.DataFrame:
@@ -171,8 +172,6 @@ def test_changing_the_sex_mix_leaves_arrival_times_unchanged(small: Scenario) ->
         return ref.set_index("child_id")["t_days"].sort_index()
 
     pd.testing.assert_series_equal(arrivals(e0), arrivals(e1))
-    from model.simulation import children_frame
-
     sex0 = children_frame(m0)["sex"]
     sex1 = children_frame(m1)["sex"]
     assert (sex0 == "female").mean() < 0.3 < 0.6 < (sex1 == "female").mean()

@@ -21,7 +21,8 @@ def wait_for_decision(model: NRMModel, child: Child, queue: DecisionQueue, servi
     it was cancelled or closed meanwhile (withdrawn at 18, superseded by a repeat referral).
     """
     episode = child.episode
-    child.job = queue.submit(service_days, ready_at)
-    done = yield child.job.done
-    child.job = None
+    job = child.job = queue.submit(service_days, ready_at)
+    done = yield job.done
+    if child.job is job:  # a repeat referral may have queued a newer case meanwhile
+        child.job = None
     return bool(done) and model.active(child, episode)

@@ -39,7 +39,7 @@ MISSING_SLOTS = 48  # three draws for each of the first 16 missing episodes
 
 def start(model: NRMModel, child: Child) -> None:
     """At referral: decide whether the child is (already) looked after and start the stay."""
-    if child.in_care:
+    if child.in_care or child.seeking_placement:
         return
     p = model.params.care
     u = model.row(Stream.CARE, child)
@@ -47,6 +47,7 @@ def start(model: NRMModel, child: Child) -> None:
                 else p.p_placed_separated)
     if u[0] >= p_placed:
         return
+    child.seeking_placement = True
     model.env.process(placement(model, child, u))
 
 
@@ -77,8 +78,10 @@ def placement(model: NRMModel, child: Child, u: list[float]) -> Generator[simpy.
     if not kind:
         got = yield model.placements[wanted].take(lambda: env.now < child.day18)
         if not got:
+            child.seeking_placement = False
             return
         kind = wanted
+    child.seeking_placement = False
     end = child.day18
     if child.has_parental_responsibility:
         end = min(end, env.now - p.mean_stay_days_with_parental_responsibility * math.log1p(-u[3]))
@@ -107,10 +110,13 @@ def placement(model: NRMModel, child: Child, u: list[float]) -> Generator[simpy.
             yield env.timeout(max(0.0, end - env.now))
             break
         away = -p.mean_missing_days * math.log1p(-m[1])
-        # one SimPy event per episode: wake on return and log the start retrospectively
+        # one SimPy event per episode: wake on return and log the start retrospectively,
+        # with the referral episode current when the child went missing
+        went_at = env.now + gap
         yield env.timeout(gap + away)
         episode += 1
-        model.record_at(env.now - away, child, Event.WENT_MISSING, -1, kind)
+        model.record_at(went_at, child, Event.WENT_MISSING, -1, kind,
+                        episode=child.episode_at(went_at))
         if m[2] < p.p_re_trafficked_per_missing_episode:
             model.re_trafficked(child, "missing")
             lost = True

@@ -44,6 +44,7 @@ def start(model: NRMModel, child: Child) -> None:
         if u[0] >= p.p_referred_to_ictg:
             return
         if separated:
+            child.guardian_kind = "awaiting_ictg_direct"  # until a caseload place is free
             model.env.process(direct_ictg(model, child))
         elif p.ictg_indirect_support:
             child.guardian_kind = "ictg_indirect"
@@ -63,6 +64,7 @@ def direct_ictg(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, No
     asked = env.now
     got = yield model.ictg_direct.take(lambda: env.now < child.day18)
     if not got:
+        child.guardian_kind = ""  # turned 18 before a place was free
         return
     child.guardian_kind = "ictg_direct"
     model.counts["ictg_direct"] += 1

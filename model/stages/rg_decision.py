@@ -69,17 +69,20 @@ def p_positive_rg(model: NRMModel, child: Child) -> float:
 def decide(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, bool | None]:
     """Queue for a decision-maker, then decide. Returns None if the case closed meanwhile."""
     u = model.row(Stream.RG, child)
-    ready_at = model.env.now
     if child.route == DEVOLVED_PILOT:
         mean_days = model.params.devolved_pilot.mean_work_days
         queue = model.pilot_queue
     else:
         p = model.params.rg_decision
         mean_days = p.mean_work_days
-        if model.params.policy.decision_regime == "nba_objective":
-            ready_at += p.extra_days_objective_evidence  # waiting for evidence, not for staff
         queue = model.rg_queue
-    if not (yield from wait_for_decision(model, child, queue, -mean_days * math.log1p(-u[0]), ready_at)):
+        if model.params.policy.decision_regime == "nba_objective":
+            episode = child.episode  # waiting for evidence, not for a decision-maker
+            yield model.env.timeout(p.extra_days_objective_evidence)
+            if not model.active(child, episode):
+                return None
+    if not (yield from wait_for_decision(model, child, queue, -mean_days * math.log1p(-u[0]),
+                                         model.env.now)):
         return None
     positive = u[1] < p_positive_rg(model, child)
     model.record(child, Event.RG_DECIDED, positive, model.params.policy.decision_regime)
