@@ -337,14 +337,11 @@ def _dynamic_suffixes(baseline: Scenario) -> dict[tuple[str, str], set[str]]:
     from model.stages.care import PLACEMENT_TYPES
     from model.stages.identification import NATIONS
 
-    regimes = set(baseline.entries["policy.decision_regime"].allowed)
     return {
         ("care", "capacity_"): set(PLACEMENT_TYPES),
         ("care", "missing_rate_"): set(PLACEMENT_TYPES),
         ("cost", "per_day_"): set(PLACEMENT_TYPES),
         ("local_authorities", "count_"): set(NATIONS),
-        ("rg_decision", "p_positive_"): regimes,
-        ("cg_decision", "p_positive_"): regimes,
     }
 
 

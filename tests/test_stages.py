@@ -283,9 +283,17 @@ CRIMINAL_HEAVY = {
 }
 
 
-def positive_rg_episodes_of_criminalised(ev: pd.DataFrame) -> pd.DataFrame:
+def rg_became_positive(ev: pd.DataFrame) -> pd.DataFrame:
+    """Moments an RG became positive: a positive RG decision, or a negative one overturned on
+    reconsideration (public-order disqualification is considered at both)."""
     rg = of(ev, "rg_decided")
-    rg = rg[positive(rg)]
+    overturned = of(ev, "reconsideration_decided")
+    overturned = overturned[positive(overturned) & (overturned["decision_type"] == "rg").to_numpy()]
+    return pd.concat([rg[positive(rg)], overturned])
+
+
+def positive_rg_episodes_of_criminalised(ev: pd.DataFrame) -> pd.DataFrame:
+    rg = rg_became_positive(ev)
     crim = criminalised_by(ev)
     mask = [crim.get(c, math.inf) <= e for c, e in zip(rg["child_id"], rg["episode"])]
     return rg[mask]
@@ -322,9 +330,10 @@ def test_certain_disqualification_of_criminalised_children(small: Scenario, pod_
     assert got == want
     assert children.set_index("child_id").loc[dq["child_id"].unique(), "criminalised"].all()
     assert (dq["regime"] == pod_policy).all()
-    # a disqualified episode ends: no CG decision, no reconsideration
-    later = of(ev, "cg_decided", "reconsideration_requested")
-    assert not set(zip(later["child_id"], later["episode"])) & set(zip(dq["child_id"], dq["episode"]))
+    # a disqualified episode ends: no CG decision or reconsideration after it
+    later = of(ev, "cg_decided", "reconsideration_requested").merge(
+        dq[["child_id", "episode", "t_days"]], on=["child_id", "episode"], suffixes=("", "_dq"))
+    assert (later["t_days"] < later["t_days_dq"]).all()
 
 
 def test_disqualification_probability_among_criminalised(small: Scenario) -> None:
@@ -341,9 +350,8 @@ def test_illegal_migration_act_lever_widens_disqualification(small: Scenario) ->
     _, ev, children = run(small.with_values({
         "identification.child_referrals_per_year": 7000.0, "policy.pod_policy": "none",
         "policy.ima_in_force": True, "disqualification.p_ima_irregular_arrival": 1.0}))
-    rg = of(ev, "rg_decided")
-    rg = rg[positive(rg)].merge(children[["child_id", "nationality_group", "exploited_overseas"]],
-                                on="child_id")
+    rg = rg_became_positive(ev).merge(
+        children[["child_id", "nationality_group", "exploited_overseas"]], on="child_id")
     cohort = rg[(rg["nationality_group"] != "uk") & rg["exploited_overseas"]]
     dq = of(ev, "disqualified")
     assert len(cohort) > 100
