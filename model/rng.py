@@ -55,6 +55,32 @@ class DrawTable:
         return blocks[b][r].tolist()
 
 
+class StageDraws:
+    """Per-referral rows of several stages' streams side by side, for one cheap fetch per
+    referral. Each stage's columns come from its own generator, so its values are exactly
+    those a separate ``DrawTable`` would give: the layout changes, the draws do not."""
+
+    __slots__ = ("_block", "_blocks", "_rngs", "offsets")
+
+    def __init__(self, streams: Streams, widths: dict[Stream, int], entity: tuple[int, ...] = (),
+                 block: int = 4096) -> None:
+        self._rngs = [(np.random.default_rng(streams.seed(s, *entity)), w) for s, w in widths.items()]
+        self.offsets: dict[Stream, tuple[int, int]] = {}
+        pos = 0
+        for stream, width in widths.items():
+            self.offsets[stream] = (pos, pos + width)
+            pos += width
+        self._block = block
+        self._blocks: list[np.ndarray] = []
+
+    def row(self, i: int) -> list[float]:
+        b, r = divmod(i, self._block)
+        blocks = self._blocks
+        while b >= len(blocks):
+            blocks.append(np.hstack([g.random((self._block, w)) for g, w in self._rngs]))
+        return blocks[b][r].tolist()
+
+
 class Streams:
     """Independent streams for one replicate of one run."""
 

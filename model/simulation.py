@@ -19,7 +19,7 @@ from model.calendar import Calendar
 from model.events import EVENTS, Event, EventLog
 from model.pathway import referral_episode
 from model.queues import DecisionQueue, SlotPool
-from model.rng import DrawTable, Stream, Streams
+from model.rng import DrawTable, StageDraws, Stream, Streams
 from model.scenario import Params, Scenario
 from model.stages import (
     care,
@@ -45,7 +45,6 @@ SLOTS = {
     Stream.CG: cg_decision.CG_SLOTS,
     Stream.RECONSIDERATION: reconsideration.RECONSIDERATION_SLOTS,
     Stream.CARE: care.CARE_SLOTS,
-    Stream.MISSING: care.MISSING_SLOTS,
     Stream.GUARDIANSHIP: guardianship.GUARDIANSHIP_SLOTS,
     Stream.JUSTICE: justice.JUSTICE_SLOTS,
     Stream.LEAVE: leave.LEAVE_SLOTS,
@@ -70,8 +69,12 @@ class NRMModel(mesa.Model):
         self.counts: Counter[str] = Counter()
         self.n_repeats = 0
         # two draw tables per stream: first referrals, and repeat referrals
-        self.tables = {s: (self.streams.table(s, w), DrawTable(self.streams.seed(s, 1), w))
-                       for s, w in SLOTS.items()}
+        # per-referral uniforms: all stages in one row fetched at referral (first referrals and
+        # repeat referrals use separate tables); missing episodes have their own table
+        self.draws = (StageDraws(self.streams, SLOTS), StageDraws(self.streams, SLOTS, (1,)))
+        self._offsets = self.draws[0].offsets
+        self.missing_draws = (self.streams.table(Stream.MISSING, care.MISSING_SLOTS),
+                              DrawTable(self.streams.seed(Stream.MISSING, 1), care.MISSING_SLOTS))
         self.local_authorities = LocalAuthorities(self)
         p = self.params
         self.rg_queue = DecisionQueue(self.env, 0, "rg")
@@ -84,6 +87,8 @@ class NRMModel(mesa.Model):
         self.params_changed = self.env.event()
         self.env.process(self._timeline())
         self.env.process(identification.arrivals(self))
+        self.birthdays: dict[int, list[tuple[Child, int]]] = {}
+        self.env.process(transition.birthdays(self))
         self.datacollector = mesa.DataCollector(model_reporters={
             "date": lambda m: m.calendar.date(m.env.now).isoformat(),
             **{state: (lambda m, s=state: m.counts[s]) for state in OPEN_STATES},
@@ -137,8 +142,10 @@ class NRMModel(mesa.Model):
     # ------------------------------------------------------------------ used by the stages
     def row(self, stream: Stream, child: Child) -> list[float]:
         """The child's uniforms for this stage in the current episode."""
-        tables = self.tables[stream]
-        return tables[1 if child.episode else 0].row(child.r)
+        if stream is Stream.MISSING:
+            return self.missing_draws[1 if child.episode else 0].row(child.r)
+        a, b = self._offsets[stream]
+        return child.u[a:b]
 
     def record(self, child: Child, event: Event, positive: bool | int = -1, detail: str = "",
                value: float = math.nan, episode: int | None = None) -> None:
@@ -174,6 +181,9 @@ class NRMModel(mesa.Model):
     def start_episode(self, child: Child) -> None:
         """Referral: route, log, start the side processes and the decision pathway."""
         now = self.env.now
+        child.u = self.draws[1 if child.episode else 0].row(child.r)
+        if child.episode == 0:
+            identification.draw_attributes(self, child)
         child.referred_at = now
         child.episode_starts.append(now)
         child.state = "awaiting_rg"

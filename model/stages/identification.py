@@ -102,7 +102,6 @@ def arrivals(model: NRMModel) -> Generator[simpy.Event, Any, None]:
         if env.now >= model.end_day:
             return
         child = Child(model, index)
-        draw_attributes(model, child)
         index += 1
         model.start_episode(child)
 

@@ -4,14 +4,18 @@ On the 18th birthday of a child whose case is open, the young person must consen
 continue as an adult. With ``transition.p_withdrawn`` they withdraw, with
 ``transition.p_suspended`` the case is suspended for lack of consent, otherwise it continues
 (and the decision, when it comes, is still recorded). Withdrawal or suspension closes the case
-and removes it from any decision queue.
+and removes it from any decision queue. Birthdays are handled at the first midnight after them.
 
 Parameters: group ``transition``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import simpy
 
 from model.events import Event
 from model.rng import Stream
@@ -24,12 +28,23 @@ TRANSITION_SLOTS = 1
 
 
 def schedule(model: NRMModel, child: Child) -> None:
-    """At referral: call ``turn_18`` on the birthday if it falls inside the run."""
-    if child.day18 >= model.end_day:
-        return
-    episode = child.episode
-    model.env.timeout(max(0.0, child.day18 - model.env.now)).callbacks.append(
-        lambda _ev: turn_18(model, child, episode))
+    """At referral: file the child under the first midnight after their 18th birthday."""
+    day = math.ceil(child.day18)
+    if day < model.end_day:
+        model.birthdays.setdefault(day, []).append((child, child.episode))
+
+
+def birthdays(model: NRMModel) -> Generator[simpy.Event, Any, None]:
+    """SimPy process: each midnight, handle the children who turned 18 the day before.
+
+    One event a day instead of one per child keeps the event list short; a birthday is
+    handled at most a day late.
+    """
+    env = model.env
+    while True:
+        yield env.timeout(1.0)
+        for child, episode in model.birthdays.pop(round(env.now), ()):
+            turn_18(model, child, episode)
 
 
 def turn_18(model: NRMModel, child: Child, episode: int) -> None:
