@@ -43,6 +43,8 @@ t1 = time.perf_counter()
 model = simulate(scenario, 0)
 t2 = time.perf_counter()
 referrals = sum(1 for row in model.log.rows if row[3] == 0)
+import gc
+gc.freeze()  # as `nrmsim` does before exiting: skip the shutdown collection
 print(json.dumps({"scenario": name, "scale": scale, "import_s": t_import,
                   "simulate_s": t2 - t1,
                   "referrals": referrals, "events": len(model.log),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import sys
 import time
@@ -98,20 +99,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = ["nrmsim", *(sys.argv[1:] if argv is None else argv)]
     try:
-        if args.command == "run":
-            return cmd_run(args)
-        if args.command == "check":
-            from model.calibration import cmd_check
-
-            return cmd_check(args)
-        if args.command == "calibrate":
-            from model.calibration import cmd_calibrate
-
-            return cmd_calibrate(args)
+        return _dispatch(args)
     except (ScenarioError, InputError, OutputExistsError) as exc:
         print(f"nrmsim: error: {exc}", file=sys.stderr)
         return 2
-    return 2
+    finally:
+        if argv is None:  # a command-line process about to exit, not a library call
+            # Shutdown would otherwise run a full collection over every object the run
+            # created (over a second for the historical run); freezing skips it.
+            gc.freeze()
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "check":
+        from model.calibration import cmd_check
+
+        return cmd_check(args)
+    if args.command == "calibrate":
+        from model.calibration import cmd_calibrate
+
+        return cmd_calibrate(args)
+    return cmd_run(args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
