@@ -7,6 +7,7 @@ holds the state they read and write.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import mesa
@@ -51,7 +52,7 @@ class Child(mesa.Agent):
         self.in_care = False
         self.guardian_kind = ""
         self.referred_at = 0.0
-        self.u: list[float] = []  # this episode's uniforms for every stage (model.row slices it)
+        self.u: Sequence[float] = ()  # this episode's uniforms for every stage (model.row slices it)
         self.episode_starts: list[float] = []  # referral time of each episode
         self.seeking_placement = False  # waiting for a place (not yet placed)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import mesa
@@ -140,7 +141,7 @@ class NRMModel(mesa.Model):
             changed.succeed()
 
     # ------------------------------------------------------------------ used by the stages
-    def row(self, stream: Stream, child: Child) -> list[float]:
+    def row(self, stream: Stream, child: Child) -> Sequence[float]:
         """The child's uniforms for this stage in the current episode."""
         if stream is Stream.MISSING:
             return self.missing_draws[1 if child.episode else 0].row(child.r)

@@ -17,7 +17,7 @@ Parameters: group ``care``; ``policy.hotels_in_use``; ``guardianship.missing_haz
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,7 +51,7 @@ def start(model: NRMModel, child: Child) -> None:
     model.env.process(placement(model, child, u))
 
 
-def choose_type(model: NRMModel, child: Child, u: list[float]) -> str:
+def choose_type(model: NRMModel, child: Child, u: Sequence[float]) -> str:
     p = model.params.care
     separated_non_uk = not child.has_parental_responsibility and child.nationality_group != "uk"
     if model.params.policy.hotels_in_use and separated_non_uk and u[1] < p.p_hotel_if_separated_non_uk:
@@ -61,7 +61,7 @@ def choose_type(model: NRMModel, child: Child, u: list[float]) -> str:
     return mix.pick(u[2])
 
 
-def placement(model: NRMModel, child: Child, u: list[float]) -> Generator[simpy.Event, Any, None]:
+def placement(model: NRMModel, child: Child, u: Sequence[float]) -> Generator[simpy.Event, Any, None]:
     """SimPy process: one placement from start to its end (18, return home, or lost)."""
     env = model.env
     p = model.params.care

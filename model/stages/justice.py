@@ -13,7 +13,7 @@ Parameters: group ``justice``.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -45,7 +45,7 @@ def start(model: NRMModel, child: Child) -> None:
         model.env.process(investigation(model, child, u))
 
 
-def investigation(model: NRMModel, child: Child, u: list[float]) -> Generator[simpy.Event, Any, None]:
+def investigation(model: NRMModel, child: Child, u: Sequence[float]) -> Generator[simpy.Event, Any, None]:
     """SimPy process: investigation opened -> charged -> prosecution completed (convicted)."""
     env, p = model.env, model.params.justice
     yield env.timeout(-p.mean_days_to_investigation * math.log1p(-u[2]))
