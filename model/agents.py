@@ -50,7 +50,8 @@ class Child(mesa.Agent):
         self.criminalised = False
         self.placement_type = ""
         self.in_care = False
-        self.guardian_kind = ""
+        self.guardian_kind = ""  # set when a guardian is requested; kept after support ends
+        self.ictg_active = False  # currently supported by a direct ICTG
         self.referred_at = 0.0
         self.u: Sequence[float] = ()  # this episode's uniforms for every stage (model.row slices it)
         self.episode_starts: list[float] = []  # referral time of each episode

@@ -16,7 +16,6 @@ import json
 import math
 import re
 import sys
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,15 @@ import numpy as np
 import pandas as pd
 
 from model.results import GROUP_BYS, METRICS, Analysis
-from model.scenario import SCENARIO_DIR, Scenario, ScenarioError, load_scenario, load_sources, suggest
+from model.scenario import (
+    SCENARIO_DIR,
+    Scenario,
+    ScenarioError,
+    _read_toml,
+    load_scenario,
+    load_sources,
+    suggest,
+)
 
 CALIBRATION_DIR = SCENARIO_DIR.parent / "calibration"
 TARGETS_FILE = CALIBRATION_DIR / "targets.toml"
@@ -59,6 +66,7 @@ class Target:
     denominator: Mapping[str, str] | None = None
     weight: float = 1.0
     notes: Mapping[str, str] = field(default_factory=dict)
+    file: str = ""
 
     @property
     def tolerance(self) -> float:
@@ -71,16 +79,17 @@ class Target:
 def load_targets(path: Path | None = None) -> list[Target]:
     """Read and validate the targets file; errors name the file, target and key."""
     path = path or TARGETS_FILE
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(path, "-", "file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(path, "-", f"malformed TOML: {exc}") from None
+    doc = _read_toml(path)
     sources = load_sources()
+    groups = known_groups()
     out: list[Target] = []
     seen: set[str] = set()
-    for i, t in enumerate(doc.get("target", [])):
+    items = doc.get("target", [])
+    if not isinstance(items, list):
+        raise ScenarioError(path, "target", "write targets as [[target]] tables")
+    for i, t in enumerate(items):
+        if not isinstance(t, dict):
+            raise ScenarioError(path, f"target[{i}]", "must be a table")
         where = f"target[{i}]" + (f" ({t['id']})" if "id" in t else "")
         for key in t:
             if key not in TARGET_KEYS:
@@ -89,10 +98,20 @@ def load_targets(path: Path | None = None) -> list[Target]:
         for key in ("id", "metric", "group_by", "group", "kind", "value", "source", "tolerance", "use"):
             if key not in t:
                 raise ScenarioError(path, f"{where}.{key}", "missing")
+        for key in ("id", "metric", "group_by", "kind", "use", "source"):
+            if not isinstance(t[key], str):
+                raise ScenarioError(path, f"{where}.{key}", f"value {t[key]!r} must be a string")
+        for key in ("value", "weight"):
+            if key in t and (isinstance(t[key], bool) or not isinstance(t[key], int | float)
+                             or not math.isfinite(t[key])):
+                raise ScenarioError(path, f"{where}.{key}", f"value {t[key]!r} must be a number")
+        if t.get("weight", 1.0) < 0:
+            raise ScenarioError(path, f"{where}.weight", f"value {t['weight']!r} must be >= 0")
         if t["id"] in seen:
             raise ScenarioError(path, f"{where}.id", f"duplicate id '{t['id']}'")
         seen.add(t["id"])
         _check_metric(path, where, t["metric"], t["group_by"])
+        _check_group(path, where, t["group_by"], str(t["group"]), groups)
         if t["kind"] not in ("flow", "stock"):
             raise ScenarioError(path, f"{where}.kind", f"value {t['kind']!r} not allowed; allowed: ['flow', 'stock']")
         if t["use"] not in ("fit", "validate"):
@@ -101,6 +120,9 @@ def load_targets(path: Path | None = None) -> list[Target]:
             raise ScenarioError(path, f"{where}.source", f"'{t['source']}' is not in "
                                 "scenarios/sources.toml." + suggest(t["source"], sources))
         tol = t["tolerance"]
+        if not isinstance(tol, dict):
+            raise ScenarioError(path, f"{where}.tolerance", f"value {tol!r} must be a table "
+                                "{ kind = 'relative' | 'absolute', value = > 0 }")
         if tol.get("kind") not in ("relative", "absolute") or not isinstance(tol.get("value"), int | float) or tol["value"] <= 0:
             raise ScenarioError(path, f"{where}.tolerance", f"value {tol!r} must be "
                                 "{ kind = 'relative' | 'absolute', value = > 0 }")
@@ -113,16 +135,51 @@ def load_targets(path: Path | None = None) -> list[Target]:
             if not isinstance(end, dt.date):
                 raise ScenarioError(path, f"{where}.at", "a stock needs a date `at`")
         den = t.get("denominator")
+        if den is not None and not isinstance(den, dict):
+            raise ScenarioError(path, f"{where}.denominator", f"value {den!r} must be a table "
+                                "{ metric = ..., group_by = ..., group = ... }")
         if den is not None:
             den = {"metric": den.get("metric", t["metric"]), "group_by": den.get("group_by", t["group_by"]),
                    "group": den.get("group", t["group"])}
             _check_metric(path, f"{where}.denominator", den["metric"], den["group_by"])
+            _check_group(path, f"{where}.denominator", den["group_by"], str(den["group"]), groups)
         notes = {k: t[k] for k in ("tolerance_note", "mapping_note") if k in t}
         out.append(Target(t["id"], t["metric"], t["group_by"], str(t["group"]), t["kind"], start,
                           end, float(t["value"]), tol["kind"], float(tol["value"]), t["use"],
                           t["source"], t.get("locator", ""), t.get("unit", ""),
-                          t.get("population", "children"), den, float(t.get("weight", 1.0)), notes))
+                          t.get("population", "children"), den, float(t.get("weight", 1.0)), notes,
+                          str(path)))
     return out
+
+
+def known_groups() -> dict[str, set[str]]:
+    """The categories each grouping can take (from the baseline's declared shares)."""
+    from model.stages.care import PLACEMENT_TYPES
+    from model.stages.identification import AGE_BANDS, SINGLE_TYPES
+
+    p = load_scenario("baseline").initial_params().identification
+    return {
+        "all": {"all"}, "sex": set(p.sex.keys), "nationality_group": set(p.nationality.keys),
+        "exploitation_type": set(p.exploitation_male.keys), "exploitation_any": set(SINGLE_TYPES),
+        "nation": set(p.nation.keys), "age_band": set(AGE_BANDS),
+        "route": {"home_office", "devolved_pilot"}, "placement_type": set(PLACEMENT_TYPES),
+    }
+
+
+def _check_group(path: Path, where: str, group_by: str, group: str,
+                 groups: Mapping[str, set[str]]) -> None:
+    if group not in groups[group_by]:
+        raise ScenarioError(path, f"{where}.group", f"value {group!r} is not a {group_by} group; "
+                            f"allowed: {sorted(groups[group_by])}." + suggest(group, groups[group_by]))
+
+
+def check_periods(targets: Sequence[Target], scenario: Scenario) -> None:
+    """Every target's period must lie inside the run (outputs cover start..end)."""
+    last = scenario.end + dt.timedelta(days=1)
+    for t in targets:
+        if t.start < scenario.start or t.end > last:
+            raise ScenarioError(t.file, f"target {t.id}", f"period {t.start}..{t.end} is outside "
+                                f"the run of '{scenario.name}' ({scenario.start} to {scenario.end})")
 
 
 def _check_metric(path: Path, where: str, metric: str, group_by: str) -> None:
@@ -136,9 +193,13 @@ def _check_metric(path: Path, where: str, metric: str, group_by: str) -> None:
 
 # --------------------------------------------------------------------------- evaluation
 def target_period(target: Target, start: dt.date) -> tuple[float, float]:
-    """[a, b) in days from ``start`` (the simulation's day 0); a stock is read at b."""
-    b = float((target.end - start).days)
-    a = float((target.start - start).days) if target.kind == "flow" else b - 1.0
+    """[a, b) in days from ``start`` (the simulation's day 0). A flow's end date is exclusive;
+    a stock is read at the end of its date `at` (as ``awaiting_cg_at_year_end`` is read at the
+    end of 31 December)."""
+    if target.kind == "flow":
+        return float((target.start - start).days), float((target.end - start).days)
+    b = float((target.end - start).days) + 1.0
+    return b - 1.0, b
     return a, b
 
 
@@ -214,6 +275,7 @@ def evaluate(scenario: Scenario, targets: Sequence[Target], replicates: int,
 
     from model.runner import pool_context
 
+    check_periods(targets, scenario)
     jobs = [(scenario, r, list(targets)) for r in range(replicates)]
     if workers > 1 and replicates > 1:
         with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:

@@ -17,15 +17,13 @@ import simpy
 class Job:
     """One case in a :class:`DecisionQueue`. ``done`` fires when it is decided or cancelled."""
 
-    __slots__ = ("cancelled", "done", "enqueued_at", "queue", "ready_at", "service_days", "started_at")
+    __slots__ = ("cancelled", "done", "enqueued_at", "queue", "service_days", "started_at")
 
-    def __init__(self, env: simpy.Environment, service_days: float, queue: DecisionQueue,
-                 ready_at: float) -> None:
+    def __init__(self, env: simpy.Environment, service_days: float, queue: DecisionQueue) -> None:
         self.queue = queue
         self.done = simpy.Event(env)
         self.service_days = service_days
         self.enqueued_at = env.now
-        self.ready_at = ready_at
         self.started_at = -1.0
         self.cancelled = False
 
@@ -33,12 +31,9 @@ class Job:
 class DecisionQueue:
     """``servers`` case workers, first come first served (an M/G/c queue).
 
-    A job waits for a free server, then occupies it for its own ``service_days``. A job may
-    carry a ``ready_at`` time (the end of the recovery period): it is queued in submission
-    order and cannot start before then. Jobs must be submitted with non-decreasing
-    ``ready_at`` for FIFO order to equal ready order (true when every job has the same
-    delay). The number of servers can change at any time (a timeline entry); a reduction
-    takes effect as servers finish their current case.
+    A job waits for a free server, then occupies it for its own ``service_days``. The number
+    of servers can change at any time (a timeline entry); a reduction takes effect as servers
+    finish their current case.
 
     Assumptions:
         Work is not pre-empted; a cancelled job that is waiting leaves the queue at once
@@ -56,8 +51,8 @@ class DecisionQueue:
         """Jobs waiting (not yet started), excluding cancelled ones."""
         return len(self.waiting) - self._n_cancelled_waiting
 
-    def submit(self, service_days: float, ready_at: float = 0.0) -> Job:
-        job = Job(self.env, service_days, self, ready_at)
+    def submit(self, service_days: float) -> Job:
+        job = Job(self.env, service_days, self)
         if self.busy < self.servers and not self.waiting:
             self._start(job)
         else:
@@ -82,12 +77,11 @@ class DecisionQueue:
         """Occupy a server; ``done`` itself is scheduled for the end of the work, so one
         SimPy event covers the whole service (like ``simpy.Timeout``)."""
         self.busy += 1
-        now = self.env.now
-        job.started_at = max(now, job.ready_at)
+        job.started_at = self.env.now
         done = job.done
         done._ok, done._value = True, True
         done.callbacks.append(self._finish)
-        self.env.schedule(done, delay=job.started_at - now + job.service_days)
+        self.env.schedule(done, delay=job.service_days)
 
     def _finish(self, _done: simpy.Event) -> None:
         self.busy -= 1

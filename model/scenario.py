@@ -330,7 +330,9 @@ def check_value(file: Path | str, key: str, value: Any, unit: str,
         raise ScenarioError(file, key, f"value {value!r} must be a number ({unit})")
     if kind == "int" and (not float(value).is_integer()):
         raise ScenarioError(file, key, f"value {value!r} must be a whole number ({unit})")
-    if not (lo <= value <= hi) or (isinstance(value, float) and math.isnan(value)):
+    if not math.isfinite(value):
+        raise ScenarioError(file, key, f"value {value!r} must be a finite number ({unit})")
+    if not (lo <= value <= hi):
         raise ScenarioError(file, key, f"value {value!r} is outside the allowed range "
                             f"[{lo}, {hi}] for unit '{unit}'")
     return int(value) if kind == "int" else float(value)
@@ -351,14 +353,19 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ScenarioError(path, "-", f"cannot read: {exc.strerror}") from None
 
 
-def _check_keys(path: Path, where: str, got: Iterable[str], allowed: set[str]) -> None:
+def _check_keys(path: Path, where: str, got: Any, allowed: set[str]) -> None:
+    if not isinstance(got, dict):
+        raise ScenarioError(path, where or "-", f"value {got!r} must be a table")
     for key in got:
         if key not in allowed:
             raise ScenarioError(path, f"{where}.{key}" if where else key,
                                 f"unknown key; allowed: {sorted(allowed)}." + suggest(key, allowed))
 
 
-def _walk_params(path: Path, tree: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, dict]]:
+def _walk_params(path: Path, tree: Any, prefix: str = "") -> Iterable[tuple[str, dict]]:
+    if not isinstance(tree, dict):
+        raise ScenarioError(path, f"params{'.' + prefix.rstrip('.') if prefix else ''}",
+                            f"value {tree!r} must be a table of parameters")
     for name, node in tree.items():
         dotted = f"{prefix}{name}"
         if isinstance(node, dict) and "value" in node:
@@ -369,8 +376,8 @@ def _walk_params(path: Path, tree: Mapping[str, Any], prefix: str = "") -> Itera
         elif isinstance(node, dict):
             yield from _walk_params(path, node, dotted + ".")
         else:
-            raise ScenarioError(path, f"params.{dotted}",
-                                "write { value = ..., unit = ..., source = ... }, not a bare value")
+            raise ScenarioError(path, f"params.{dotted}", f"value {node!r}: write "
+                                "{ value = ..., unit = ..., source = ... }, not a bare value")
 
 
 def load_sources(path: Path | None = None) -> dict[str, dict[str, Any]]:
@@ -470,7 +477,7 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
         unit = node.get("unit", base.unit if base else None)
         if unit is None:
             raise ScenarioError(path, where, f"missing 'unit'; allowed: {sorted(UNITS)}")
-        if unit not in UNITS:
+        if not isinstance(unit, str) or unit not in UNITS:
             raise ScenarioError(path, f"{where}.unit", f"unit {unit!r} is not allowed; allowed: "
                                 f"{sorted(UNITS)}." + suggest(str(unit), UNITS))
         if base and unit != base.unit:
@@ -486,7 +493,8 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
             raise ScenarioError(path, where, "an assumption needs a plausible 'range = [low, high]'")
         if rng is not None:
             if (not isinstance(rng, list | tuple) or len(rng) != 2
-                    or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in rng)
+                    or not all(isinstance(x, int | float) and not isinstance(x, bool)
+                               and math.isfinite(x) for x in rng)
                     or rng[0] > rng[1]):
                 raise ScenarioError(path, f"{where}.range", f"value {rng!r} must be [low, high] numbers")
             rng = (float(rng[0]), float(rng[1]))
@@ -495,7 +503,12 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
                                 f"allowed values are declared in "
                                 f"{base.declared_in} as {list(base.allowed)}; a scenario may not "
                                 "change them")
-        allowed = tuple(node.get("allowed", base.allowed if base else ()))
+        allowed_in = node.get("allowed", base.allowed if base else ())
+        if not isinstance(allowed_in, list | tuple) or not all(isinstance(a, str) for a in allowed_in):
+            raise ScenarioError(path, f"{where}.allowed", f"value {allowed_in!r} must be a list of strings")
+        allowed = tuple(allowed_in)
+        if "calibrate" in node and not isinstance(node["calibrate"], bool):
+            raise ScenarioError(path, f"{where}.calibrate", f"value {node['calibrate']!r} must be true or false")
         if unit == "choice" and not allowed:
             raise ScenarioError(path, where, "a 'choice' parameter needs 'allowed = [...]'")
         value = check_value(path, where, node["value"], unit, allowed, base.value if base else None)
@@ -522,6 +535,10 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
                 raise ScenarioError(path, f"{where}.{req}", "missing")
         check_value(path, f"{where}.date", item["date"], "date")
         _check_source(path, f"{where}.source", item["source"], sources)
+        if not isinstance(item["name"], str):
+            raise ScenarioError(path, f"{where}.name", f"value {item['name']!r} must be a string")
+        if not isinstance(item.get("enabled", True), bool):
+            raise ScenarioError(path, f"{where}.enabled", f"value {item['enabled']!r} must be true or false")
         timeline = [t for t in timeline if t.name != item["name"]]  # same name replaces
         if item.get("enabled", True) is False:
             continue

@@ -86,6 +86,7 @@ class NRMModel(mesa.Model):
                            for k in care.PLACEMENT_TYPES}
         self.ictg_direct = SlotPool(self.env, p.guardianship.ictg_direct_caseload, "ictg_direct")
         self.params_changed = self.env.event()
+        self.hotels_closed = self.env.event()  # fires when policy.hotels_in_use turns off
         self.env.process(self._timeline())
         self.env.process(identification.arrivals(self))
         self.birthdays: dict[int, list[tuple[Child, int]]] = {}
@@ -131,7 +132,12 @@ class NRMModel(mesa.Model):
         """SimPy process: apply each timeline entry on its date, then resize services."""
         for item in self.nrm_scenario.future_timeline():
             yield self.env.timeout(max(0.0, self.calendar.day(item.date) - self.env.now))
+            hotels_before = self.params.policy.hotels_in_use
             self.params = self.params.with_values(item.changes)
+            if hotels_before and not self.params.policy.hotels_in_use:
+                self.hotels_closed.succeed()
+            elif not hotels_before and self.params.policy.hotels_in_use:
+                self.hotels_closed = self.env.event()
             p = self.params
             self._resize_decision_teams()
             for kind, pool in self.placements.items():

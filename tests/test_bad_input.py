@@ -52,6 +52,18 @@ def assert_says(err: str, *words: str) -> None:
 # --------------------------------------------------------------------------- scenario file errors
 # id -> (file body below [meta], words the message must contain besides the file name)
 SCENARIO_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "infinite_value": (
+        """
+        [params.cg_decision]
+        mean_work_days = { value = inf, source = "assumption" }
+        """,
+        ("params.cg_decision.mean_work_days", "inf", "finite")),
+    "group_not_a_table": (
+        """
+        [params]
+        rg_decision = 5
+        """,
+        ("params.rg_decision", "5", "bare value")),
     "unknown_key_typo": (
         """
         [params.rg_decision]
@@ -364,3 +376,30 @@ def test_a_valid_scenario_file_exits_0(
     assert code == 0, err
     assert (out / "summary.csv").exists()
 
+
+
+# --------------------------------------------------------------------------- targets file errors
+TARGET_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "group_typo": ('group_by = "exploitation_type"\ngroup = "crimnal"',
+                   ("group", "'crimnal'", "Did you mean 'criminal'")),
+    "tolerance_not_a_table": ('group_by = "all"\ngroup = "all"\ntolerance_override = 1',
+                              ("tolerance_override", "unknown key")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TARGET_CASES))
+def test_bad_targets_file_exits_2(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines, words = TARGET_CASES[case]
+    path = tmp_path / "targets.toml"
+    path.write_text("[[target]]\n" + 'id = "t"\nmetric = "referrals"\n' + lines + "\n"
+                    + 'kind = "flow"\nstart = 2023-01-01\nend = 2024-01-01\nvalue = 1\n'
+                    + 'source = "ho-nrm-eoy-2023"\nuse = "fit"\n'
+                    + ('' if "tolerance" in case else 'tolerance = { kind = "relative", value = 0.1 }\n'),
+                    encoding="utf-8")
+    try:
+        code = main(["check", "--targets", str(path)])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert_says(err, "nrmsim: error:", str(path), *words)

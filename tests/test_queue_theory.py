@@ -178,24 +178,16 @@ def test_zero_servers_hold_everything_until_staffed() -> None:
     assert a.started_at == 50.0 and env.now == 51.0
 
 
-def test_ready_at_delays_the_start() -> None:
-    env = simpy.Environment()
-    q = DecisionQueue(env, 1)
-    a = q.submit(5.0, ready_at=7.0)
-    b = q.submit(1.0, ready_at=7.0)
-    env.run()
-    assert a.started_at == 7.0
-    assert b.started_at == 12.0  # after a's work, which could not begin before 7
-    assert env.now == 13.0
-
-
-def test_ready_at_in_the_past_does_not_delay() -> None:
+def test_a_job_waiting_holds_no_server_and_jobs_start_in_order() -> None:
     env = simpy.Environment()
     q = DecisionQueue(env, 1)
     env.run(until=3.0)
-    a = q.submit(2.0, ready_at=1.0)
+    a = q.submit(2.0)
+    b = q.submit(1.0)
+    assert q.busy == 1 and len(q) == 1
     env.run()
-    assert a.started_at == 3.0 and env.now == 5.0
+    assert a.started_at == 3.0 and b.started_at == 5.0 and env.now == 6.0
+    assert q.busy == 0
 
 
 # --------------------------------------------------------------------------- SlotPool unit tests

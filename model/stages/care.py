@@ -62,19 +62,14 @@ def choose_type(model: NRMModel, child: Child, u: Sequence[float]) -> str:
 
 
 def placement(model: NRMModel, child: Child, u: Sequence[float]) -> Generator[simpy.Event, Any, None]:
-    """SimPy process: one placement from start to its end (18, return home, or lost)."""
+    """SimPy process: one placement from start to its end (18, return home, or lost).
+
+    Parameters are read again at each step, so timeline changes apply to children already
+    placed. When Home Office hotels close, children in them move to another placement.
+    """
     env = model.env
-    p = model.params.care
     wanted = choose_type(model, child, u)
-    kind = wanted if model.placements[wanted].try_take() else ""
-    if not kind:
-        age = 18.0 - (child.day18 - env.now) / DAYS_PER_YEAR
-        for alt in OVERFLOW:
-            if alt == "supported_accommodation" and age < 16:
-                continue
-            if model.placements[alt].try_take():
-                kind = alt
-                break
+    kind = wanted if model.placements[wanted].try_take() else _overflow(model, child)
     if not kind:
         got = yield model.placements[wanted].take(lambda: env.now < child.day18)
         if not got:
@@ -84,20 +79,28 @@ def placement(model: NRMModel, child: Child, u: Sequence[float]) -> Generator[si
     child.seeking_placement = False
     end = child.day18
     if child.has_parental_responsibility:
-        end = min(end, env.now - p.mean_stay_days_with_parental_responsibility * math.log1p(-u[3]))
+        stay = model.params.care.mean_stay_days_with_parental_responsibility
+        end = min(end, env.now - stay * math.log1p(-u[3]))
     end = min(end, model.end_day)
     child.in_care, child.placement_type = True, kind
     model.counts["in_care"] += 1
     model.record(child, Event.PLACED, -1, kind)
     started = env.now
-    prone = u[4] < p.missing_prone_share
+    prone = u[4] < model.params.care.missing_prone_share
     episode = 0
     lost = False  # re-trafficked while missing: the placement ends
     extra: np.random.Generator | None = None
     episode_draws = model.row(Stream.MISSING, child)
     while True:
+        p = model.params.care
+        if kind == "hotel" and not model.params.policy.hotels_in_use:
+            model.placements[kind].give_back()
+            model.record(child, Event.PLACEMENT_ENDED, -1, kind, env.now - started)
+            kind = _move_out_of_hotel(model, child, u)
+            child.placement_type, started = kind, env.now
+            model.record(child, Event.PLACED, -1, kind)
         rate = getattr(p, f"missing_rate_{kind}") * (p.missing_prone_rate_ratio if prone else 1.0)
-        if child.guardian_kind == "ictg_direct":
+        if child.ictg_active:
             rate *= model.params.guardianship.missing_hazard_ratio_direct
         if episode < MISSING_SLOTS // 3:
             m = episode_draws[3 * episode: 3 * episode + 3]
@@ -106,14 +109,24 @@ def placement(model: NRMModel, child: Child, u: Sequence[float]) -> Generator[si
                 extra = np.random.default_rng(model.streams.seed(Stream.MISSING, child.r, child.episode))
             m = extra.random(3).tolist()
         gap = -math.log1p(-m[0]) / (rate / DAYS_PER_YEAR) if rate > 0 else math.inf
-        if env.now + gap >= end:
-            yield env.timeout(max(0.0, end - env.now))
-            break
         away = -p.mean_missing_days * math.log1p(-m[1])
-        # one SimPy event per episode: wake on return and log the start retrospectively,
-        # with the referral episode current when the child went missing
-        went_at = env.now + gap
-        yield env.timeout(gap + away)
+        if kind == "hotel":  # wake early if hotels close
+            until = env.timeout(max(0.0, min(gap, end - env.now)))
+            yield until | model.hotels_closed
+            if not until.processed:
+                continue  # hotels closed: move at the top of the loop
+            if env.now >= end:
+                break
+            went_at = env.now
+            yield env.timeout(away)
+        else:
+            if env.now + gap >= end:
+                yield env.timeout(max(0.0, end - env.now))
+                break
+            # one SimPy event per episode: wake on return and log the start retrospectively,
+            # with the referral episode current when the child went missing
+            went_at = env.now + gap
+            yield env.timeout(gap + away)
         episode += 1
         model.record_at(went_at, child, Event.WENT_MISSING, -1, kind,
                         episode=child.episode_at(went_at))
@@ -128,3 +141,31 @@ def placement(model: NRMModel, child: Child, u: Sequence[float]) -> Generator[si
     model.counts["in_care"] -= 1
     child.in_care = False
     model.record(child, Event.PLACEMENT_ENDED, -1, kind, env.now - started)
+
+
+def _overflow(model: NRMModel, child: Child) -> str:
+    """A free place in the overflow order (supported accommodation only from 16), or ''."""
+    age = 18.0 - (child.day18 - model.env.now) / DAYS_PER_YEAR
+    for alt in OVERFLOW:
+        if alt == "supported_accommodation" and age < 16:
+            continue
+        if model.placements[alt].try_take():
+            return alt
+    return ""
+
+
+def _move_out_of_hotel(model: NRMModel, child: Child, u: Sequence[float]) -> str:
+    """Hotels closed: the local authority places the child by age; if every type is full the
+    child is placed over capacity in the age-based choice (an emergency placement)."""
+    age = 18.0 - (child.day18 - model.env.now) / DAYS_PER_YEAR
+    p = model.params.care
+    wanted = (p.type_16_17 if age >= 16 else p.type_under_16).pick(u[2])
+    if wanted == "hotel":
+        wanted = "foster"
+    if model.placements[wanted].try_take():
+        return wanted
+    kind = _overflow(model, child)
+    if not kind:
+        kind = wanted
+        model.placements[kind].in_use += 1  # over capacity
+    return kind

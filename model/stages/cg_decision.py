@@ -1,7 +1,7 @@
 """Stage 4: recovery period and the Conclusive Grounds (CG) decision.
 
-After a positive RG the case joins the CG queue, but no work starts before the recovery
-period of ``cg_decision.min_recovery_days`` has passed. Home Office CG capacity
+After a positive RG comes the recovery period (``cg_decision.min_recovery_days``), then the
+case joins the CG queue. Home Office CG capacity
 (``cg_decision.capacity_per_year``, decisions a year for child cases, changed on the timeline)
 is finite, so waiting times and the backlog emerge from the queue. In the devolved pilot the
 panel often decides CG at the same meeting as RG (``devolved_pilot.p_cg_same_meeting``).
@@ -45,12 +45,15 @@ def decide(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, bool | 
         model.record(child, Event.CG_DECIDED, positive, model.params.policy.decision_regime)
         return positive
     model.set_state(child, "awaiting_cg")  # includes the recovery period
+    episode = child.episode
+    yield model.env.timeout(model.params.cg_decision.min_recovery_days)  # holds no decision-maker
+    if not model.active(child, episode):
+        return None
     if pilot:
         mean_days, queue = model.params.devolved_pilot.mean_work_days, model.pilot_queue
     else:
         mean_days, queue = model.params.cg_decision.mean_work_days, model.cg_queue
-    ready_at = model.env.now + model.params.cg_decision.min_recovery_days
-    if not (yield from wait_for_decision(model, child, queue, -mean_days * math.log1p(-u[0]), ready_at)):
+    if not (yield from wait_for_decision(model, child, queue, -mean_days * math.log1p(-u[0]))):
         return None
     positive = u[1] < p_positive_cg(model, child)
     model.record(child, Event.CG_DECIDED, positive, model.params.policy.decision_regime)

@@ -60,17 +60,19 @@ def start(model: NRMModel, child: Child) -> None:
 def direct_ictg(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, None]:
     """SimPy process: wait for a place on a direct caseload, support, then release it."""
     env = model.env
-    p = model.params.guardianship
     asked = env.now
     got = yield model.ictg_direct.take(lambda: env.now < child.day18)
     if not got:
         child.guardian_kind = ""  # turned 18 before a place was free
         return
     child.guardian_kind = "ictg_direct"
+    child.ictg_active = True
     model.counts["ictg_direct"] += 1
     model.record(child, Event.GUARDIAN_ALLOCATED, -1, "ictg_direct", env.now - asked)
+    p = model.params.guardianship  # the rules in force when support starts
     until = min(child.day18 + p.post18_support_days, env.now + p.max_support_days)
     yield env.timeout(max(0.0, until - env.now))
+    child.ictg_active = False
     model.record(child, Event.GUARDIAN_ENDED, -1, "ictg_direct", env.now - asked)
     model.counts["ictg_direct"] -= 1
     model.ictg_direct.give_back()

@@ -47,15 +47,16 @@ def start(model: NRMModel, child: Child) -> None:
 
 def investigation(model: NRMModel, child: Child, u: Sequence[float]) -> Generator[simpy.Event, Any, None]:
     """SimPy process: investigation opened -> charged -> prosecution completed (convicted)."""
-    env, p = model.env, model.params.justice
-    yield env.timeout(-p.mean_days_to_investigation * math.log1p(-u[2]))
+    env = model.env
+    yield env.timeout(-model.params.justice.mean_days_to_investigation * math.log1p(-u[2]))
     model.record(child, Event.INVESTIGATION_OPENED)
+    p = model.params.justice  # each step uses the rules in force when it happens
     if u[3] >= p.p_charged:
         return
     yield env.timeout(-p.mean_days_to_charge * math.log1p(-u[4]))
     model.record(child, Event.CHARGED)
-    yield env.timeout(-p.mean_days_charge_to_outcome * math.log1p(-u[5]))
-    convicted = u[6] < p.p_convicted
+    yield env.timeout(-model.params.justice.mean_days_charge_to_outcome * math.log1p(-u[5]))
+    convicted = u[6] < model.params.justice.p_convicted
     model.record(child, Event.PROSECUTION_COMPLETED, convicted)
     if convicted:
         model.record(child, Event.CONVICTED)

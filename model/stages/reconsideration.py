@@ -46,9 +46,10 @@ def review(model: NRMModel, child: Child, decision_type: str) -> Generator[simpy
     if not model.active(child, episode):
         return None
     model.record(child, Event.RECONSIDERATION_REQUESTED, -1, decision_type)
+    p = model.params.reconsideration  # the rules in force on the request date
     yield model.env.timeout(-p.mean_days_to_decide * math.log1p(-u[k + 2]))
     if not model.active(child, episode):
         return None
-    overturned = u[k + 3] < p.p_overturned
+    overturned = u[k + 3] < model.params.reconsideration.p_overturned
     model.record(child, Event.RECONSIDERATION_DECIDED, overturned, decision_type)
     return overturned

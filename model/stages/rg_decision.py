@@ -81,8 +81,7 @@ def decide(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, bool | 
             yield model.env.timeout(p.extra_days_objective_evidence)
             if not model.active(child, episode):
                 return None
-    if not (yield from wait_for_decision(model, child, queue, -mean_days * math.log1p(-u[0]),
-                                         model.env.now)):
+    if not (yield from wait_for_decision(model, child, queue, -mean_days * math.log1p(-u[0]))):
         return None
     positive = u[1] < p_positive_rg(model, child)
     model.record(child, Event.RG_DECIDED, positive, model.params.policy.decision_regime)
