@@ -99,9 +99,10 @@ def annotate(events: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
 def episodes_awaiting_cg(ev: pd.DataFrame) -> pd.DataFrame:
     """One row per episode that reached a positive RG: when it started and stopped awaiting CG."""
     key = ["child_id", "episode"]
-    enter = ev[((ev["event"] == "rg_decided") & (ev["positive"] == True))  # noqa: E712
+    positive = ev["positive"].fillna(False).astype(bool)
+    enter = ev[((ev["event"] == "rg_decided") & positive)
                | ((ev["event"] == "reconsideration_decided") & (ev["decision_type"] == "rg")
-                  & (ev["positive"] == True))]  # noqa: E712
+                  & positive)]
     enter = enter.groupby(key, as_index=False).first()
     exits = ev[ev["event"].isin(CLOSING_EVENTS)].groupby(key)["t_days"].min().rename("t_exit")
     out = enter.merge(exits, on=key, how="left")

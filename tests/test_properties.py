@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from model.agents import STATES
 from model.events import EVENTS, Event
+from model.results import Analysis
 from model.runner import simulate
 from model.scenario import Scenario
 from model.simulation import EVENT_CODE, NRMModel, children_frame
@@ -146,6 +147,19 @@ def test_live_counters_equal_the_final_states(sc: Small, seed: int, replicate: i
     for state in STATES:
         assert m.counts[state] == final[state], f"{state}: counter {m.counts[state]}, children {final[state]}"
     assert all(m.counts[s] >= 0 for s in m.counts)
+
+
+@PROPERTY_SETTINGS
+@given(seed=SEEDS, replicate=REPLICATES, levers=LEVERS)
+def test_backlog_from_the_event_log_equals_the_live_state(sc: Small, seed: int, replicate: int,
+                                                          levers: dict) -> None:
+    """The awaiting-CG stock computed from events alone equals the children in that state,
+    and the placement pools hold exactly the children in care."""
+    m, ev, children = run(sc, seed, replicate, levers)
+    analysis = Analysis(ev, children, m.end_day, m.scenario_costs())
+    table = analysis.period_metrics(0.0, m.end_day, "all").set_index("metric")["value"]
+    assert table["awaiting_cg"] == m.counts["awaiting_cg"]
+    assert sum(pool.in_use for pool in m.placements.values()) == m.counts["in_care"]
 
 
 def test_event_codes_round_trip() -> None:
