@@ -1,5 +1,5 @@
-"""The ``nrmsim`` command: ``run`` a scenario, ``check`` the calibrated baseline against
-published targets, ``calibrate`` fitted parameters.
+"""The ``nrmsim`` command: ``run`` a scenario, ``compare`` two with common random numbers,
+``check`` the calibrated baseline against published targets, ``calibrate`` fitted parameters.
 
 Exit codes: 0 success; 1 a check failed; 2 bad input (scenario, option, file), with a
 message naming the file, key, value and what is allowed.
@@ -74,6 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also write events.parquet and children.parquet")
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
 
+    cmp_ = sub.add_parser("compare", help="compare two scenarios with common random numbers")
+    cmp_.add_argument("scenario_a", help="the comparator, e.g. status_quo_2027")
+    cmp_.add_argument("scenario_b", help="the option, e.g. repeal_nba")
+    cmp_.add_argument("--reps", type=_positive_int, help="replicates; default from scenario A")
+    cmp_.add_argument("--seed", type=_seed, help="root seed for both; default scenario A's")
+    cmp_.add_argument("--start", type=_date, help="first day for both")
+    cmp_.add_argument("--end", type=_date, help="last day for both")
+    cmp_.add_argument("--workers", type=_positive_int, default=1)
+    cmp_.add_argument("--out", type=Path, help="output folder; default out/<a>-vs-<b>")
+    cmp_.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    cmp_.add_argument("--quiet", action="store_true")
+
     check = sub.add_parser("check", help="compare the calibrated historical run with targets")
     check.add_argument("--json", action="store_true", help="print the comparison as JSON")
     check.add_argument("--targets", type=Path, help="targets file; default calibration/targets.toml")
@@ -111,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "compare":
+        return cmd_compare(args)
     if args.command == "check":
         from model.calibration import cmd_check
 
@@ -124,30 +138,18 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     import pandas as pd
-    from tqdm import tqdm
 
     from model.output import atomic_dir, manifest, write_table
-    from model.runner import RunSpec, run_many
+    from model.runner import RunSpec
     from model.scenario import load_scenario
 
     scenario = load_scenario(args.scenario).with_run(start=args.start, end=args.end,
                                                      seed=args.seed)
     reps = args.reps or scenario.replicates
-    out = args.out or Path("out") / scenario.name
-    force = args.force or args.out is None
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out}: --out must be a folder, and this is a file")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise OutputExistsError(f"{out}: output folder exists and is not empty; "
-                                "choose another --out or pass --force to replace it")
+    out, force = _out_folder(args, scenario.name)
     specs = [RunSpec(scenario, r, keep_events=args.events) for r in range(reps)]
     started = time.perf_counter()
-    tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked after this
-    bar = tqdm(total=reps, desc=f"{scenario.name}", unit="rep",
-               disable=args.quiet or reps == 1, file=sys.stderr)
-    results = run_many(specs, workers=args.workers, backend=args.backend,
-                       scheduler=args.scheduler, progress=lambda n: bar.update(n - bar.n))
-    bar.close()
+    results = _run_with_bar(specs, args, scenario.name)
     wall = time.perf_counter() - started
     summary = pd.concat([r.summary for r in results], ignore_index=True)
     with atomic_dir(out, force=force) as tmp:
@@ -170,6 +172,96 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_table(summary, scenario.name, reps, out)
     return 0
+
+
+def _out_folder(args: argparse.Namespace, default_name: str) -> tuple[Path, bool]:
+    """The output folder and whether it may be replaced; refuses a file or a non-empty folder
+    given explicitly without --force (the default folder under out/ is replaced)."""
+    out = args.out or Path("out") / default_name
+    force = args.force or args.out is None
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out}: --out must be a folder, and this is a file")
+    if out.exists() and any(out.iterdir()) and not force:
+        raise OutputExistsError(f"{out}: output folder exists and is not empty; "
+                                "choose another --out or pass --force to replace it")
+    return out, force
+
+
+def _run_with_bar(specs: list, args: argparse.Namespace, label: str) -> list:
+    from tqdm import tqdm
+
+    from model.runner import run_many
+
+    tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked after this
+    bar = tqdm(total=len(specs), desc=label, unit="run", disable=args.quiet or len(specs) == 1,
+               file=sys.stderr)
+    results = run_many(specs, workers=args.workers, backend=getattr(args, "backend", "processes"),
+                       scheduler=getattr(args, "scheduler", None),
+                       progress=lambda n: bar.update(n - bar.n))
+    bar.close()
+    return results
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Run A and B with the same seed and replicates; write and print B - A with intervals."""
+    import pandas as pd
+
+    from model.compare import differences
+    from model.output import atomic_dir, manifest, write_table
+    from model.runner import RunSpec
+    from model.scenario import load_scenario
+
+    a = load_scenario(args.scenario_a).with_run(start=args.start, end=args.end, seed=args.seed)
+    b = load_scenario(args.scenario_b).with_run(start=args.start, end=args.end, seed=a.seed)
+    if (a.start, a.end) != (b.start, b.end):
+        raise InputError(f"{a.name} runs {a.start}..{a.end} but {b.name} runs {b.start}..{b.end}; "
+                         "give --start and --end to compare the same period")
+    reps = args.reps or a.replicates
+    out, force = _out_folder(args, f"{a.name}-vs-{b.name}")
+    specs = ([RunSpec(a, r, group_bys=("all",)) for r in range(reps)]
+             + [RunSpec(b, r, group_bys=("all",)) for r in range(reps)])
+    results = _run_with_bar(specs, args, f"{a.name} vs {b.name}")
+    summary_a = pd.concat([r.summary for r in results[:reps]], ignore_index=True)
+    summary_b = pd.concat([r.summary for r in results[reps:]], ignore_index=True)
+    table = differences(summary_a, summary_b)
+    with atomic_dir(out, force=force) as tmp:
+        write_table(table, tmp / "comparison.csv")
+        write_table(pd.concat([summary_a, summary_b], ignore_index=True), tmp / "summary.csv")
+        meta = manifest({"a": a.resolved(), "b": b.resolved()}, a.seed, range(reps),
+                        {"command": args.argv, "outputs": ["comparison.csv", "summary.csv",
+                                                           "manifest.json"]})
+        (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
+    if not args.quiet:
+        print_comparison(table, a.name, b.name, reps, out)
+    return 0
+
+
+def print_comparison(table: object, name_a: str, name_b: str, reps: int, out: Path) -> None:
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from model.compare import significant
+
+    assert isinstance(table, pd.DataFrame)
+    rows = table[(table["group_by"] == "all") & table["metric"].isin(KEY_METRICS)]
+    last = rows["year"].max()
+    tab = Table(title=f"{name_b} minus {name_a}, {last}: mean of {reps} paired replicate(s) "
+                "[95% interval]; * = interval excludes 0")
+    for col in ("metric", name_a, name_b, "difference"):
+        tab.add_column(col, justify="left" if col == "metric" else "right")
+    for metric in KEY_METRICS:
+        r = rows[(rows["metric"] == metric) & (rows["year"] == last)]
+        if r.empty:
+            continue
+        r = r.iloc[0]
+        diff = _fmt(r["diff_mean"], metric) + (
+            f" [{_fmt(r['diff_low95'], metric)}, {_fmt(r['diff_high95'], metric)}]"
+            if r["diff_low95"] == r["diff_low95"] else "")
+        tab.add_row(metric, _fmt(r["mean_a"], metric), _fmt(r["mean_b"], metric),
+                    diff + (" *" if significant(r) else ""))
+    Console(width=140).print(tab)
+    Console(width=140).print(f"every year and metric: {out}/comparison.csv")
 
 
 SHORT = {"referrals": "referrals", "repeat_referrals": "repeat", "rg_positive_rate": "RG +",
