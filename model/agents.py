@@ -65,6 +65,3 @@ class Child(mesa.Agent):
         """The referral episode in force at ``t_days`` (the latest referral at or before it)."""
         return max(0, bisect.bisect_right(self.episode_starts, t_days) - 1)
 
-    def age_band_at(self, t_days: float) -> str:
-        age = 18.0 - (self.day18 - t_days) / 365.25
-        return "0-11" if age < 12 else ("12-14" if age < 15 else "15-17")

@@ -200,7 +200,6 @@ def target_period(target: Target, start: dt.date) -> tuple[float, float]:
         return float((target.start - start).days), float((target.end - start).days)
     b = float((target.end - start).days) + 1.0
     return b - 1.0, b
-    return a, b
 
 
 def simulated_values(analysis: Analysis, targets: Sequence[Target], start: dt.date) -> dict[str, float]:

@@ -98,7 +98,7 @@ def test_jobs_start_immediately_while_servers_are_free_then_fifo() -> None:
 def test_cancel_waiting_job_fires_done_false_and_frees_its_place() -> None:
     env = simpy.Environment()
     q = DecisionQueue(env, 1)
-    a = q.submit(10.0)
+    q.submit(10.0)  # occupies the only server
     b = q.submit(5.0)
     c = q.submit(5.0)
     seen: dict[str, object] = {}

@@ -88,7 +88,6 @@ def placement(model: NRMModel, child: Child, u: Sequence[float]) -> Generator[si
     started = env.now
     prone = u[4] < model.params.care.missing_prone_share
     episode = 0
-    lost = False  # re-trafficked while missing: the placement ends
     extra: np.random.Generator | None = None
     episode_draws = model.row(Stream.MISSING, child)
     while True:
@@ -131,8 +130,7 @@ def placement(model: NRMModel, child: Child, u: Sequence[float]) -> Generator[si
         model.record_at(went_at, child, Event.WENT_MISSING, -1, kind,
                         episode=child.episode_at(went_at))
         if m[2] < p.p_re_trafficked_per_missing_episode:
-            model.re_trafficked(child, "missing")
-            lost = True
+            model.re_trafficked(child, "missing")  # not found: the placement ends
             break
         model.record(child, Event.RETURNED, -1, kind, away)
         if env.now >= end:
