@@ -34,7 +34,9 @@ if scale != 1.0:
         "identification.child_referrals_per_year": volume,
         # services scale with demand so the run measures the engine, not a collapsing queue
         "cg_decision.capacity_per_year": p.cg_decision.capacity_per_year * scale,
-        "devolved_pilot.capacity_per_year_per_la": p.devolved_pilot.capacity_per_year_per_la * scale,
+        "devolved_pilot.capacity_per_year_per_la": (
+            p.devolved_pilot.capacity_per_year_per_la * scale
+        ),
         "guardianship.ictg_direct_caseload": int(p.guardianship.ictg_direct_caseload * scale),
         **{f"care.capacity_{k}": int(getattr(p.care, f"capacity_{k}") * scale)
            for k in ("foster", "childrens_home", "supported_accommodation", "secure", "hotel")},
@@ -56,8 +58,13 @@ print(json.dumps({"scenario": name, "scale": scale, "import_s": t_import,
 def run_case(name: str, scale: float) -> dict:
     started = time.perf_counter()
     pin = (lambda: os.sched_setaffinity(0, {0})) if hasattr(os, "sched_setaffinity") else None
-    out = subprocess.run([sys.executable, "-c", CHILD, name, str(scale)], capture_output=True,
-                         text=True, check=True, preexec_fn=pin)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, name, str(scale)],
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=pin,
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["process_wall_s"] = time.perf_counter() - started
     return result
@@ -73,17 +80,25 @@ def main() -> int:
     if not args.skip_historical:
         rows.append(run_case("historical", 1.0))
     rows += [run_case("baseline", s) for s in args.scales]
-    print(f"{'case':<22}{'referrals':>10}{'events':>10}{'simulate s':>12}{'process s':>11}"
-          f"{'us/referral':>13}{'peak MB':>9}")
+    print(
+        f"{'case':<22}{'referrals':>10}{'events':>10}{'simulate s':>12}{'process s':>11}"
+        f"{'us/referral':>13}{'peak MB':>9}"
+    )
     for r in rows:
         label = f"{r['scenario']} x{r['scale']:g}"
-        print(f"{label:<22}{r['referrals']:>10,}{r['events']:>10,}{r['simulate_s']:>12.2f}"
-              f"{r['process_wall_s']:>11.2f}{r['us_per_referral']:>13.1f}{r['peak_mb']:>9.0f}")
+        print(
+            f"{label:<22}{r['referrals']:>10,}{r['events']:>10,}{r['simulate_s']:>12.2f}"
+            f"{r['process_wall_s']:>11.2f}{r['us_per_referral']:>13.1f}{r['peak_mb']:>9.0f}"
+        )
     base = [r for r in rows if r["scenario"] == "baseline"]
     if len(base) > 1:
-        print("cost per referral relative to x1 (1.0 = linear):",
-              ", ".join(f"x{r['scale']:g}: {r['us_per_referral'] / base[0]['us_per_referral']:.2f}"
-                        for r in base[1:]))
+        print(
+            "cost per referral relative to x1 (1.0 = linear):",
+            ", ".join(
+                f"x{r['scale']:g}: {r['us_per_referral'] / base[0]['us_per_referral']:.2f}"
+                for r in base[1:]
+            ),
+        )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)

@@ -30,8 +30,13 @@ def simulate(scenario: Scenario | str, replicate: int = 0) -> NRMModel:
     return _simulate(sc, replicate)
 
 
-def run_scenario(scenario: Scenario | str, reps: int | None = None, workers: int = 1,
-                 events: bool = False, **run: Any) -> list[RunResult]:
+def run_scenario(
+    scenario: Scenario | str,
+    reps: int | None = None,
+    workers: int = 1,
+    events: bool = False,
+    **run: Any,
+) -> list[RunResult]:
     """Run replicates of a scenario (``run`` may set start, end, seed)."""
     from model.runner import RunSpec, run_many
 

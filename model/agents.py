@@ -17,7 +17,11 @@ if TYPE_CHECKING:
     from model.simulation import NRMModel
 
 # Where a referral episode can be. "Awaiting" states are open; the rest are closed.
-OPEN_STATES = ("awaiting_rg", "awaiting_reconsideration", "awaiting_cg")  # awaiting_cg includes recovery
+OPEN_STATES = (
+    "awaiting_rg",
+    "awaiting_reconsideration",
+    "awaiting_cg",
+)  # awaiting_cg includes recovery
 CLOSED_STATES = ("confirmed", "not_confirmed", "disqualified", "withdrawn", "suspended")
 STATES = OPEN_STATES + CLOSED_STATES
 
@@ -53,7 +57,9 @@ class Child(mesa.Agent):
         self.guardian_kind = ""  # set when a guardian is requested; kept after support ends
         self.ictg_active = False  # currently supported by a direct ICTG
         self.referred_at = 0.0
-        self.u: Sequence[float] = ()  # this episode's uniforms for every stage (model.row slices it)
+        self.u: Sequence[
+            float
+        ] = ()  # this episode's uniforms for every stage (model.row slices it)
         self.episode_starts: list[float] = []  # referral time of each episode
         self.seeking_placement = False  # waiting for a place (not yet placed)
 
@@ -64,4 +70,3 @@ class Child(mesa.Agent):
     def episode_at(self, t_days: float) -> int:
         """The referral episode in force at ``t_days`` (the latest referral at or before it)."""
         return max(0, bisect.bisect_right(self.episode_starts, t_days) - 1)
-

@@ -37,9 +37,27 @@ from model.scenario import (
 
 CALIBRATION_DIR = SCENARIO_DIR.parent / "calibration"
 TARGETS_FILE = CALIBRATION_DIR / "targets.toml"
-TARGET_KEYS = {"id", "metric", "group_by", "group", "kind", "start", "end", "at", "denominator",
-               "value", "unit", "population", "source", "locator", "tolerance", "tolerance_note",
-               "use", "mapping_note", "weight"}
+TARGET_KEYS = {
+    "id",
+    "metric",
+    "group_by",
+    "group",
+    "kind",
+    "start",
+    "end",
+    "at",
+    "denominator",
+    "value",
+    "unit",
+    "population",
+    "source",
+    "locator",
+    "tolerance",
+    "tolerance_note",
+    "use",
+    "mapping_note",
+    "weight",
+}
 # Fixed by the gate: CI compares the calibrated historical run at this seed and replicate count.
 CHECK_REPLICATES = 4
 
@@ -93,17 +111,33 @@ def load_targets(path: Path | None = None) -> list[Target]:
         where = f"target[{i}]" + (f" ({t['id']})" if "id" in t else "")
         for key in t:
             if key not in TARGET_KEYS:
-                raise ScenarioError(path, f"{where}.{key}", "unknown key; allowed: "
-                                    f"{sorted(TARGET_KEYS)}." + suggest(key, TARGET_KEYS))
-        for key in ("id", "metric", "group_by", "group", "kind", "value", "source", "tolerance", "use"):
+                raise ScenarioError(
+                    path,
+                    f"{where}.{key}",
+                    f"unknown key; allowed: {sorted(TARGET_KEYS)}." + suggest(key, TARGET_KEYS),
+                )
+        for key in (
+            "id",
+            "metric",
+            "group_by",
+            "group",
+            "kind",
+            "value",
+            "source",
+            "tolerance",
+            "use",
+        ):
             if key not in t:
                 raise ScenarioError(path, f"{where}.{key}", "missing")
         for key in ("id", "metric", "group_by", "kind", "use", "source"):
             if not isinstance(t[key], str):
                 raise ScenarioError(path, f"{where}.{key}", f"value {t[key]!r} must be a string")
         for key in ("value", "weight"):
-            if key in t and (isinstance(t[key], bool) or not isinstance(t[key], int | float)
-                             or not math.isfinite(t[key])):
+            if key in t and (
+                isinstance(t[key], bool)
+                or not isinstance(t[key], int | float)
+                or not math.isfinite(t[key])
+            ):
                 raise ScenarioError(path, f"{where}.{key}", f"value {t[key]!r} must be a number")
         if t.get("weight", 1.0) < 0:
             raise ScenarioError(path, f"{where}.weight", f"value {t['weight']!r} must be >= 0")
@@ -113,19 +147,41 @@ def load_targets(path: Path | None = None) -> list[Target]:
         _check_metric(path, where, t["metric"], t["group_by"])
         _check_group(path, where, t["group_by"], str(t["group"]), groups)
         if t["kind"] not in ("flow", "stock"):
-            raise ScenarioError(path, f"{where}.kind", f"value {t['kind']!r} not allowed; allowed: ['flow', 'stock']")
+            raise ScenarioError(
+                path,
+                f"{where}.kind",
+                f"value {t['kind']!r} not allowed; allowed: ['flow', 'stock']",
+            )
         if t["use"] not in ("fit", "validate"):
-            raise ScenarioError(path, f"{where}.use", f"value {t['use']!r} not allowed; allowed: ['fit', 'validate']")
+            raise ScenarioError(
+                path,
+                f"{where}.use",
+                f"value {t['use']!r} not allowed; allowed: ['fit', 'validate']",
+            )
         if t["source"] not in sources:
-            raise ScenarioError(path, f"{where}.source", f"'{t['source']}' is not in "
-                                "scenarios/sources.toml." + suggest(t["source"], sources))
+            raise ScenarioError(
+                path,
+                f"{where}.source",
+                f"'{t['source']}' is not in "
+                "scenarios/sources.toml." + suggest(t["source"], sources),
+            )
         tol = t["tolerance"]
         if not isinstance(tol, dict):
-            raise ScenarioError(path, f"{where}.tolerance", f"value {tol!r} must be a table "
-                                "{ kind = 'relative' | 'absolute', value = > 0 }")
-        if tol.get("kind") not in ("relative", "absolute") or not isinstance(tol.get("value"), int | float) or tol["value"] <= 0:
-            raise ScenarioError(path, f"{where}.tolerance", f"value {tol!r} must be "
-                                "{ kind = 'relative' | 'absolute', value = > 0 }")
+            raise ScenarioError(
+                path,
+                f"{where}.tolerance",
+                f"value {tol!r} must be a table {{ kind = 'relative' | 'absolute', value = > 0 }}",
+            )
+        if (
+            tol.get("kind") not in ("relative", "absolute")
+            or not isinstance(tol.get("value"), int | float)
+            or tol["value"] <= 0
+        ):
+            raise ScenarioError(
+                path,
+                f"{where}.tolerance",
+                f"value {tol!r} must be {{ kind = 'relative' | 'absolute', value = > 0 }}",
+            )
         if t["kind"] == "flow":
             start, end = t.get("start"), t.get("end")
             if not isinstance(start, dt.date) or not isinstance(end, dt.date) or end <= start:
@@ -136,19 +192,43 @@ def load_targets(path: Path | None = None) -> list[Target]:
                 raise ScenarioError(path, f"{where}.at", "a stock needs a date `at`")
         den = t.get("denominator")
         if den is not None and not isinstance(den, dict):
-            raise ScenarioError(path, f"{where}.denominator", f"value {den!r} must be a table "
-                                "{ metric = ..., group_by = ..., group = ... }")
+            raise ScenarioError(
+                path,
+                f"{where}.denominator",
+                f"value {den!r} must be a table {{ metric = ..., group_by = ..., group = ... }}",
+            )
         if den is not None:
-            den = {"metric": den.get("metric", t["metric"]), "group_by": den.get("group_by", t["group_by"]),
-                   "group": den.get("group", t["group"])}
+            den = {
+                "metric": den.get("metric", t["metric"]),
+                "group_by": den.get("group_by", t["group_by"]),
+                "group": den.get("group", t["group"]),
+            }
             _check_metric(path, f"{where}.denominator", den["metric"], den["group_by"])
             _check_group(path, f"{where}.denominator", den["group_by"], str(den["group"]), groups)
         notes = {k: t[k] for k in ("tolerance_note", "mapping_note") if k in t}
-        out.append(Target(t["id"], t["metric"], t["group_by"], str(t["group"]), t["kind"], start,
-                          end, float(t["value"]), tol["kind"], float(tol["value"]), t["use"],
-                          t["source"], t.get("locator", ""), t.get("unit", ""),
-                          t.get("population", "children"), den, float(t.get("weight", 1.0)), notes,
-                          str(path)))
+        out.append(
+            Target(
+                t["id"],
+                t["metric"],
+                t["group_by"],
+                str(t["group"]),
+                t["kind"],
+                start,
+                end,
+                float(t["value"]),
+                tol["kind"],
+                float(tol["value"]),
+                t["use"],
+                t["source"],
+                t.get("locator", ""),
+                t.get("unit", ""),
+                t.get("population", "children"),
+                den,
+                float(t.get("weight", 1.0)),
+                notes,
+                str(path),
+            )
+        )
     return out
 
 
@@ -159,18 +239,28 @@ def known_groups() -> dict[str, set[str]]:
 
     p = load_scenario("baseline").initial_params().identification
     return {
-        "all": {"all"}, "sex": set(p.sex.keys), "nationality_group": set(p.nationality.keys),
-        "exploitation_type": set(p.exploitation_male.keys), "exploitation_any": set(SINGLE_TYPES),
-        "nation": set(p.nation.keys), "age_band": set(AGE_BANDS),
-        "route": {"home_office", "devolved_pilot"}, "placement_type": set(PLACEMENT_TYPES),
+        "all": {"all"},
+        "sex": set(p.sex.keys),
+        "nationality_group": set(p.nationality.keys),
+        "exploitation_type": set(p.exploitation_male.keys),
+        "exploitation_any": set(SINGLE_TYPES),
+        "nation": set(p.nation.keys),
+        "age_band": set(AGE_BANDS),
+        "route": {"home_office", "devolved_pilot"},
+        "placement_type": set(PLACEMENT_TYPES),
     }
 
 
-def _check_group(path: Path, where: str, group_by: str, group: str,
-                 groups: Mapping[str, set[str]]) -> None:
+def _check_group(
+    path: Path, where: str, group_by: str, group: str, groups: Mapping[str, set[str]]
+) -> None:
     if group not in groups[group_by]:
-        raise ScenarioError(path, f"{where}.group", f"value {group!r} is not a {group_by} group; "
-                            f"allowed: {sorted(groups[group_by])}." + suggest(group, groups[group_by]))
+        raise ScenarioError(
+            path,
+            f"{where}.group",
+            f"value {group!r} is not a {group_by} group; "
+            f"allowed: {sorted(groups[group_by])}." + suggest(group, groups[group_by]),
+        )
 
 
 def check_periods(targets: Sequence[Target], scenario: Scenario) -> None:
@@ -178,17 +268,24 @@ def check_periods(targets: Sequence[Target], scenario: Scenario) -> None:
     last = scenario.end + dt.timedelta(days=1)
     for t in targets:
         if t.start < scenario.start or t.end > last:
-            raise ScenarioError(t.file, f"target {t.id}", f"period {t.start}..{t.end} is outside "
-                                f"the run of '{scenario.name}' ({scenario.start} to {scenario.end})")
+            raise ScenarioError(
+                t.file,
+                f"target {t.id}",
+                f"period {t.start}..{t.end} is outside "
+                f"the run of '{scenario.name}' ({scenario.start} to {scenario.end})",
+            )
 
 
 def _check_metric(path: Path, where: str, metric: str, group_by: str) -> None:
     if metric not in METRICS:
-        raise ScenarioError(path, f"{where}.metric", f"unknown metric '{metric}'." + suggest(metric, METRICS))
+        raise ScenarioError(
+            path, f"{where}.metric", f"unknown metric '{metric}'." + suggest(metric, METRICS)
+        )
     allowed = (*GROUP_BYS, "placement_type")  # placement_type: placement metrics only
     if group_by not in allowed:
-        raise ScenarioError(path, f"{where}.group_by", f"value {group_by!r} not allowed; "
-                            f"allowed: {list(allowed)}")
+        raise ScenarioError(
+            path, f"{where}.group_by", f"value {group_by!r} not allowed; allowed: {list(allowed)}"
+        )
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -202,7 +299,9 @@ def target_period(target: Target, start: dt.date) -> tuple[float, float]:
     return b - 1.0, b
 
 
-def simulated_values(analysis: Analysis, targets: Sequence[Target], start: dt.date) -> dict[str, float]:
+def simulated_values(
+    analysis: Analysis, targets: Sequence[Target], start: dt.date
+) -> dict[str, float]:
     """Each target's simulated value in one replicate (NaN if undefined, e.g. 0/0).
 
     Periods are computed in batches of non-overlapping periods, one pass per batch and grouping.
@@ -213,7 +312,9 @@ def simulated_values(analysis: Analysis, targets: Sequence[Target], start: dt.da
         period = target_period(t, start)
         wanted.setdefault(_base(t.metric, t.group_by), set()).add(period)
         if t.denominator:
-            wanted.setdefault(_base(t.denominator["metric"], t.denominator["group_by"]), set()).add(period)
+            wanted.setdefault(_base(t.denominator["metric"], t.denominator["group_by"]), set()).add(
+                period
+            )
     for base, periods in wanted.items():
         # one metrics() pass per set of non-overlapping periods
         batches: list[list[tuple[float, float]]] = []
@@ -228,7 +329,11 @@ def simulated_values(analysis: Analysis, targets: Sequence[Target], start: dt.da
             table = analysis.metrics([(i, a, b) for i, (a, b) in enumerate(batch)], base)
             indexed = table.set_index(["period", "group_by", "group", "metric"])["value"]
             for i, (a, b) in enumerate(batch):
-                cache[(a, b, base)] = indexed.xs(i, level="period") if i in indexed.index.levels[0] else pd.Series(dtype=float)
+                cache[(a, b, base)] = (
+                    indexed.xs(i, level="period")
+                    if i in indexed.index.levels[0]
+                    else pd.Series(dtype=float)
+                )
 
     def value(metric: str, group_by: str, group: str, a: float, b: float) -> float:
         base = _base(metric, group_by)
@@ -260,11 +365,14 @@ def _base(metric: str, group_by: str) -> str:
 
 
 _COUNT_METRICS = {m for m in METRICS if not m.endswith(("_rate", "_cg", "_rg"))} | {
-    "awaiting_cg_at_year_end", "awaiting_cg"}
+    "awaiting_cg_at_year_end",
+    "awaiting_cg",
+}
 
 
-def evaluate(scenario: Scenario, targets: Sequence[Target], replicates: int,
-             workers: int = 1) -> pd.DataFrame:
+def evaluate(
+    scenario: Scenario, targets: Sequence[Target], replicates: int, workers: int = 1
+) -> pd.DataFrame:
     """Run ``replicates`` of the scenario and compare with every target.
 
     Returns one row per target: observed, simulated mean, 95% interval over replicates,
@@ -286,14 +394,34 @@ def evaluate(scenario: Scenario, targets: Sequence[Target], replicates: int,
     for t in targets:
         values = sims[t.id].to_numpy(float)
         mean = float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
-        se = float(np.nanstd(values, ddof=1) / math.sqrt(np.isfinite(values).sum())) if np.isfinite(values).sum() > 1 else math.nan
-        lo, hi = (np.nanpercentile(values, [2.5, 97.5]) if np.isfinite(values).any() else (math.nan, math.nan))
+        se = (
+            float(np.nanstd(values, ddof=1) / math.sqrt(np.isfinite(values).sum()))
+            if np.isfinite(values).sum() > 1
+            else math.nan
+        )
+        lo, hi = (
+            np.nanpercentile(values, [2.5, 97.5])
+            if np.isfinite(values).any()
+            else (math.nan, math.nan)
+        )
         distance = (mean - t.value) / t.tolerance if t.tolerance else math.nan
-        rows.append({"id": t.id, "use": t.use, "metric": t.metric, "group": f"{t.group_by}={t.group}",
-                     "period": f"{t.start}..{t.end}" if t.kind == "flow" else f"at {t.end}",
-                     "observed": t.value, "simulated": mean, "low95": float(lo), "high95": float(hi),
-                     "mc_se": se, "tolerance": t.tolerance, "distance": distance,
-                     "pass": bool(abs(distance) <= 1.0) if math.isfinite(distance) else False})
+        rows.append(
+            {
+                "id": t.id,
+                "use": t.use,
+                "metric": t.metric,
+                "group": f"{t.group_by}={t.group}",
+                "period": f"{t.start}..{t.end}" if t.kind == "flow" else f"at {t.end}",
+                "observed": t.value,
+                "simulated": mean,
+                "low95": float(lo),
+                "high95": float(hi),
+                "mc_se": se,
+                "tolerance": t.tolerance,
+                "distance": distance,
+                "pass": bool(abs(distance) <= 1.0) if math.isfinite(distance) else False,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -315,10 +443,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     fit = table[table["use"] == "fit"]
     ok = bool(fit["pass"].all())
     if args.json:
-        print(json.dumps({"scenario": scenario.name, "seed": scenario.seed,
-                          "replicates": CHECK_REPLICATES, "passed": ok,
-                          "targets": table.replace({np.nan: None}).to_dict(orient="records")},
-                         indent=2))
+        print(
+            json.dumps(
+                {
+                    "scenario": scenario.name,
+                    "seed": scenario.seed,
+                    "replicates": CHECK_REPLICATES,
+                    "passed": ok,
+                    "targets": table.replace({np.nan: None}).to_dict(orient="records"),
+                },
+                indent=2,
+            )
+        )
     else:
         print_check(table, scenario, ok)
     return 0 if ok else 1
@@ -331,21 +467,35 @@ def print_check(table: pd.DataFrame, scenario: Scenario, ok: bool) -> None:
     console = Console(width=160)
     for use in ("fit", "validate"):
         part = table[table["use"] == use]
-        title = ("fit targets (gate)" if use == "fit" else "validate targets (reported, not gated)")
-        tab = Table(title=f"{scenario.name}, seed {scenario.seed}, {CHECK_REPLICATES} replicates: {title}")
+        title = "fit targets (gate)" if use == "fit" else "validate targets (reported, not gated)"
+        tab = Table(
+            title=f"{scenario.name}, seed {scenario.seed}, {CHECK_REPLICATES} replicates: {title}"
+        )
         for col in ("target", "observed", "simulated [95%]", "tolerance", "distance", "status"):
             tab.add_column(col, justify="left" if col == "target" else "right")
         for _, r in part.iterrows():
-            status = "[green]pass[/green]" if r["pass"] else ("[red]FAIL[/red]" if use == "fit" else "[yellow]outside[/yellow]")
-            tab.add_row(r["id"], _num(r["observed"]), f"{_num(r['simulated'])} [{_num(r['low95'])}, {_num(r['high95'])}]",
-                        f"±{_num(r['tolerance'])}", f"{r['distance']:+.2f}", status)
+            status = (
+                "[green]pass[/green]"
+                if r["pass"]
+                else ("[red]FAIL[/red]" if use == "fit" else "[yellow]outside[/yellow]")
+            )
+            tab.add_row(
+                r["id"],
+                _num(r["observed"]),
+                f"{_num(r['simulated'])} [{_num(r['low95'])}, {_num(r['high95'])}]",
+                f"±{_num(r['tolerance'])}",
+                f"{r['distance']:+.2f}",
+                status,
+            )
         console.print(tab)
     n_fit = int((table["use"] == "fit").sum())
     n_pass = int(table.loc[table["use"] == "fit", "pass"].sum())
     n_val = int((table["use"] == "validate").sum())
     n_val_pass = int(table.loc[table["use"] == "validate", "pass"].sum())
-    console.print(f"fit targets inside tolerance: {n_pass}/{n_fit}; validate targets inside: "
-                  f"{n_val_pass}/{n_val}. Check {'PASSED' if ok else 'FAILED'}.")
+    console.print(
+        f"fit targets inside tolerance: {n_pass}/{n_fit}; validate targets inside: "
+        f"{n_val_pass}/{n_val}. Check {'PASSED' if ok else 'FAILED'}."
+    )
 
 
 def _num(x: float) -> str:
@@ -386,16 +536,25 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         candidate = scenario.with_values(dict(zip(keys, x.tolist(), strict=True)), "candidate")
         table = evaluate(candidate, targets, args.reps, workers=args.workers)
         r = table["distance"].fillna(10.0).to_numpy() * np.array([t.weight for t in targets])
-        trace.append({"params": dict(zip(keys, x.tolist(), strict=True)),
-                      "cost": float(0.5 * np.sum(r**2)), "inside": int(table["pass"].sum())})
-        print(f"evaluation {len(trace)}: cost {trace[-1]['cost']:.2f}, "
-              f"{trace[-1]['inside']}/{len(targets)} fit targets inside", file=sys.stderr)
+        trace.append(
+            {
+                "params": dict(zip(keys, x.tolist(), strict=True)),
+                "cost": float(0.5 * np.sum(r**2)),
+                "inside": int(table["pass"].sum()),
+            }
+        )
+        print(
+            f"evaluation {len(trace)}: cost {trace[-1]['cost']:.2f}, "
+            f"{trace[-1]['inside']}/{len(targets)} fit targets inside",
+            file=sys.stderr,
+        )
         return r
 
     z0 = np.clip((x0 - lo) / scale, 0.0, 1.0)
     try:
-        message = least_squares(residuals, z0, bounds=(0.0, 1.0), diff_step=0.05,
-                                x_scale=1.0, method="trf").message
+        message = least_squares(
+            residuals, z0, bounds=(0.0, 1.0), diff_step=0.05, x_scale=1.0, method="trf"
+        ).message
     except _BudgetSpent:
         message = f"stopped after the budget of {args.budget} model evaluations"
     best = min(trace, key=lambda row: row["cost"])
@@ -436,9 +595,15 @@ def write_back(path: Path, fitted: Mapping[str, float], fit_id: str) -> None:
     load_scenario("baseline")  # the written file must still validate
 
 
-def write_report(fit_id: str, scenario: Scenario, fitted: Mapping[str, float],
-                 table: pd.DataFrame, trace: list[dict[str, Any]], message: str,
-                 args: argparse.Namespace) -> Path:
+def write_report(
+    fit_id: str,
+    scenario: Scenario,
+    fitted: Mapping[str, float],
+    table: pd.DataFrame,
+    trace: list[dict[str, Any]],
+    message: str,
+    args: argparse.Namespace,
+) -> Path:
     """calibration/reports/<fit-id>.md (+ .png plot) and calibration/fits/<fit-id>.json."""
     import matplotlib
 
@@ -457,7 +622,9 @@ def write_report(fit_id: str, scenario: Scenario, fitted: Mapping[str, float],
     y = np.arange(len(table))
     ax.barh(y, 2 * tol, left=1 - tol, color="#dddddd", label="tolerance")
     colours = np.where(table["use"] == "fit", "#1f77b4", "#ff7f0e")
-    ax.errorbar(ratio, y, xerr=[err_lo.clip(lower=0), err_hi.clip(lower=0)], fmt="none", ecolor="#555555")
+    ax.errorbar(
+        ratio, y, xerr=[err_lo.clip(lower=0), err_hi.clip(lower=0)], fmt="none", ecolor="#555555"
+    )
     ax.scatter(ratio, y, c=colours, zorder=3, s=14)
     ax.axvline(1.0, color="black", lw=0.8)
     ax.set_yticks(y, table["id"], fontsize=6)
@@ -468,30 +635,60 @@ def write_report(fit_id: str, scenario: Scenario, fitted: Mapping[str, float],
     png = reports / f"{fit_id}.png"
     fig.savefig(png, dpi=110)
     plt.close(fig)
-    lines = [f"# Calibration report {fit_id}", "",
-             f"Scenario `{scenario.name}`, seed {scenario.seed}; {args.reps} replicates per "
-             f"candidate (common random numbers), {len(trace)} evaluations of "
-             f"scipy.optimize.least_squares (trf, bounded to each parameter's plausible range); "
-             f"optimiser message: {message}", "",
-             f"Reproduce: `nrmsim calibrate --budget {args.budget} --reps {args.reps} --fit-id {fit_id}`; "
-             f"check: `nrmsim check`.", "", "## Fitted parameters", "",
-             "| parameter | before | fitted | plausible range |", "|---|---|---|---|"]
+    lines = [
+        f"# Calibration report {fit_id}",
+        "",
+        f"Scenario `{scenario.name}`, seed {scenario.seed}; {args.reps} replicates per "
+        f"candidate (common random numbers), {len(trace)} evaluations of "
+        f"scipy.optimize.least_squares (trf, bounded to each parameter's plausible range); "
+        f"optimiser message: {message}",
+        "",
+        f"Reproduce: `nrmsim calibrate --budget {args.budget} --reps {args.reps} "
+        f"--fit-id {fit_id}`; "
+        f"check: `nrmsim check`.",
+        "",
+        "## Fitted parameters",
+        "",
+        "| parameter | before | fitted | plausible range |",
+        "|---|---|---|---|",
+    ]
     for key, entry in sorted(scenario.entries.items()):
         if key in fitted:
             lines.append(f"| `{key}` | {entry.value} | {fitted[key]} | {list(entry.range or ())} |")
-    lines += ["", f"## Targets ({CHECK_REPLICATES} replicates at the fitted values)", "",
-              "| target | use | observed | simulated mean | 95% interval | tolerance | distance | status |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"## Targets ({CHECK_REPLICATES} replicates at the fitted values)",
+        "",
+        "| target | use | observed | simulated mean | 95% interval | tolerance | distance "
+        "| status |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for _, r in table.iterrows():
-        lines.append(f"| {r['id']} | {r['use']} | {_num(r['observed'])} | {_num(r['simulated'])} | "
-                     f"[{_num(r['low95'])}, {_num(r['high95'])}] | ±{_num(r['tolerance'])} | "
-                     f"{r['distance']:+.2f} | {'pass' if r['pass'] else 'FAIL' if r['use'] == 'fit' else 'outside'} |")
+        lines.append(
+            f"| {r['id']} | {r['use']} | {_num(r['observed'])} | {_num(r['simulated'])} | "
+            f"[{_num(r['low95'])}, {_num(r['high95'])}] | ±{_num(r['tolerance'])} | "
+            f"{r['distance']:+.2f} | "
+            f"{'pass' if r['pass'] else 'FAIL' if r['use'] == 'fit' else 'outside'} |"
+        )
     lines += ["", f"![simulated vs observed]({png.name})", ""]
     md = reports / f"{fit_id}.md"
     md.write_text("\n".join(lines), encoding="utf-8")
-    (fits / f"{fit_id}.json").write_text(json.dumps(
-        {"fit_id": fit_id, "scenario": scenario.name, "seed": scenario.seed,
-         "replicates_per_candidate": args.reps, "budget": args.budget, "fitted": fitted,
-         "trace": trace, "optimiser": "scipy.optimize.least_squares(method='trf')",
-         "message": message}, indent=2) + "\n", encoding="utf-8")
+    (fits / f"{fit_id}.json").write_text(
+        json.dumps(
+            {
+                "fit_id": fit_id,
+                "scenario": scenario.name,
+                "seed": scenario.seed,
+                "replicates_per_candidate": args.reps,
+                "budget": args.budget,
+                "fitted": fitted,
+                "trace": trace,
+                "optimiser": "scipy.optimize.least_squares(method='trf')",
+                "message": message,
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     return md

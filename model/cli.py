@@ -18,9 +18,18 @@ from pathlib import Path
 
 from model.output import OutputExistsError
 
-KEY_METRICS = ("referrals", "repeat_referrals", "rg_positive_rate", "cg_decisions",
-               "cg_positive_rate", "median_days_referral_to_cg", "awaiting_cg_at_year_end",
-               "children_gone_missing", "aged_out_without_decision", "public_cost_gbp")
+KEY_METRICS = (
+    "referrals",
+    "repeat_referrals",
+    "rg_positive_rate",
+    "cg_decisions",
+    "cg_positive_rate",
+    "median_days_referral_to_cg",
+    "awaiting_cg_at_year_end",
+    "children_gone_missing",
+    "aged_out_without_decision",
+    "public_cost_gbp",
+)
 
 
 class InputError(ValueError):
@@ -59,19 +68,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a scenario for N replicates and write outputs")
     run.add_argument("scenario", help="a name in scenarios/ (e.g. historical) or a path to a .toml")
-    run.add_argument("--start", type=_date, help="first day (YYYY-MM-DD); default from the scenario")
+    run.add_argument(
+        "--start", type=_date, help="first day (YYYY-MM-DD); default from the scenario"
+    )
     run.add_argument("--end", type=_date, help="last day, included; default from the scenario")
     run.add_argument("--reps", type=_positive_int, help="replicates; default from the scenario")
     run.add_argument("--seed", type=_seed, help="root seed; default from the scenario")
-    run.add_argument("--workers", type=_positive_int, default=1,
-                     help="worker processes (results do not depend on it)")
-    run.add_argument("--backend", choices=("processes", "dask"), default="processes",
-                     help="local process pool (default) or Dask distributed")
+    run.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes (results do not depend on it)",
+    )
+    run.add_argument(
+        "--backend",
+        choices=("processes", "dask"),
+        default="processes",
+        help="local process pool (default) or Dask distributed",
+    )
     run.add_argument("--scheduler", help="Dask scheduler address; default starts a local cluster")
     run.add_argument("--out", type=Path, help="output folder; default out/<scenario>")
     run.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
-    run.add_argument("--events", action="store_true",
-                     help="also write events.parquet and children.parquet")
+    run.add_argument(
+        "--events", action="store_true", help="also write events.parquet and children.parquet"
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
 
     cmp_ = sub.add_parser("compare", help="compare two scenarios with common random numbers")
@@ -88,16 +108,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="compare the calibrated historical run with targets")
     check.add_argument("--json", action="store_true", help="print the comparison as JSON")
-    check.add_argument("--targets", type=Path, help="targets file; default calibration/targets.toml")
+    check.add_argument(
+        "--targets", type=Path, help="targets file; default calibration/targets.toml"
+    )
     check.add_argument("--scenario", default="historical")
     check.add_argument("--workers", type=_positive_int, default=1)
 
     cal = sub.add_parser("calibrate", help="fit parameters marked calibrate = true to fit targets")
-    cal.add_argument("--budget", type=_positive_int, default=40,
-                     help="model evaluations the optimiser may use")
+    cal.add_argument(
+        "--budget", type=_positive_int, default=40, help="model evaluations the optimiser may use"
+    )
     cal.add_argument("--workers", type=_positive_int, default=1)
-    cal.add_argument("--reps", type=_positive_int, default=4,
-                     help="replicates per candidate (common random numbers across candidates)")
+    cal.add_argument(
+        "--reps",
+        type=_positive_int,
+        default=4,
+        help="replicates per candidate (common random numbers across candidates)",
+    )
     cal.add_argument("--fit-id", help="name of the fit; default fit-<date>")
     cal.add_argument("--targets", type=Path)
     cal.add_argument("--scenario", default="historical")
@@ -143,8 +170,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from model.runner import RunSpec
     from model.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario).with_run(start=args.start, end=args.end,
-                                                     seed=args.seed)
+    scenario = load_scenario(args.scenario).with_run(start=args.start, end=args.end, seed=args.seed)
     reps = args.reps or scenario.replicates
     out, force = _out_folder(args, scenario.name)
     specs = [RunSpec(scenario, r, keep_events=args.events) for r in range(reps)]
@@ -155,19 +181,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     with atomic_dir(out, force=force) as tmp:
         write_table(summary, tmp / "summary.csv")
         if args.events:
-            write_table(pd.concat([r.events for r in results], ignore_index=True),
-                        tmp / "events.parquet")
-            write_table(pd.concat([r.children for r in results], ignore_index=True),
-                        tmp / "children.parquet")
-        meta = manifest(scenario.resolved(), scenario.seed, range(reps), {
-            "command": args.argv,
-            "outputs": sorted(p.name for p in tmp.iterdir()) + ["manifest.json"],
-            "evidence": scenario.evidence(),
-            "timing": {"wall_s": round(wall, 3), "workers": args.workers,
-                       "backend": args.backend,
-                       "per_replicate": [{k: round(v, 3) for k, v in r.timing.items()}
-                                         for r in results]},
-        })
+            write_table(
+                pd.concat([r.events for r in results], ignore_index=True), tmp / "events.parquet"
+            )
+            write_table(
+                pd.concat([r.children for r in results], ignore_index=True),
+                tmp / "children.parquet",
+            )
+        meta = manifest(
+            scenario.resolved(),
+            scenario.seed,
+            range(reps),
+            {
+                "command": args.argv,
+                "outputs": [*sorted(p.name for p in tmp.iterdir()), "manifest.json"],
+                "evidence": scenario.evidence(),
+                "timing": {
+                    "wall_s": round(wall, 3),
+                    "workers": args.workers,
+                    "backend": args.backend,
+                    "per_replicate": [
+                        {k: round(v, 3) for k, v in r.timing.items()} for r in results
+                    ],
+                },
+            },
+        )
         (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
     if not args.quiet:
         print_table(summary, scenario.name, reps, out)
@@ -182,8 +220,10 @@ def _out_folder(args: argparse.Namespace, default_name: str) -> tuple[Path, bool
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"{out}: --out must be a folder, and this is a file")
     if out.exists() and any(out.iterdir()) and not force:
-        raise OutputExistsError(f"{out}: output folder exists and is not empty; "
-                                "choose another --out or pass --force to replace it")
+        raise OutputExistsError(
+            f"{out}: output folder exists and is not empty; "
+            "choose another --out or pass --force to replace it"
+        )
     return out, force
 
 
@@ -193,11 +233,20 @@ def _run_with_bar(specs: list, args: argparse.Namespace, label: str) -> list:
     from model.runner import run_many
 
     tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked after this
-    bar = tqdm(total=len(specs), desc=label, unit="run", disable=args.quiet or len(specs) == 1,
-               file=sys.stderr)
-    results = run_many(specs, workers=args.workers, backend=getattr(args, "backend", "processes"),
-                       scheduler=getattr(args, "scheduler", None),
-                       progress=lambda n: bar.update(n - bar.n))
+    bar = tqdm(
+        total=len(specs),
+        desc=label,
+        unit="run",
+        disable=args.quiet or len(specs) == 1,
+        file=sys.stderr,
+    )
+    results = run_many(
+        specs,
+        workers=args.workers,
+        backend=getattr(args, "backend", "processes"),
+        scheduler=getattr(args, "scheduler", None),
+        progress=lambda n: bar.update(n - bar.n),
+    )
     bar.close()
     return results
 
@@ -214,12 +263,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     a = load_scenario(args.scenario_a).with_run(start=args.start, end=args.end, seed=args.seed)
     b = load_scenario(args.scenario_b).with_run(start=args.start, end=args.end, seed=a.seed)
     if (a.start, a.end) != (b.start, b.end):
-        raise InputError(f"{a.name} runs {a.start}..{a.end} but {b.name} runs {b.start}..{b.end}; "
-                         "give --start and --end to compare the same period")
+        raise InputError(
+            f"{a.name} runs {a.start}..{a.end} but {b.name} runs {b.start}..{b.end}; "
+            "give --start and --end to compare the same period"
+        )
     reps = args.reps or a.replicates
     out, force = _out_folder(args, f"{a.name}-vs-{b.name}")
-    specs = ([RunSpec(a, r, group_bys=("all",)) for r in range(reps)]
-             + [RunSpec(b, r, group_bys=("all",)) for r in range(reps)])
+    specs = [RunSpec(a, r, group_bys=("all",)) for r in range(reps)] + [
+        RunSpec(b, r, group_bys=("all",)) for r in range(reps)
+    ]
     results = _run_with_bar(specs, args, f"{a.name} vs {b.name}")
     summary_a = pd.concat([r.summary for r in results[:reps]], ignore_index=True)
     summary_b = pd.concat([r.summary for r in results[reps:]], ignore_index=True)
@@ -227,9 +279,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with atomic_dir(out, force=force) as tmp:
         write_table(table, tmp / "comparison.csv")
         write_table(pd.concat([summary_a, summary_b], ignore_index=True), tmp / "summary.csv")
-        meta = manifest({"a": a.resolved(), "b": b.resolved()}, a.seed, range(reps),
-                        {"command": args.argv, "outputs": ["comparison.csv", "summary.csv",
-                                                           "manifest.json"]})
+        meta = manifest(
+            {"a": a.resolved(), "b": b.resolved()},
+            a.seed,
+            range(reps),
+            {"command": args.argv, "outputs": ["comparison.csv", "summary.csv", "manifest.json"]},
+        )
         (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
     if not args.quiet:
         print_comparison(table, a.name, b.name, reps, out)
@@ -246,8 +301,10 @@ def print_comparison(table: object, name_a: str, name_b: str, reps: int, out: Pa
     assert isinstance(table, pd.DataFrame)
     rows = table[(table["group_by"] == "all") & table["metric"].isin(KEY_METRICS)]
     last = rows["year"].max()
-    tab = Table(title=f"{name_b} minus {name_a}, {last}: mean of {reps} paired replicate(s) "
-                "[95% interval]; * = interval excludes 0")
+    tab = Table(
+        title=f"{name_b} minus {name_a}, {last}: mean of {reps} paired replicate(s) "
+        "[95% interval]; * = interval excludes 0"
+    )
     for col in ("metric", name_a, name_b, "difference"):
         tab.add_column(col, justify="left" if col == "metric" else "right")
     for metric in KEY_METRICS:
@@ -257,18 +314,31 @@ def print_comparison(table: object, name_a: str, name_b: str, reps: int, out: Pa
         r = r.iloc[0]
         diff = _fmt(r["diff_mean"], metric) + (
             f" [{_fmt(r['diff_low95'], metric)}, {_fmt(r['diff_high95'], metric)}]"
-            if r["diff_low95"] == r["diff_low95"] else "")
-        tab.add_row(metric, _fmt(r["mean_a"], metric), _fmt(r["mean_b"], metric),
-                    diff + (" *" if significant(r) else ""))
+            if r["diff_low95"] == r["diff_low95"]
+            else ""
+        )
+        tab.add_row(
+            metric,
+            _fmt(r["mean_a"], metric),
+            _fmt(r["mean_b"], metric),
+            diff + (" *" if significant(r) else ""),
+        )
     Console(width=140).print(tab)
     Console(width=140).print(f"every year and metric: {out}/comparison.csv")
 
 
-SHORT = {"referrals": "referrals", "repeat_referrals": "repeat", "rg_positive_rate": "RG +",
-         "cg_decisions": "CG decided", "cg_positive_rate": "CG +",
-         "median_days_referral_to_cg": "median days to CG", "awaiting_cg_at_year_end": "awaiting CG",
-         "children_gone_missing": "went missing", "aged_out_without_decision": "18 undecided",
-         "public_cost_gbp": "cost"}
+SHORT = {
+    "referrals": "referrals",
+    "repeat_referrals": "repeat",
+    "rg_positive_rate": "RG +",
+    "cg_decisions": "CG decided",
+    "cg_positive_rate": "CG +",
+    "median_days_referral_to_cg": "median days to CG",
+    "awaiting_cg_at_year_end": "awaiting CG",
+    "children_gone_missing": "went missing",
+    "aged_out_without_decision": "18 undecided",
+    "public_cost_gbp": "cost",
+}
 
 
 def print_table(summary: object, name: str, reps: int, out: Path) -> None:
@@ -288,8 +358,9 @@ def print_table(summary: object, name: str, reps: int, out: Path) -> None:
         table.add_row(str(year), *(_fmt(row[m], m) for m in KEY_METRICS))
     console = Console(width=140)
     console.print(table)
-    console.print(f"outputs in {out}/: summary.csv (every replicate, group and metric), "
-                  "manifest.json")
+    console.print(
+        f"outputs in {out}/: summary.csv (every replicate, group and metric), manifest.json"
+    )
 
 
 def _fmt(value: float, metric: str) -> str:

@@ -26,8 +26,13 @@ def differences(summary_a: pd.DataFrame, summary_b: pd.DataFrame) -> pd.DataFram
     both = pd.concat([a, b], axis=1).reset_index()
     both["diff"] = both["b"] - both["a"]
     grouped = both.groupby(KEYS, sort=True)
-    out = grouped.agg(mean_a=("a", "mean"), mean_b=("b", "mean"), diff_mean=("diff", "mean"),
-                      diff_sd=("diff", "std"), n=("diff", "count")).reset_index()
+    out = grouped.agg(
+        mean_a=("a", "mean"),
+        mean_b=("b", "mean"),
+        diff_mean=("diff", "mean"),
+        diff_sd=("diff", "std"),
+        n=("diff", "count"),
+    ).reset_index()
     n = out["n"].to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         half = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * out["diff_sd"] / np.sqrt(n)

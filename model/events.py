@@ -91,15 +91,20 @@ class EventLog:
         pos = np.fromiter(cols[4], np.int8, n)[order]
         detail = np.asarray(cols[6], dtype=object)[order]
         episode = np.fromiter(cols[2], np.int32, n)[order]
-        df = pd.DataFrame({
-            "t_days": t[order],
-            "child_id": np.fromiter(cols[1], np.int64, n)[order],
-            "episode": episode,
-            "event": pd.Categorical.from_codes(event_codes, categories=[e.value for e in EVENTS]),
-            "positive": pd.array(np.where(pos < 0, None, pos == 1), dtype="boolean"),
-            "route": pd.Categorical.from_codes(np.fromiter(cols[5], np.int8, n)[order],
-                                               categories=list(ROUTES)),
-        })
+        df = pd.DataFrame(
+            {
+                "t_days": t[order],
+                "child_id": np.fromiter(cols[1], np.int64, n)[order],
+                "episode": episode,
+                "event": pd.Categorical.from_codes(
+                    event_codes, categories=[e.value for e in EVENTS]
+                ),
+                "positive": pd.array(np.where(pos < 0, None, pos == 1), dtype="boolean"),
+                "route": pd.Categorical.from_codes(
+                    np.fromiter(cols[5], np.int8, n)[order], categories=list(ROUTES)
+                ),
+            }
+        )
         referred = event_codes == EVENTS.index(Event.REFERRED)
         df["is_repeat"] = pd.array(np.where(referred, episode > 0, None), dtype="boolean")
         for column in sorted(set(DETAIL_COLUMNS.values())):

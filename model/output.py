@@ -39,8 +39,10 @@ def atomic_dir(out: Path, force: bool = False) -> Iterator[Path]:
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"{out}: --out must be a folder, and this is a file")
     if out.exists() and any(out.iterdir()) and not force:
-        raise OutputExistsError(f"{out}: output folder exists and is not empty; "
-                                "choose another --out or pass --force to replace it")
+        raise OutputExistsError(
+            f"{out}: output folder exists and is not empty; "
+            "choose another --out or pass --force to replace it"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     tmp.chmod(0o755)
@@ -63,14 +65,21 @@ def git_state() -> dict[str, Any]:
 
     def git(*args: str) -> str:
         try:
-            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True,
-                                  text=True, check=False, timeout=10)
+            done = subprocess.run(
+                ["git", "-C", str(root), *args],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=10,
+            )
         except (OSError, subprocess.TimeoutExpired):
             return ""
         return done.stdout.strip()
 
-    return {"commit": git("rev-parse", "HEAD") or None,
-            "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    return {
+        "commit": git("rev-parse", "HEAD") or None,
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+    }
 
 
 def versions() -> dict[str, str | None]:
@@ -83,8 +92,12 @@ def versions() -> dict[str, str | None]:
     return out
 
 
-def manifest(resolved: dict[str, Any], seed: int, replicates: Sequence[int],
-             extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def manifest(
+    resolved: dict[str, Any],
+    seed: int,
+    replicates: Sequence[int],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Everything needed to reproduce a run: versions, commit, seeds, the resolved scenario."""
     text = json.dumps(resolved, sort_keys=True)
     return {

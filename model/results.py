@@ -14,8 +14,16 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-GROUP_BYS = ("all", "sex", "nationality_group", "exploitation_type", "exploitation_any", "nation",
-             "age_band", "route")
+GROUP_BYS = (
+    "all",
+    "sex",
+    "nationality_group",
+    "exploitation_type",
+    "exploitation_any",
+    "nation",
+    "age_band",
+    "route",
+)
 # exploitation_any: a child counts under every type they were exploited for ("partial or whole"),
 # so its groups add up to more than "all".
 CLOSING_EVENTS = ("cg_decided", "withdrawn", "suspended", "disqualified", "superseded")
@@ -32,12 +40,16 @@ METRICS: dict[str, str] = {
     "cg_positive_rate": "share of CG decisions that were positive",
     "disqualifications": "public-order disqualifications",
     "mean_days_referral_to_rg": "mean days from referral to RG, over RG decisions in the period",
-    "median_days_referral_to_cg": "median days from referral to CG, over CG decisions in the period",
+    "median_days_referral_to_cg": (
+        "median days from referral to CG, over CG decisions in the period"
+    ),
     "mean_days_referral_to_cg": "mean days from referral to CG, over CG decisions in the period",
     "awaiting_cg_at_year_end": "stock: cases with a positive RG and no CG or closure at the end",
     "awaiting_cg": "same stock as awaiting_cg_at_year_end, at the period end",
     "reconsideration_requests": "reconsideration requests made",
-    "reconsideration_negative_upheld_rate": "share of reconsideration decisions upholding the negative",
+    "reconsideration_negative_upheld_rate": (
+        "share of reconsideration decisions upholding the negative"
+    ),
     "children_placed": "distinct children in a care placement at any time in the period",
     "placements_by_type": "placements started in the period (group_by placement_type)",
     "missing_episodes": "missing episodes started",
@@ -74,8 +86,9 @@ COUNTS = {
 
 
 def age_band(age_years: pd.Series) -> pd.Series:
-    return pd.cut(age_years, [-np.inf, 12, 15, np.inf], right=False,
-                  labels=["0-11", "12-14", "15-17"]).astype(str)
+    return pd.cut(
+        age_years, [-np.inf, 12, 15, np.inf], right=False, labels=["0-11", "12-14", "15-17"]
+    ).astype(str)
 
 
 def annotate(events: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
@@ -84,14 +97,31 @@ def annotate(events: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
     ref = ev.loc[ev["event"] == "referred", ["child_id", "episode", "t_days"]]
     ref = ref.drop_duplicates(["child_id", "episode"]).rename(columns={"t_days": "t_referred"})
     ev = ev.merge(ref, on=["child_id", "episode"], how="left")
-    attrs = children[["child_id", "sex", "nationality_group", "exploitation_type",
-                      "exploitation_types", "nation", "day18"]]
+    attrs = children[
+        [
+            "child_id",
+            "sex",
+            "nationality_group",
+            "exploitation_type",
+            "exploitation_types",
+            "nation",
+            "day18",
+        ]
+    ]
     ev = ev.merge(attrs, on="child_id", how="left")
     age_at_referral = 18.0 - (ev["day18"] - ev["t_referred"]) / 365.25
     ev["age_band"] = age_band(age_at_referral)
     ev["all"] = "all"
-    for column in ("all", "sex", "nationality_group", "exploitation_type", "nation", "age_band",
-                   "route", "event"):
+    for column in (
+        "all",
+        "sex",
+        "nationality_group",
+        "exploitation_type",
+        "nation",
+        "age_band",
+        "route",
+        "event",
+    ):
         ev[column] = ev[column].astype(str).astype("category")
     return ev
 
@@ -100,9 +130,10 @@ def episodes_awaiting_cg(ev: pd.DataFrame) -> pd.DataFrame:
     """One row per episode that reached a positive RG: when it started and stopped awaiting CG."""
     key = ["child_id", "episode"]
     positive = ev["positive"].fillna(False).astype(bool)
-    enter = ev[((ev["event"] == "rg_decided") & positive)
-               | ((ev["event"] == "reconsideration_decided") & (ev["decision_type"] == "rg")
-                  & positive)]
+    enter = ev[
+        ((ev["event"] == "rg_decided") & positive)
+        | ((ev["event"] == "reconsideration_decided") & (ev["decision_type"] == "rg") & positive)
+    ]
     enter = enter.groupby(key, as_index=False).first()
     exits = ev[ev["event"].isin(CLOSING_EVENTS)].groupby(key)["t_days"].min().rename("t_exit")
     out = enter.merge(exits, on=key, how="left")
@@ -110,16 +141,21 @@ def episodes_awaiting_cg(ev: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def spells(ev: pd.DataFrame, horizon_day: float, start_event: str = "placed",
-           end_event: str = "placement_ended") -> pd.DataFrame:
+def spells(
+    ev: pd.DataFrame,
+    horizon_day: float,
+    start_event: str = "placed",
+    end_event: str = "placement_ended",
+) -> pd.DataFrame:
     """Spells from ``start_event`` to the child's next ``end_event`` (horizon if still open),
     with the start row's columns (type, the child's groups)."""
     placed = ev[ev["event"] == start_event].copy()
     ended = ev[ev["event"] == end_event][["child_id", "t_days"]].copy()
     placed["k"] = placed.groupby("child_id").cumcount()
     ended["k"] = ended.groupby("child_id").cumcount()
-    spells = placed.merge(ended.rename(columns={"t_days": "t_end"}), on=["child_id", "k"],
-                          how="left")
+    spells = placed.merge(
+        ended.rename(columns={"t_days": "t_end"}), on=["child_id", "k"], how="left"
+    )
     spells["t_end"] = spells["t_end"].fillna(horizon_day)
     return spells
 
@@ -127,8 +163,13 @@ def spells(ev: pd.DataFrame, horizon_day: float, start_event: str = "placed",
 class Analysis:
     """Annotated events plus derived tables for one replicate; computes metrics by period."""
 
-    def __init__(self, events: pd.DataFrame, children: pd.DataFrame, horizon_day: float,
-                 costs: Mapping[str, float]) -> None:
+    def __init__(
+        self,
+        events: pd.DataFrame,
+        children: pd.DataFrame,
+        horizon_day: float,
+        costs: Mapping[str, float],
+    ) -> None:
         self.ev = annotate(events, children)
         self.horizon_day = horizon_day
         self.costs = dict(costs)
@@ -142,12 +183,17 @@ class Analysis:
 
     def _event_costs(self) -> pd.Series:
         c = self.costs
-        per_event = {"rg_decided": c["per_rg_decision"], "cg_decided": c["per_cg_decision"],
-                     "went_missing": c["per_missing_episode"],
-                     "prosecution_completed": c["per_prosecution"]}
+        per_event = {
+            "rg_decided": c["per_rg_decision"],
+            "cg_decided": c["per_cg_decision"],
+            "went_missing": c["per_missing_episode"],
+            "prosecution_completed": c["per_prosecution"],
+        }
         cost = self.ev["event"].map(per_event).astype(float).fillna(0.0)
-        indirect = ((self.ev["event"] == "guardian_allocated")
-                    & (self.ev["guardian_kind"] == "ictg_indirect")).to_numpy(bool, na_value=False)
+        indirect = (
+            (self.ev["event"] == "guardian_allocated")
+            & (self.ev["guardian_kind"] == "ictg_indirect")
+        ).to_numpy(bool, na_value=False)
         return cost + indirect * c["per_ictg_indirect_case"]
 
     def period_metrics(self, start: float, end: float, group_by: str) -> pd.DataFrame:
@@ -174,9 +220,18 @@ class Analysis:
         counts = flow.groupby([*keys, "event"], observed=True).size().unstack(fill_value=0)
         for metric, event in COUNTS.items():
             frames[metric] = counts[event] if event in counts else pd.Series(dtype=float)
-        is_ev = {name: (flow["event"] == name).to_numpy() for name in
-                 ("referred", "rg_decided", "cg_decided", "reconsideration_decided",
-                  "went_missing", "guardian_allocated", "placed")}
+        is_ev = {
+            name: (flow["event"] == name).to_numpy()
+            for name in (
+                "referred",
+                "rg_decided",
+                "cg_decided",
+                "reconsideration_decided",
+                "went_missing",
+                "guardian_allocated",
+                "placed",
+            )
+        }
         ref = flow[is_ev["referred"] & (flow["episode"] > 0).to_numpy()]
         frames["repeat_referrals"] = ref.groupby(keys).size()
         frames["children_re_referred"] = ref.groupby(keys)["child_id"].nunique()
@@ -190,16 +245,19 @@ class Analysis:
         frames["median_days_referral_to_cg"] = by_cg.median()
         frames["mean_days_referral_to_cg"] = by_cg.mean()
         rec = flow[is_ev["reconsideration_decided"]]
-        frames["reconsideration_negative_upheld_rate"] = (
-            1.0 - rec.groupby(keys)["positive"].mean().astype(float))
+        frames["reconsideration_negative_upheld_rate"] = 1.0 - rec.groupby(keys)[
+            "positive"
+        ].mean().astype(float)
         miss = flow[is_ev["went_missing"]]
         frames["children_gone_missing"] = miss.groupby(keys)["child_id"].nunique()
         alloc = flow[is_ev["guardian_allocated"]]
         for kind in ("direct", "indirect"):
             chosen = (alloc["guardian_kind"] == f"ictg_{kind}").to_numpy(bool, na_value=False)
             frames[f"ictg_{kind}_referrals"] = alloc[chosen].groupby(keys).size()
-        drop = flow[flow["event"].isin(("withdrawn", "suspended")).to_numpy()
-                    & flow["reason"].isin(("at_18", "no_consent_at_18")).to_numpy(bool, na_value=False)]
+        drop = flow[
+            flow["event"].isin(("withdrawn", "suspended")).to_numpy()
+            & flow["reason"].isin(("at_18", "no_consent_at_18")).to_numpy(bool, na_value=False)
+        ]
         frames["withdrawn_or_suspended_at_18"] = drop.groupby(keys).size()
         stock, placed_children, cost = [], [], []
         for label, a, b in periods:
@@ -212,46 +270,84 @@ class Analysis:
         frames["awaiting_cg_at_year_end"] = frames["awaiting_cg"] = _stack(stock, keys)
         frames["children_placed"] = _stack(placed_children, keys)
         frames["public_cost_gbp"] = _stack(cost, keys).add(
-            flow.groupby(keys)["event_cost"].sum(), fill_value=0.0)
+            flow.groupby(keys)["event_cost"].sum(), fill_value=0.0
+        )
         table = pd.DataFrame(frames)
         table = table.reindex(columns=[m for m in METRICS if m != "placements_by_type"])
         count_like = [m for m in table.columns if m not in _RATES]
         table[count_like] = table[count_like].fillna(0.0)
         table.index.names = ["period", "group"]
-        long = table.reset_index().melt(id_vars=["period", "group"], var_name="metric",
-                                        value_name="value")
+        long = table.reset_index().melt(
+            id_vars=["period", "group"], var_name="metric", value_name="value"
+        )
         long["group_by"] = g
         if g == "all":
             placed = flow[is_ev["placed"]]
-            by_type = (placed.groupby(["period", "placement_type"]).size()
-                       .unstack(fill_value=0).reindex(columns=PLACEMENT_TYPES, fill_value=0)
-                       .reindex(labels, fill_value=0).stack().rename("value").reset_index()
-                       .rename(columns={"placement_type": "group"}))
+            by_type = (
+                placed.groupby(["period", "placement_type"])
+                .size()
+                .unstack(fill_value=0)
+                .reindex(columns=PLACEMENT_TYPES, fill_value=0)
+                .reindex(labels, fill_value=0)
+                .stack()
+                .rename("value")
+                .reset_index()
+                .rename(columns={"placement_type": "group"})
+            )
             by_type["metric"], by_type["group_by"] = "placements_by_type", "placement_type"
             long = pd.concat([long, by_type[long.columns]], ignore_index=True)
         long["value"] = long["value"].astype(float)
         return long[["period", "group_by", "group", "metric", "value"]]
 
     def _frames(self, group_by: str) -> tuple[pd.DataFrame, ...]:
-        """Events, awaiting-CG episodes, placement and direct-ICTG spells, narrowed to the columns the
+        """Events, awaiting-CG episodes, placement and direct-ICTG spells, narrowed to the
+        columns the
         metrics use (row selection on narrow frames is much faster); cached per grouping."""
         if group_by not in self._cache:
             g = [] if group_by == "exploitation_any" else [group_by]
-            ev_cols = ["t_days", "child_id", "episode", "event", "positive", "t_referred",
-                       "guardian_kind", "reason", "placement_type", "event_cost",
-                       "exploitation_types", *g]
-            frames = [self.ev[list(dict.fromkeys(ev_cols))],
-                      self.awaiting[list(dict.fromkeys(["t_days", "t_exit", "exploitation_types", *g]))],
-                      self.spells[list(dict.fromkeys(["t_days", "t_end", "child_id", "placement_type",
-                                                      "exploitation_types", *g]))],
-                      self.ictg_spells[list(dict.fromkeys(["t_days", "t_end", "exploitation_types", *g]))]]
+            ev_cols = [
+                "t_days",
+                "child_id",
+                "episode",
+                "event",
+                "positive",
+                "t_referred",
+                "guardian_kind",
+                "reason",
+                "placement_type",
+                "event_cost",
+                "exploitation_types",
+                *g,
+            ]
+            frames = [
+                self.ev[list(dict.fromkeys(ev_cols))],
+                self.awaiting[list(dict.fromkeys(["t_days", "t_exit", "exploitation_types", *g]))],
+                self.spells[
+                    list(
+                        dict.fromkeys(
+                            [
+                                "t_days",
+                                "t_end",
+                                "child_id",
+                                "placement_type",
+                                "exploitation_types",
+                                *g,
+                            ]
+                        )
+                    )
+                ],
+                self.ictg_spells[
+                    list(dict.fromkeys(["t_days", "t_end", "exploitation_types", *g]))
+                ],
+            ]
             if group_by == "exploitation_any":
                 frames = [_explode_types(f) for f in frames]
             self._cache[group_by] = tuple(f.drop(columns="exploitation_types") for f in frames)
         return self._cache[group_by]
 
-    def _spell_cost(self, placements: pd.DataFrame, guardians: pd.DataFrame, start: float,
-                    end: float, g: str) -> pd.Series:
+    def _spell_cost(
+        self, placements: pd.DataFrame, guardians: pd.DataFrame, start: float, end: float, g: str
+    ) -> pd.Series:
         """Cost of placement days and direct-ICTG days inside [start, end), by group."""
         c = self.costs
         days = np.minimum(placements["t_end"], end) - np.maximum(placements["t_days"], start)
@@ -282,9 +378,14 @@ def _stack(parts: list[pd.Series], keys: list[str]) -> pd.Series:
     return out.swaplevel().sort_index()
 
 
-_RATES = {"rg_positive_rate", "cg_positive_rate", "mean_days_referral_to_rg",
-          "median_days_referral_to_cg", "mean_days_referral_to_cg",
-          "reconsideration_negative_upheld_rate"}
+_RATES = {
+    "rg_positive_rate",
+    "cg_positive_rate",
+    "mean_days_referral_to_rg",
+    "median_days_referral_to_cg",
+    "mean_days_referral_to_cg",
+    "reconsideration_negative_upheld_rate",
+}
 
 
 def year_periods(origin: dt.date, start: dt.date, end: dt.date) -> list[tuple[int, float, float]]:
@@ -298,8 +399,13 @@ def year_periods(origin: dt.date, start: dt.date, end: dt.date) -> list[tuple[in
     return out
 
 
-def summary(analysis: Analysis, origin: dt.date, start: dt.date, end: dt.date,
-            group_bys: Sequence[str] = GROUP_BYS) -> pd.DataFrame:
+def summary(
+    analysis: Analysis,
+    origin: dt.date,
+    start: dt.date,
+    end: dt.date,
+    group_bys: Sequence[str] = GROUP_BYS,
+) -> pd.DataFrame:
     """Long table: year, group_by, group, metric, value (for one replicate)."""
     periods = year_periods(origin, start, end)
     parts = [analysis.metrics(periods, g) for g in group_bys]

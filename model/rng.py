@@ -63,9 +63,16 @@ class StageDraws:
 
     __slots__ = ("_block", "_blocks", "_rngs", "offsets")
 
-    def __init__(self, streams: Streams, widths: dict[Stream, int], entity: tuple[int, ...] = (),
-                 block: int = 4096) -> None:
-        self._rngs = [(np.random.default_rng(streams.seed(s, *entity)), w) for s, w in widths.items()]
+    def __init__(
+        self,
+        streams: Streams,
+        widths: dict[Stream, int],
+        entity: tuple[int, ...] = (),
+        block: int = 4096,
+    ) -> None:
+        self._rngs = [
+            (np.random.default_rng(streams.seed(s, *entity)), w) for s, w in widths.items()
+        ]
         self.offsets: dict[Stream, tuple[int, int]] = {}
         pos = 0
         for stream, width in widths.items():
@@ -94,7 +101,9 @@ class Streams:
 
     def seed(self, stream: Stream, *entity: int) -> np.random.SeedSequence:
         """Seed for (replicate, stream, *entity): distinct, reproducible, non-overlapping."""
-        return np.random.SeedSequence(self.root_seed, spawn_key=(self.replicate, int(stream), *entity))
+        return np.random.SeedSequence(
+            self.root_seed, spawn_key=(self.replicate, int(stream), *entity)
+        )
 
     def structural_seed(self, stream: Stream) -> np.random.SeedSequence:
         """Seed shared by all replicates (e.g. the synthetic local authorities)."""

@@ -6,12 +6,12 @@ results in replicate order whatever the number of workers.
 from __future__ import annotations
 
 import gc
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-import sys
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
 
@@ -52,7 +52,9 @@ def pool_context() -> BaseContext:
     start method does not change results.
     """
     methods = get_all_start_methods()
-    return get_context("fork" if sys.platform.startswith("linux") and "fork" in methods else "spawn")
+    return get_context(
+        "fork" if sys.platform.startswith("linux") and "fork" in methods else "spawn"
+    )
 
 
 @contextmanager
@@ -94,26 +96,41 @@ def run_one(spec: RunSpec) -> RunResult:
     model = simulate(spec.scenario, spec.replicate)
     t1 = time.perf_counter()
     analysis, events, children = analyse(model)
-    table = summary(analysis, spec.scenario.sim_start, spec.scenario.start, spec.scenario.end,
-                    spec.group_bys)
+    table = summary(
+        analysis, spec.scenario.sim_start, spec.scenario.start, spec.scenario.end, spec.group_bys
+    )
     table.insert(0, "replicate", spec.replicate)
     table.insert(0, "scenario", spec.scenario.name)
     periods = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     t2 = time.perf_counter()
     start = pd.Timestamp(spec.scenario.sim_start)
-    events.insert(1, "date", (start + pd.to_timedelta(events["t_days"].to_numpy() // 1, unit="D")).date)
+    events.insert(
+        1, "date", (start + pd.to_timedelta(events["t_days"].to_numpy() // 1, unit="D")).date
+    )
     events.insert(0, "replicate", spec.replicate)
     children.insert(0, "replicate", spec.replicate)
-    return RunResult(spec.scenario.name, spec.replicate, table, periods,
-                     events if spec.keep_events else None,
-                     children if spec.keep_events else None,
-                     {"simulate_s": t1 - t0, "analyse_s": t2 - t1,
-                      "referrals": float((events["event"] == "referred").sum())})
+    return RunResult(
+        spec.scenario.name,
+        spec.replicate,
+        table,
+        periods,
+        events if spec.keep_events else None,
+        children if spec.keep_events else None,
+        {
+            "simulate_s": t1 - t0,
+            "analyse_s": t2 - t1,
+            "referrals": float((events["event"] == "referred").sum()),
+        },
+    )
 
 
-def run_many(specs: Sequence[RunSpec], workers: int = 1, backend: str = "processes",
-             scheduler: str | None = None,
-             progress: Callable[[int], None] | None = None) -> list[RunResult]:
+def run_many(
+    specs: Sequence[RunSpec],
+    workers: int = 1,
+    backend: str = "processes",
+    scheduler: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[RunResult]:
     """Run specs and return results in the order given.
 
     Args:
@@ -140,14 +157,17 @@ def run_many(specs: Sequence[RunSpec], workers: int = 1, backend: str = "process
     return [results[i] for i in range(len(specs))]
 
 
-def _run_dask(specs: Sequence[RunSpec], workers: int, scheduler: str | None,
-              tick: Callable[[int], None]) -> list[RunResult]:
-    from dask.distributed import Client, LocalCluster, as_completed as dask_completed
+def _run_dask(
+    specs: Sequence[RunSpec], workers: int, scheduler: str | None, tick: Callable[[int], None]
+) -> list[RunResult]:
+    from dask.distributed import Client, LocalCluster
+    from dask.distributed import as_completed as dask_completed
 
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=max(1, workers), threads_per_worker=1, processes=True, dashboard_address=None
+        )
     client = Client(scheduler or cluster)
     try:
         futures = client.map(run_one, list(specs), pure=False)

@@ -221,15 +221,18 @@ class Scenario:
         """Timeline entries after day 0 and up to the end, in date order."""
         return [t for t in self.timeline if self.sim_start < t.date <= self.end]
 
-    def with_run(self, *, start: dt.date | None = None, end: dt.date | None = None,
-                 seed: int | None = None) -> Scenario:
+    def with_run(
+        self, *, start: dt.date | None = None, end: dt.date | None = None, seed: int | None = None
+    ) -> Scenario:
         """Copy with run settings replaced (command-line options)."""
         new_start, new_end = start or self.start, end or self.end
         if new_end < new_start:
-            raise ScenarioError(self.path, "run.end", f"end {new_end} must not be before start "
-                                f"{new_start} (the end day is included)")
-        return replace(self, start=new_start, end=new_end,
-                       seed=self.seed if seed is None else seed)
+            raise ScenarioError(
+                self.path,
+                "run.end",
+                f"end {new_end} must not be before start {new_start} (the end day is included)",
+            )
+        return replace(self, start=new_start, end=new_end, seed=self.seed if seed is None else seed)
 
     def with_values(self, changes: Mapping[str, Any], source: str = "override") -> Scenario:
         """Copy with parameter values replaced (validated); used by calibration and sweeps."""
@@ -239,14 +242,28 @@ class Scenario:
             if key not in entries:
                 raise ScenarioError(self.path, key, "unknown parameter" + suggest(key, entries))
             if key in at_start:
-                raise ScenarioError(self.path, key, f"is set by the timeline entry "
-                                    f"'{at_start[key]}' on or before the first simulated day, so "
-                                    "changing its declared value has no effect; change the "
-                                    "timeline instead")
+                raise ScenarioError(
+                    self.path,
+                    key,
+                    f"is set by the timeline entry "
+                    f"'{at_start[key]}' on or before the first simulated day, so "
+                    "changing its declared value has no effect; change the "
+                    "timeline instead",
+                )
             base = entries[key]
             checked = check_value(self.path, key, value, base.unit, base.allowed, base.value)
-            entries[key] = Entry(key, checked, base.unit, source, base.locator, base.note,
-                                 base.range, base.calibrate, base.allowed, str(self.path))
+            entries[key] = Entry(
+                key,
+                checked,
+                base.unit,
+                source,
+                base.locator,
+                base.note,
+                base.range,
+                base.calibrate,
+                base.allowed,
+                str(self.path),
+            )
         return replace(self, entries=entries)
 
     def evidence(self) -> dict[str, Any]:
@@ -254,9 +271,11 @@ class Scenario:
         kinds: dict[str, list[str]] = {}
         for key, entry in sorted(self.entries.items()):
             kinds.setdefault(source_kind(entry, self.sources), []).append(key)
-        return {"counts": {k: len(v) for k, v in sorted(kinds.items())},
-                "assumptions": kinds.get("assumption", []),
-                "calibrated": kinds.get("calibrated", [])}
+        return {
+            "counts": {k: len(v) for k, v in sorted(kinds.items())},
+            "assumptions": kinds.get("assumption", []),
+            "calibrated": kinds.get("calibrated", []),
+        }
 
     def resolved(self) -> dict[str, Any]:
         """JSON-ready description of everything that defines this scenario."""
@@ -264,18 +283,30 @@ class Scenario:
             "name": self.name,
             "description": self.description,
             "files": list(self.chain),
-            "run": {"start": self.start.isoformat(), "end": self.end.isoformat(),
-                    "warmup_start": self.sim_start.isoformat(),
-                    "seed": self.seed, "replicates": self.replicates},
+            "run": {
+                "start": self.start.isoformat(),
+                "end": self.end.isoformat(),
+                "warmup_start": self.sim_start.isoformat(),
+                "seed": self.seed,
+                "replicates": self.replicates,
+            },
             "params": {
-                k: {"value": _jsonable(e.value), "unit": e.unit, "source": e.source,
+                k: {
+                    "value": _jsonable(e.value),
+                    "unit": e.unit,
+                    "source": e.source,
                     **({"range": list(e.range)} if e.range else {}),
-                    **({"calibrate": True} if e.calibrate else {})}
+                    **({"calibrate": True} if e.calibrate else {}),
+                }
                 for k, e in sorted(self.entries.items())
             },
             "timeline": [
-                {"date": t.date.isoformat(), "name": t.name, "source": t.source,
-                 "set": {k: _jsonable(v) for k, v in t.changes.items()}}
+                {
+                    "date": t.date.isoformat(),
+                    "name": t.name,
+                    "source": t.source,
+                    "set": {k: _jsonable(v) for k, v in t.changes.items()},
+                }
                 for t in self.timeline
             ],
         }
@@ -290,25 +321,41 @@ def _jsonable(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- validation
-def check_value(file: Path | str, key: str, value: Any, unit: str,
-                allowed: tuple[str, ...] = (), like: Any = None) -> Any:
+def check_value(
+    file: Path | str,
+    key: str,
+    value: Any,
+    unit: str,
+    allowed: tuple[str, ...] = (),
+    like: Any = None,
+) -> Any:
     """Validate ``value`` against ``unit``; return it in its runtime form (e.g. ``Share``)."""
     kind, lo, hi = UNITS[unit]
     if kind == "share":
         if not isinstance(value, Mapping | Share):
-            raise ScenarioError(file, key, f"value {value!r} must be a table of shares, "
-                                "e.g. {{ female = 0.3, male = 0.7 }}")
+            raise ScenarioError(
+                file,
+                key,
+                f"value {value!r} must be a table of shares, "
+                "e.g. {{ female = 0.3, male = 0.7 }}",
+            )
         mapping = value.as_dict() if isinstance(value, Share) else dict(value)
         if like is not None:
             expected = set(like.keys)
             if set(mapping) != expected:
                 extra, missing = set(mapping) - expected, expected - set(mapping)
                 hint = "".join(suggest(x, expected) for x in extra)
-                raise ScenarioError(file, key, f"categories must be exactly {sorted(expected)}; "
-                                    f"unknown {sorted(extra)}, missing {sorted(missing)}.{hint}")
+                raise ScenarioError(
+                    file,
+                    key,
+                    f"categories must be exactly {sorted(expected)}; "
+                    f"unknown {sorted(extra)}, missing {sorted(missing)}.{hint}",
+                )
         for cat, share in mapping.items():
             if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
-                raise ScenarioError(file, f"{key}.{cat}", f"value {share!r} must be a number in [0, 1]")
+                raise ScenarioError(
+                    file, f"{key}.{cat}", f"value {share!r} must be a number in [0, 1]"
+                )
         total = sum(mapping.values())
         if abs(total - 1.0) > 1e-6:
             raise ScenarioError(file, key, f"shares sum to {total:.6f}; they must sum to 1")
@@ -323,8 +370,12 @@ def check_value(file: Path | str, key: str, value: Any, unit: str,
         return value
     if kind == "choice":
         if value not in allowed:
-            raise ScenarioError(file, key, f"value {value!r} is not allowed; allowed: "
-                                f"{list(allowed)}." + suggest(str(value), allowed))
+            raise ScenarioError(
+                file,
+                key,
+                f"value {value!r} is not allowed; allowed: "
+                f"{list(allowed)}." + suggest(str(value), allowed),
+            )
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ScenarioError(file, key, f"value {value!r} must be a number ({unit})")
@@ -333,8 +384,11 @@ def check_value(file: Path | str, key: str, value: Any, unit: str,
     if not math.isfinite(value):
         raise ScenarioError(file, key, f"value {value!r} must be a finite number ({unit})")
     if not (lo <= value <= hi):
-        raise ScenarioError(file, key, f"value {value!r} is outside the allowed range "
-                            f"[{lo}, {hi}] for unit '{unit}'")
+        raise ScenarioError(
+            file,
+            key,
+            f"value {value!r} is outside the allowed range [{lo}, {hi}] for unit '{unit}'",
+        )
     return int(value) if kind == "int" else float(value)
 
 
@@ -348,7 +402,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ScenarioError(path, "-", f"not UTF-8 text: {exc}") from None
     except IsADirectoryError:
-        raise ScenarioError(path, "-", "is a folder; give a scenario name or a .toml file") from None
+        raise ScenarioError(
+            path, "-", "is a folder; give a scenario name or a .toml file"
+        ) from None
     except OSError as exc:
         raise ScenarioError(path, "-", f"cannot read: {exc.strerror}") from None
 
@@ -358,26 +414,39 @@ def _check_keys(path: Path, where: str, got: Any, allowed: set[str]) -> None:
         raise ScenarioError(path, where or "-", f"value {got!r} must be a table")
     for key in got:
         if key not in allowed:
-            raise ScenarioError(path, f"{where}.{key}" if where else key,
-                                f"unknown key; allowed: {sorted(allowed)}." + suggest(key, allowed))
+            raise ScenarioError(
+                path,
+                f"{where}.{key}" if where else key,
+                f"unknown key; allowed: {sorted(allowed)}." + suggest(key, allowed),
+            )
 
 
 def _walk_params(path: Path, tree: Any, prefix: str = "") -> Iterable[tuple[str, dict]]:
     if not isinstance(tree, dict):
-        raise ScenarioError(path, f"params{'.' + prefix.rstrip('.') if prefix else ''}",
-                            f"value {tree!r} must be a table of parameters")
+        raise ScenarioError(
+            path,
+            f"params{'.' + prefix.rstrip('.') if prefix else ''}",
+            f"value {tree!r} must be a table of parameters",
+        )
     for name, node in tree.items():
         dotted = f"{prefix}{name}"
         if isinstance(node, dict) and "value" in node:
             if dotted.count(".") != 1:
-                raise ScenarioError(path, f"params.{dotted}",
-                                    "parameters live one level down: [params.<group>] name = {...}")
+                raise ScenarioError(
+                    path,
+                    f"params.{dotted}",
+                    "parameters live one level down: [params.<group>] name = {...}",
+                )
             yield dotted, node
         elif isinstance(node, dict):
             yield from _walk_params(path, node, dotted + ".")
         else:
-            raise ScenarioError(path, f"params.{dotted}", f"value {node!r}: write "
-                                "{ value = ..., unit = ..., source = ... }, not a bare value")
+            raise ScenarioError(
+                path,
+                f"params.{dotted}",
+                f"value {node!r}: write "
+                "{ value = ..., unit = ..., source = ... }, not a bare value",
+            )
 
 
 def load_sources(path: Path | None = None) -> dict[str, dict[str, Any]]:
@@ -388,8 +457,11 @@ def load_sources(path: Path | None = None) -> dict[str, dict[str, Any]]:
     sources = doc.get("source", {})
     for key, src in sources.items():
         if src.get("kind") not in SOURCE_KINDS:
-            raise ScenarioError(path, f"source.{key}.kind",
-                                f"value {src.get('kind')!r} is not allowed; allowed: {list(SOURCE_KINDS)}")
+            raise ScenarioError(
+                path,
+                f"source.{key}.kind",
+                f"value {src.get('kind')!r} is not allowed; allowed: {list(SOURCE_KINDS)}",
+            )
     return sources
 
 
@@ -411,8 +483,11 @@ def resolve_path(name_or_path: str | Path, base_dir: Path | None = None) -> Path
         if path.exists():
             return path
     names = sorted({p.stem for f in folders for p in f.glob("*.toml") if p.stem != "sources"})
-    raise ScenarioError(folders[-1] / f"{text}.toml", "scenario",
-                        f"no scenario named '{text}'; available: {names}." + suggest(text, names))
+    raise ScenarioError(
+        folders[-1] / f"{text}.toml",
+        "scenario",
+        f"no scenario named '{text}'; available: {names}." + suggest(text, names),
+    )
 
 
 def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) -> Scenario:
@@ -427,20 +502,35 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
     for key, value in (("run.start", start), ("run.end", end)):
         check_value(path, key, value, "date")
     if end < start:
-        raise ScenarioError(path, "run.end", f"end {end} must not be before start {start} "
-                            "(the end day is included)")
+        raise ScenarioError(
+            path, "run.end", f"end {end} must not be before start {start} (the end day is included)"
+        )
     for key in ("seed", "replicates"):
         v = run[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < (1 if key == "replicates" else 0):
-            raise ScenarioError(path, f"run.{key}", f"value {v!r} must be a whole number "
-                                f">= {1 if key == 'replicates' else 0}")
+            raise ScenarioError(
+                path,
+                f"run.{key}",
+                f"value {v!r} must be a whole number >= {1 if key == 'replicates' else 0}",
+            )
     warmup = run.get("warmup_start")
     if warmup is not None:
         check_value(path, "run.warmup_start", warmup, "date")
     ordered = tuple(sorted(timeline, key=lambda t: t.date))  # stable: parent before child
-    return Scenario(meta.get("name", path.stem), meta.get("description", ""), path, chain,
-                    dict(entries), ordered, start, end, run["seed"],
-                    run["replicates"], dict(sources), warmup)
+    return Scenario(
+        meta.get("name", path.stem),
+        meta.get("description", ""),
+        path,
+        chain,
+        dict(entries),
+        ordered,
+        start,
+        end,
+        run["seed"],
+        run["replicates"],
+        dict(sources),
+        warmup,
+    )
 
 
 def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
@@ -459,9 +549,12 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
             if not parent_path.is_file():
                 raise ScenarioError(parent_path, "-", "file not found")
         except ScenarioError as exc:
-            raise ScenarioError(path, "meta.extends", f"value {parent_name!r}: {exc.problem}") from None
-        entries, timeline, run, _, chain = _load_chain(parent_path, sources,
-                                                       seen + (str(path.resolve()),))
+            raise ScenarioError(
+                path, "meta.extends", f"value {parent_name!r}: {exc.problem}"
+            ) from None
+        entries, timeline, run, _, chain = _load_chain(
+            parent_path, sources, (*seen, str(path.resolve()))
+        )
     else:
         entries, timeline, run, chain = {}, [], {}, ()
     run = {**run, **run_in}
@@ -471,58 +564,104 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
         where = f"params.{dotted}"
         _check_keys(path, where, node, ENTRY_KEYS)
         if parent_name and dotted not in entries:
-            raise ScenarioError(path, where, f"does not exist in {parent_name}; a scenario may "
-                                "only override declared parameters." + suggest(dotted, entries))
+            raise ScenarioError(
+                path,
+                where,
+                f"does not exist in {parent_name}; a scenario may "
+                "only override declared parameters." + suggest(dotted, entries),
+            )
         base = entries.get(dotted)
         unit = node.get("unit", base.unit if base else None)
         if unit is None:
             raise ScenarioError(path, where, f"missing 'unit'; allowed: {sorted(UNITS)}")
         if not isinstance(unit, str) or unit not in UNITS:
-            raise ScenarioError(path, f"{where}.unit", f"unit {unit!r} is not allowed; allowed: "
-                                f"{sorted(UNITS)}." + suggest(str(unit), UNITS))
+            raise ScenarioError(
+                path,
+                f"{where}.unit",
+                f"unit {unit!r} is not allowed; allowed: "
+                f"{sorted(UNITS)}." + suggest(str(unit), UNITS),
+            )
         if base and unit != base.unit:
-            raise ScenarioError(path, f"{where}.unit", f"unit {unit!r} differs from {base.unit!r} "
-                                f"declared in {base.declared_in}")
+            raise ScenarioError(
+                path,
+                f"{where}.unit",
+                f"unit {unit!r} differs from {base.unit!r} declared in {base.declared_in}",
+            )
         source = node.get("source")
         if source is None:
-            raise ScenarioError(path, where, "missing 'source' (a key of scenarios/sources.toml, "
-                                "'assumption', or 'calibration:<fit-id>')")
+            raise ScenarioError(
+                path,
+                where,
+                "missing 'source' (a key of scenarios/sources.toml, "
+                "'assumption', or 'calibration:<fit-id>')",
+            )
         _check_source(path, where, source, sources)
         rng = node.get("range", base.range if base else None)
         if source == "assumption" and rng is None:
-            raise ScenarioError(path, where, "an assumption needs a plausible 'range = [low, high]'")
+            raise ScenarioError(
+                path, where, "an assumption needs a plausible 'range = [low, high]'"
+            )
         if rng is not None:
-            if (not isinstance(rng, list | tuple) or len(rng) != 2
-                    or not all(isinstance(x, int | float) and not isinstance(x, bool)
-                               and math.isfinite(x) for x in rng)
-                    or rng[0] > rng[1]):
-                raise ScenarioError(path, f"{where}.range", f"value {rng!r} must be [low, high] numbers")
+            if (
+                not isinstance(rng, list | tuple)
+                or len(rng) != 2
+                or not all(
+                    isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+                    for x in rng
+                )
+                or rng[0] > rng[1]
+            ):
+                raise ScenarioError(
+                    path, f"{where}.range", f"value {rng!r} must be [low, high] numbers"
+                )
             rng = (float(rng[0]), float(rng[1]))
         if base and "allowed" in node and tuple(node["allowed"]) != base.allowed:
-            raise ScenarioError(path, f"{where}.allowed", f"value {node['allowed']!r}: the "
-                                f"allowed values are declared in "
-                                f"{base.declared_in} as {list(base.allowed)}; a scenario may not "
-                                "change them")
+            raise ScenarioError(
+                path,
+                f"{where}.allowed",
+                f"value {node['allowed']!r}: the "
+                f"allowed values are declared in "
+                f"{base.declared_in} as {list(base.allowed)}; a scenario may not "
+                "change them",
+            )
         allowed_in = node.get("allowed", base.allowed if base else ())
-        if not isinstance(allowed_in, list | tuple) or not all(isinstance(a, str) for a in allowed_in):
-            raise ScenarioError(path, f"{where}.allowed", f"value {allowed_in!r} must be a list of strings")
+        if not isinstance(allowed_in, list | tuple) or not all(
+            isinstance(a, str) for a in allowed_in
+        ):
+            raise ScenarioError(
+                path, f"{where}.allowed", f"value {allowed_in!r} must be a list of strings"
+            )
         allowed = tuple(allowed_in)
         if "calibrate" in node and not isinstance(node["calibrate"], bool):
-            raise ScenarioError(path, f"{where}.calibrate", f"value {node['calibrate']!r} must be true or false")
+            raise ScenarioError(
+                path, f"{where}.calibrate", f"value {node['calibrate']!r} must be true or false"
+            )
         if unit == "choice" and not allowed:
             raise ScenarioError(path, where, "a 'choice' parameter needs 'allowed = [...]'")
         value = check_value(path, where, node["value"], unit, allowed, base.value if base else None)
         # the plausible range must hold for a declaration and for any value sourced as an
         # assumption; a policy lever with its own source may go beyond it (the unit still holds)
-        if ((base is None or source == "assumption") and rng is not None
-                and isinstance(value, int | float)
-                and not rng[0] <= value <= rng[1]):
-            raise ScenarioError(path, where, f"value {value!r} is outside its plausible range "
-                                f"[{rng[0]}, {rng[1]}]")
-        entries[dotted] = Entry(dotted, value, unit, source, node.get("locator", ""),
-                                node.get("note", ""), rng,
-                                bool(node.get("calibrate", base.calibrate if base else False)),
-                                allowed, file_label)
+        if (
+            (base is None or source == "assumption")
+            and rng is not None
+            and isinstance(value, int | float)
+            and not rng[0] <= value <= rng[1]
+        ):
+            raise ScenarioError(
+                path, where, f"value {value!r} is outside its plausible range [{rng[0]}, {rng[1]}]"
+            )
+        entries[dotted] = Entry(
+            dotted,
+            value,
+            unit,
+            source,
+            node.get("locator", ""),
+            node.get("note", ""),
+            rng,
+            bool(node.get("calibrate", base.calibrate if base else False)),
+            allowed,
+            file_label,
+        )
 
     items = doc.get("timeline", [])
     if not isinstance(items, list):
@@ -538,23 +677,32 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
         if not isinstance(item["name"], str):
             raise ScenarioError(path, f"{where}.name", f"value {item['name']!r} must be a string")
         if not isinstance(item.get("enabled", True), bool):
-            raise ScenarioError(path, f"{where}.enabled", f"value {item['enabled']!r} must be true or false")
+            raise ScenarioError(
+                path, f"{where}.enabled", f"value {item['enabled']!r} must be true or false"
+            )
         timeline = [t for t in timeline if t.name != item["name"]]  # same name replaces
         if item.get("enabled", True) is False:
             continue
         if not isinstance(item["set"], dict):
-            raise ScenarioError(path, f"{where}.set", f"value {item['set']!r} must be a table "
-                                '{ "group.name" = value, ... }')
+            raise ScenarioError(
+                path,
+                f"{where}.set",
+                f'value {item["set"]!r} must be a table {{ "group.name" = value, ... }}',
+            )
         changes: dict[str, Any] = {}
         for key, value in item["set"].items():
             if key not in entries:
-                raise ScenarioError(path, f"{where}.set.{key}", "unknown parameter"
-                                    + suggest(key, entries))
+                raise ScenarioError(
+                    path, f"{where}.set.{key}", "unknown parameter" + suggest(key, entries)
+                )
             e = entries[key]
-            changes[key] = check_value(path, f"{where}.set.{key}", value, e.unit, e.allowed, e.value)
-        timeline.append(TimelineEntry(item["date"], item["name"], item["source"],
-                                      dict(changes), file_label))
-    return entries, timeline, run, meta, chain + (file_label,)
+            changes[key] = check_value(
+                path, f"{where}.set.{key}", value, e.unit, e.allowed, e.value
+            )
+        timeline.append(
+            TimelineEntry(item["date"], item["name"], item["source"], dict(changes), file_label)
+        )
+    return entries, timeline, run, meta, (*chain, file_label)
 
 
 def _check_source(path: Path, where: str, source: Any, sources: Mapping[str, Any]) -> None:
@@ -563,8 +711,11 @@ def _check_source(path: Path, where: str, source: Any, sources: Mapping[str, Any
     if source == "assumption" or source.startswith("calibration:"):
         return
     if source not in sources:
-        raise ScenarioError(path, where, f"source '{source}' is not in scenarios/sources.toml."
-                            + suggest(source, sources))
+        raise ScenarioError(
+            path,
+            where,
+            f"source '{source}' is not in scenarios/sources.toml." + suggest(source, sources),
+        )
 
 
 def source_kind(entry: Entry, sources: Mapping[str, Mapping[str, Any]]) -> str:

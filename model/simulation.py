@@ -74,16 +74,19 @@ class NRMModel(mesa.Model):
         # repeat referrals use separate tables); missing episodes have their own table
         self.draws = (StageDraws(self.streams, SLOTS), StageDraws(self.streams, SLOTS, (1,)))
         self._offsets = self.draws[0].offsets
-        self.missing_draws = (self.streams.table(Stream.MISSING, care.MISSING_SLOTS),
-                              DrawTable(self.streams.seed(Stream.MISSING, 1), care.MISSING_SLOTS))
+        self.missing_draws = (
+            self.streams.table(Stream.MISSING, care.MISSING_SLOTS),
+            DrawTable(self.streams.seed(Stream.MISSING, 1), care.MISSING_SLOTS),
+        )
         self.local_authorities = LocalAuthorities(self)
         p = self.params
         self.rg_queue = DecisionQueue(self.env, 0, "rg")
         self.cg_queue = DecisionQueue(self.env, 0, "cg")
         self.pilot_queue = DecisionQueue(self.env, 0, "devolved_pilot")
         self._resize_decision_teams()
-        self.placements = {k: SlotPool(self.env, getattr(p.care, f"capacity_{k}"), k)
-                           for k in care.PLACEMENT_TYPES}
+        self.placements = {
+            k: SlotPool(self.env, getattr(p.care, f"capacity_{k}"), k) for k in care.PLACEMENT_TYPES
+        }
         self.ictg_direct = SlotPool(self.env, p.guardianship.ictg_direct_caseload, "ictg_direct")
         self.params_changed = self.env.event()
         self.hotels_closed = self.env.event()  # fires when policy.hotels_in_use turns off
@@ -91,14 +94,16 @@ class NRMModel(mesa.Model):
         self.env.process(identification.arrivals(self))
         self.birthdays: dict[int, list[tuple[Child, int]]] = {}
         self.env.process(transition.birthdays(self))
-        self.datacollector = mesa.DataCollector(model_reporters={
-            "date": lambda m: m.calendar.date(m.env.now).isoformat(),
-            **{state: (lambda m, s=state: m.counts[s]) for state in OPEN_STATES},
-            "in_care": lambda m: m.counts["in_care"],
-            "ictg_direct_active": lambda m: m.counts["ictg_direct"],
-            "rg_queue": lambda m: len(m.rg_queue),
-            "cg_queue": lambda m: len(m.cg_queue),
-        })
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "date": lambda m: m.calendar.date(m.env.now).isoformat(),
+                **{state: (lambda m, s=state: m.counts[s]) for state in OPEN_STATES},
+                "in_care": lambda m: m.counts["in_care"],
+                "ictg_direct_active": lambda m: m.counts["ictg_direct"],
+                "rg_queue": lambda m: len(m.rg_queue),
+                "cg_queue": lambda m: len(m.cg_queue),
+            }
+        )
 
     # ------------------------------------------------------------------ run control
     def step(self) -> None:
@@ -118,15 +123,18 @@ class NRMModel(mesa.Model):
     def _resize_decision_teams(self) -> None:
         """Case workers in each decision queue from the capacities in force (Little's law)."""
         p = self.params
-        rg_capacity = (p.rg_decision.capacity_ratio_to_referrals
-                       * p.identification.child_referrals_per_year
-                       * p.identification.awareness_multiplier)
+        rg_capacity = (
+            p.rg_decision.capacity_ratio_to_referrals
+            * p.identification.child_referrals_per_year
+            * p.identification.awareness_multiplier
+        )
         self.rg_queue.set_servers(servers_for(rg_capacity, p.rg_decision.mean_work_days))
         cg_capacity = p.cg_decision.capacity_per_year * p.cg_decision.capacity_multiplier
         self.cg_queue.set_servers(servers_for(cg_capacity, p.cg_decision.mean_work_days))
         pilot = p.devolved_pilot
-        self.pilot_queue.set_servers(servers_for(pilot.capacity_per_year_per_la * pilot.la_count,
-                                                 pilot.mean_work_days))
+        self.pilot_queue.set_servers(
+            servers_for(pilot.capacity_per_year_per_la * pilot.la_count, pilot.mean_work_days)
+        )
 
     def _timeline(self) -> Any:
         """SimPy process: apply each timeline entry on its date, then resize services."""
@@ -154,17 +162,51 @@ class NRMModel(mesa.Model):
         a, b = self._offsets[stream]
         return child.u[a:b]
 
-    def record(self, child: Child, event: Event, positive: bool | int = -1, detail: str = "",
-               value: float = math.nan, episode: int | None = None) -> None:
-        self._rows.append((self.env.now, child.unique_id,
-                           child.episode if episode is None else episode, EVENT_CODE[event],
-                           int(positive), child.route, detail, value))
+    def record(
+        self,
+        child: Child,
+        event: Event,
+        positive: bool | int = -1,
+        detail: str = "",
+        value: float = math.nan,
+        episode: int | None = None,
+    ) -> None:
+        self._rows.append(
+            (
+                self.env.now,
+                child.unique_id,
+                child.episode if episode is None else episode,
+                EVENT_CODE[event],
+                int(positive),
+                child.route,
+                detail,
+                value,
+            )
+        )
 
-    def record_at(self, t_days: float, child: Child, event: Event, positive: bool | int = -1,
-                  detail: str = "", value: float = math.nan, episode: int | None = None) -> None:
+    def record_at(
+        self,
+        t_days: float,
+        child: Child,
+        event: Event,
+        positive: bool | int = -1,
+        detail: str = "",
+        value: float = math.nan,
+        episode: int | None = None,
+    ) -> None:
         """Record an event that happened at ``t_days`` (<= now); the log is sorted on output."""
-        self._rows.append((t_days, child.unique_id, child.episode if episode is None else episode,
-                           EVENT_CODE[event], int(positive), child.route, detail, value))
+        self._rows.append(
+            (
+                t_days,
+                child.unique_id,
+                child.episode if episode is None else episode,
+                EVENT_CODE[event],
+                int(positive),
+                child.route,
+                detail,
+                value,
+            )
+        )
 
     def active(self, child: Child, episode: int) -> bool:
         return child.episode == episode and child.state in OPEN_STATES
@@ -227,15 +269,53 @@ def children_frame(model: NRMModel) -> Any:
     """One row per child: attributes at first referral and the state at the end of the run."""
     import pandas as pd
 
-    rows = [(c.unique_id, c.index, c.sex, c.age_years, c.day18, c.nationality_group,
-             c.exploitation_type, c.exploitation_types, c.nation, c.local_authority,
-             c.has_parental_responsibility, c.exploited_overseas, c.criminalised,
-             c.guardian_kind, c.episode + 1, c.state)
-            for c in model.agents_by_type[Child]] if Child in model.agents_by_type else []
-    columns = ["child_id", "new_child_index", "sex", "age_years_at_first_referral", "day18",
-               "nationality_group", "exploitation_type", "exploitation_types", "nation",
-               "local_authority", "has_parental_responsibility", "exploited_overseas",
-               "criminalised", "guardian_kind", "referrals", "final_state"]
-    data = dict(zip(columns, zip(*rows, strict=True), strict=True)) if rows else {c: [] for c in columns}
+    rows = (
+        [
+            (
+                c.unique_id,
+                c.index,
+                c.sex,
+                c.age_years,
+                c.day18,
+                c.nationality_group,
+                c.exploitation_type,
+                c.exploitation_types,
+                c.nation,
+                c.local_authority,
+                c.has_parental_responsibility,
+                c.exploited_overseas,
+                c.criminalised,
+                c.guardian_kind,
+                c.episode + 1,
+                c.state,
+            )
+            for c in model.agents_by_type[Child]
+        ]
+        if Child in model.agents_by_type
+        else []
+    )
+    columns = [
+        "child_id",
+        "new_child_index",
+        "sex",
+        "age_years_at_first_referral",
+        "day18",
+        "nationality_group",
+        "exploitation_type",
+        "exploitation_types",
+        "nation",
+        "local_authority",
+        "has_parental_responsibility",
+        "exploited_overseas",
+        "criminalised",
+        "guardian_kind",
+        "referrals",
+        "final_state",
+    ]
+    data = (
+        dict(zip(columns, zip(*rows, strict=True), strict=True))
+        if rows
+        else {c: [] for c in columns}
+    )
     df = pd.DataFrame(data)
     return df.sort_values("child_id", kind="stable").reset_index(drop=True)

@@ -23,7 +23,8 @@ def historical() -> Scenario:
 def small(baseline: Scenario) -> Scenario:
     """Baseline policy, six months, a tenth of the referral volume: about 300 children."""
     return baseline.with_run(end=dt.date(2024, 6, 30)).with_values(
-        {"identification.child_referrals_per_year": 700.0})
+        {"identification.child_referrals_per_year": 700.0}
+    )
 
 
 @pytest.fixture(scope="session")

@@ -57,78 +57,115 @@ SCENARIO_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
         [params.cg_decision]
         mean_work_days = { value = inf, source = "assumption" }
         """,
-        ("params.cg_decision.mean_work_days", "inf", "finite")),
+        ("params.cg_decision.mean_work_days", "inf", "finite"),
+    ),
     "group_not_a_table": (
         """
         [params]
         rg_decision = 5
         """,
-        ("params.rg_decision", "5", "bare value")),
+        ("params.rg_decision", "5", "bare value"),
+    ),
     "unknown_key_typo": (
         """
         [params.rg_decision]
         p_positive_pre_nbaa = { value = 0.9, source = "iasc-ecpat-snapshot-2024" }
         """,
-        ("params.rg_decision.p_positive_pre_nbaa", "does not exist",
-         "Did you mean 'rg_decision.p_positive_pre_nba'")),
+        (
+            "params.rg_decision.p_positive_pre_nbaa",
+            "does not exist",
+            "Did you mean 'rg_decision.p_positive_pre_nba'",
+        ),
+    ),
     "unknown_group": (
         """
         [params.rg_decisions]
         p_positive_pre_nba = { value = 0.9, source = "iasc-ecpat-snapshot-2024" }
         """,
-        ("params.rg_decisions.p_positive_pre_nba", "does not exist",
-         "Did you mean 'rg_decision.p_positive_pre_nba'")),
+        (
+            "params.rg_decisions.p_positive_pre_nba",
+            "does not exist",
+            "Did you mean 'rg_decision.p_positive_pre_nba'",
+        ),
+    ),
     "unknown_top_level_table": (
         """
         [paramz.policy]
         pod_policy = { value = "paused", source = "matrix-pod-withdrawn" }
         """,
-        ("paramz", "unknown key", "allowed", "'params'", "'timeline'")),
+        ("paramz", "unknown key", "allowed", "'params'", "'timeline'"),
+    ),
     "key_absent_from_parent": (
         """
-        [params.identification]
-        brand_new_lever = { value = 0.5, unit = "probability", source = "assumption", range = [0, 1] }
+        [params.identification.brand_new_lever]
+        value = 0.5
+        unit = "probability"
+        source = "assumption"
+        range = [0, 1]
         """,
-        ("params.identification.brand_new_lever", "does not exist in", "baseline.toml",
-         "only override declared parameters")),
+        (
+            "params.identification.brand_new_lever",
+            "does not exist in",
+            "baseline.toml",
+            "only override declared parameters",
+        ),
+    ),
     "probability_out_of_range": (
         """
         [params.rg_decision]
         p_positive_pre_nba = { value = 1.5, source = "iasc-ecpat-snapshot-2024" }
         """,
-        ("params.rg_decision.p_positive_pre_nba", "1.5", "[0.0, 1.0]", "probability")),
+        ("params.rg_decision.p_positive_pre_nba", "1.5", "[0.0, 1.0]", "probability"),
+    ),
     "negative_days": (
         """
         [params.cg_decision]
         min_recovery_days = { value = -5, source = "ho-pilot-guidance-2023" }
         """,
-        ("params.cg_decision.min_recovery_days", "-5", "days", "[0.0, inf]")),
+        ("params.cg_decision.min_recovery_days", "-5", "days", "[0.0, inf]"),
+    ),
     "string_for_number": (
         """
         [params.cg_decision]
         capacity_per_year = { value = "lots", source = "ho-nrm-eoy-2024" }
         """,
-        ("params.cg_decision.capacity_per_year", "'lots'", "must be a number", "decisions/year")),
+        ("params.cg_decision.capacity_per_year", "'lots'", "must be a number", "decisions/year"),
+    ),
     "choice_not_allowed": (
         """
         [params.policy]
         decision_regime = { value = "nba_strict", source = "ho-ms-statutory-guidance" }
         """,
-        ("params.policy.decision_regime", "'nba_strict'", "allowed",
-         "'pre_nba'", "'nba_objective'", "'nba_amended'")),
+        (
+            "params.policy.decision_regime",
+            "'nba_strict'",
+            "allowed",
+            "'pre_nba'",
+            "'nba_objective'",
+            "'nba_amended'",
+        ),
+    ),
     "share_not_summing_to_one": (
         """
         [params.identification]
         sex = { value = { female = 0.3, male = 0.6 }, source = "ons-child-victims-2022" }
         """,
-        ("params.identification.sex", "0.9", "must sum to 1")),
+        ("params.identification.sex", "0.9", "must sum to 1"),
+    ),
     "share_unknown_category": (
         """
-        [params.identification]
-        sex = { value = { female = 0.2, male = 0.7, unknown = 0.1 }, source = "ons-child-victims-2022" }
+        [params.identification.sex]
+        value = { female = 0.2, male = 0.7, unknown = 0.1 }
+        source = "ons-child-victims-2022"
         """,
-        ("params.identification.sex", "'unknown'", "categories must be exactly",
-         "'female'", "'male'")),
+        (
+            "params.identification.sex",
+            "'unknown'",
+            "categories must be exactly",
+            "'female'",
+            "'male'",
+        ),
+    ),
     "timeline_entry_without_date": (
         """
         [[timeline]]
@@ -136,7 +173,8 @@ SCENARIO_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
         source = "matrix-pod-withdrawn"
         set = { "policy.pod_policy" = "paused" }
         """,
-        ("timeline[0].date", "missing")),
+        ("timeline[0].date", "missing"),
+    ),
     "timeline_sets_unknown_parameter": (
         """
         [[timeline]]
@@ -145,8 +183,12 @@ SCENARIO_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
         source = "matrix-pod-withdrawn"
         set = { "policy.pod_polcy" = "paused" }
         """,
-        ("timeline[0].set.policy.pod_polcy", "unknown parameter",
-         "Did you mean 'policy.pod_policy'")),
+        (
+            "timeline[0].set.policy.pod_polcy",
+            "unknown parameter",
+            "Did you mean 'policy.pod_policy'",
+        ),
+    ),
     "timeline_value_not_allowed": (
         """
         [[timeline]]
@@ -155,32 +197,41 @@ SCENARIO_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
         source = "matrix-pod-withdrawn"
         set = { "policy.pod_policy" = "pasued" }
         """,
-        ("timeline[0].set.policy.pod_policy", "'pasued'", "allowed", "'paused'")),
+        ("timeline[0].set.policy.pod_policy", "'pasued'", "allowed", "'paused'"),
+    ),
     "unknown_source_key": (
         """
         [params.rg_decision]
         p_positive_pre_nba = { value = 0.9, source = "iasc-ecpat-snapshot-2042" }
         """,
-        ("params.rg_decision.p_positive_pre_nba", "iasc-ecpat-snapshot-2042",
-         "not in scenarios/sources.toml", "Did you mean 'iasc-ecpat-snapshot-2024'")),
+        (
+            "params.rg_decision.p_positive_pre_nba",
+            "iasc-ecpat-snapshot-2042",
+            "not in scenarios/sources.toml",
+            "Did you mean 'iasc-ecpat-snapshot-2024'",
+        ),
+    ),
     "assumption_without_range": (
         """
         [params.rg_decision]
         p_positive_pre_nba = { value = 0.9, source = "assumption" }
         """,
-        ("params.rg_decision.p_positive_pre_nba", "assumption", "range = [low, high]")),
+        ("params.rg_decision.p_positive_pre_nba", "assumption", "range = [low, high]"),
+    ),
     "assumption_outside_its_range": (
         """
         [params.identification]
         awareness_multiplier = { value = 3.0, source = "assumption" }
         """,
-        ("params.identification.awareness_multiplier", "3.0", "plausible range", "[0.8, 1.5]")),
+        ("params.identification.awareness_multiplier", "3.0", "plausible range", "[0.8, 1.5]"),
+    ),
     "malformed_toml": (
         """
         [params.policy
         pod_policy = { value = "paused"
         """,
-        ("malformed TOML", "line")),
+        ("malformed TOML", "line"),
+    ),
     "timeline_set_is_not_a_table": (
         """
         [[timeline]]
@@ -189,19 +240,24 @@ SCENARIO_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
         source = "matrix-pod-withdrawn"
         set = 5
         """,
-        ("timeline[0].set", "5")),
+        ("timeline[0].set", "5"),
+    ),
     "override_widens_allowed_choices": (
         """
-        [params.policy]
-        decision_regime = { value = "made_up", allowed = ["made_up"], source = "ho-ms-statutory-guidance" }
+        [params.policy.decision_regime]
+        value = "made_up"
+        allowed = ["made_up"]
+        source = "ho-ms-statutory-guidance"
         """,
-        ("params.policy.decision_regime", "made_up", "allowed")),
+        ("params.policy.decision_regime", "made_up", "allowed"),
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(SCENARIO_CASES))
-def test_bad_scenario_file_exits_2(case: str, tmp_path: Path,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_scenario_file_exits_2(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     body, words = SCENARIO_CASES[case]
     path = write(tmp_path, body)
     out = tmp_path / "out"
@@ -233,15 +289,22 @@ def test_unknown_scenario_name(tmp_path: Path, capsys: pytest.CaptureFixture[str
     out = tmp_path / "out"
     code, err = run_cli(capsys, "basline", *SHORT, "--out", out)
     assert code == 2
-    assert_says(err, "no scenario named 'basline'", "available", "'baseline'", "'historical'",
-                "Did you mean 'baseline'")
+    assert_says(
+        err,
+        "no scenario named 'basline'",
+        "available",
+        "'baseline'",
+        "'historical'",
+        "Did you mean 'baseline'",
+    )
     assert "'sources'" not in err  # sources.toml is not a scenario
     assert_no_output(tmp_path, out)
 
 
 @pytest.mark.parametrize("parent", ["missing_parent", "PATH"])
-def test_extends_a_missing_parent(parent: str, tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_extends_a_missing_parent(
+    parent: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = (tmp_path / "missing_parent.toml").as_posix() if parent == "PATH" else parent
     path = write(tmp_path, "", name="child", extends=target)
     out = tmp_path / "out"
@@ -282,10 +345,14 @@ OPTION_CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "start_not_a_date": (("--start", "2024-13-01"), ("--start", "2024-13-01", "YYYY-MM-DD")),
     "end_not_a_date": (("--end", "31/01/2024"), ("--end", "31/01/2024", "YYYY-MM-DD")),
     "seed_negative": (("--seed", "-1"), ("--seed", "-1", "at least 0")),
-    "end_before_start": (("--start", "2024-06-01", "--end", "2024-03-01"),
-                         ("run.end", "2024-03-01", "2024-06-01", "must not be before")),
-    "end_before_scenario_start": (("--end", "2023-06-30"),
-                                  ("run.end", "2023-06-30", "2024-01-01", "must not be before")),
+    "end_before_start": (
+        ("--start", "2024-06-01", "--end", "2024-03-01"),
+        ("run.end", "2024-03-01", "2024-06-01", "must not be before"),
+    ),
+    "end_before_scenario_start": (
+        ("--end", "2023-06-30"),
+        ("run.end", "2023-06-30", "2024-01-01", "must not be before"),
+    ),
     "workers_zero": (("--workers", "0"), ("--workers", "at least 1")),
     "unknown_backend": (("--backend", "threads"), ("--backend", "'threads'", "processes", "dask")),
 }
@@ -303,8 +370,11 @@ def test_bad_option_exits_2(case: str, tmp_path: Path, capsys: pytest.CaptureFix
 
 # --------------------------------------------------------------------------- output folder
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_non_empty_out_without_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -333,25 +403,35 @@ def test_out_is_an_existing_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
 # --------------------------------------------------------------------------- end to end
 def _nrmsim(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
     assert NRMSIM.exists(), f"console script missing: {NRMSIM}"
-    return subprocess.run([str(NRMSIM), *(str(a) for a in args)], capture_output=True,
-                          text=True, timeout=120, cwd=cwd, check=False)
+    return subprocess.run(
+        [str(NRMSIM), *(str(a) for a in args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        check=False,
+    )
 
 
 def test_subprocess_unknown_scenario_exits_2(tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = _nrmsim("run", "basline", "--quiet", "--out", out, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
-    assert_says(done.stderr, "nrmsim: error:", "no scenario named 'basline'",
-                "Did you mean 'baseline'")
+    assert_says(
+        done.stderr, "nrmsim: error:", "no scenario named 'basline'", "Did you mean 'baseline'"
+    )
     assert done.stdout == ""
     assert_no_output(tmp_path, out)
 
 
 def test_subprocess_bad_value_and_bad_option_exit_2(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         [params.rg_decision]
         p_positive_pre_nba = { value = 1.5, source = "iasc-ecpat-snapshot-2024" }
-        """)
+        """,
+    )
     out = tmp_path / "out"
     done = _nrmsim("run", path, *SHORT, "--out", out, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
@@ -363,39 +443,51 @@ def test_subprocess_bad_value_and_bad_option_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_a_valid_scenario_file_exits_0(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_valid_scenario_file_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Control: the same harness with a good file exits 0, so the 2s above are meaningful."""
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         [params.identification]
         child_referrals_per_year = { value = 300, source = "assumption", range = [100, 8000] }
-        """, name="fine")
+        """,
+        name="fine",
+    )
     out = tmp_path / "out"
-    code, err = run_cli(capsys, path, "--end", "2024-01-15", "--reps", "1", "--quiet",
-                        "--out", out)
+    code, err = run_cli(capsys, path, "--end", "2024-01-15", "--reps", "1", "--quiet", "--out", out)
     assert code == 0, err
     assert (out / "summary.csv").exists()
 
 
-
 # --------------------------------------------------------------------------- targets file errors
 TARGET_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "group_typo": ('group_by = "exploitation_type"\ngroup = "crimnal"',
-                   ("group", "'crimnal'", "Did you mean 'criminal'")),
-    "tolerance_not_a_table": ('group_by = "all"\ngroup = "all"\ntolerance_override = 1',
-                              ("tolerance_override", "unknown key")),
+    "group_typo": (
+        'group_by = "exploitation_type"\ngroup = "crimnal"',
+        ("group", "'crimnal'", "Did you mean 'criminal'"),
+    ),
+    "tolerance_not_a_table": (
+        'group_by = "all"\ngroup = "all"\ntolerance_override = 1',
+        ("tolerance_override", "unknown key"),
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(TARGET_CASES))
-def test_bad_targets_file_exits_2(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_targets_file_exits_2(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     lines, words = TARGET_CASES[case]
     path = tmp_path / "targets.toml"
-    path.write_text("[[target]]\n" + 'id = "t"\nmetric = "referrals"\n' + lines + "\n"
-                    + 'kind = "flow"\nstart = 2023-01-01\nend = 2024-01-01\nvalue = 1\n'
-                    + 'source = "ho-nrm-eoy-2023"\nuse = "fit"\n'
-                    + ('' if "tolerance" in case else 'tolerance = { kind = "relative", value = 0.1 }\n'),
-                    encoding="utf-8")
+    path.write_text(
+        "[[target]]\n"
+        + 'id = "t"\nmetric = "referrals"\n'
+        + lines
+        + "\n"
+        + 'kind = "flow"\nstart = 2023-01-01\nend = 2024-01-01\nvalue = 1\n'
+        + 'source = "ho-nrm-eoy-2023"\nuse = "fit"\n'
+        + ("" if "tolerance" in case else 'tolerance = { kind = "relative", value = 0.1 }\n'),
+        encoding="utf-8",
+    )
     try:
         code = main(["check", "--targets", str(path)])
     except SystemExit as exc:

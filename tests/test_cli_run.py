@@ -36,23 +36,58 @@ name = "tiny_objective_evidence"
 source = "nba-2022-s60"
 set = {{ "policy.decision_regime" = "nba_objective" }}
 """
-GROUP_BYS = {"all", "sex", "nationality_group", "exploitation_type", "nation", "age_band",
-             "route"}
+GROUP_BYS = {"all", "sex", "nationality_group", "exploitation_type", "nation", "age_band", "route"}
 METRICS = {
-    "referrals", "repeat_referrals", "rg_decisions", "rg_positive_rate", "cg_decisions",
-    "cg_positive_rate", "disqualifications", "mean_days_referral_to_rg",
-    "median_days_referral_to_cg", "awaiting_cg_at_year_end", "reconsideration_requests",
-    "reconsideration_negative_upheld_rate", "children_placed", "placements_by_type",
-    "missing_episodes", "children_gone_missing", "ictg_direct_referrals",
-    "ictg_indirect_referrals", "aged_out_without_decision", "leave_grants",
-    "children_criminalised", "trafficker_investigations", "prosecutions_completed", "convictions",
+    "referrals",
+    "repeat_referrals",
+    "rg_decisions",
+    "rg_positive_rate",
+    "cg_decisions",
+    "cg_positive_rate",
+    "disqualifications",
+    "mean_days_referral_to_rg",
+    "median_days_referral_to_cg",
+    "awaiting_cg_at_year_end",
+    "reconsideration_requests",
+    "reconsideration_negative_upheld_rate",
+    "children_placed",
+    "placements_by_type",
+    "missing_episodes",
+    "children_gone_missing",
+    "ictg_direct_referrals",
+    "ictg_indirect_referrals",
+    "aged_out_without_decision",
+    "leave_grants",
+    "children_criminalised",
+    "trafficker_investigations",
+    "prosecutions_completed",
+    "convictions",
     "public_cost_gbp",
 }
-EVENT_COLUMNS = ["replicate", "t_days", "date", "child_id", "event", "positive", "route",
-                 "placement_type", "guardian_kind", "is_repeat"]
-CHILD_COLUMNS = ["replicate", "child_id", "sex", "nationality_group", "exploitation_type",
-                 "nation", "local_authority", "has_parental_responsibility", "exploited_overseas",
-                 "age_years_at_first_referral"]
+EVENT_COLUMNS = [
+    "replicate",
+    "t_days",
+    "date",
+    "child_id",
+    "event",
+    "positive",
+    "route",
+    "placement_type",
+    "guardian_kind",
+    "is_repeat",
+]
+CHILD_COLUMNS = [
+    "replicate",
+    "child_id",
+    "sex",
+    "nationality_group",
+    "exploitation_type",
+    "nation",
+    "local_authority",
+    "has_parental_responsibility",
+    "exploited_overseas",
+    "age_years_at_first_referral",
+]
 
 
 @pytest.fixture(scope="module")
@@ -99,14 +134,32 @@ def _origin(manifest: dict) -> dt.date:
 # --------------------------------------------------------------------------- files
 def test_writes_exactly_four_files(run_dir: Path) -> None:
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "children.parquet", "events.parquet", "manifest.json", "summary.csv"]
+        "children.parquet",
+        "events.parquet",
+        "manifest.json",
+        "summary.csv",
+    ]
     assert not [p for p in run_dir.parent.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
 
 
 def test_without_events_writes_summary_and_manifest_only(tiny_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "plain"
-    assert main(["run", str(tiny_path), "--reps", "1", "--end", "2023-12-15", "--out", str(out),
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(tiny_path),
+                "--reps",
+                "1",
+                "--end",
+                "2023-12-15",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "summary.csv"]
     meta = json.loads((out / "manifest.json").read_text())
     assert sorted(meta["outputs"]) == ["manifest.json", "summary.csv"]
@@ -114,8 +167,15 @@ def test_without_events_writes_summary_and_manifest_only(tiny_path: Path, tmp_pa
 
 # --------------------------------------------------------------------------- summary.csv
 def test_summary_columns(summary: pd.DataFrame) -> None:
-    assert list(summary.columns) == ["scenario", "replicate", "year", "group_by", "group",
-                                     "metric", "value"]
+    assert list(summary.columns) == [
+        "scenario",
+        "replicate",
+        "year",
+        "group_by",
+        "group",
+        "metric",
+        "value",
+    ]
     assert set(summary["scenario"]) == {"tiny"}
     assert sorted(summary["replicate"].unique()) == [0, 1]
     assert sorted(summary["year"].unique()) == [START.year, END.year]
@@ -123,13 +183,14 @@ def test_summary_columns(summary: pd.DataFrame) -> None:
 
 
 def test_summary_group_bys_and_metrics(summary: pd.DataFrame) -> None:
-    assert GROUP_BYS <= set(summary["group_by"])
+    assert set(summary["group_by"]) >= GROUP_BYS
     missing = METRICS - set(summary["metric"])
     assert not missing, f"metrics missing from summary.csv: {sorted(missing)}"
     placements = summary[summary["metric"] == "placements_by_type"]
     assert set(placements["group_by"]) == {"placement_type"}
     assert {"foster", "childrens_home", "supported_accommodation", "secure", "hotel"} <= set(
-        placements["group"])
+        placements["group"]
+    )
     # every metric appears for the whole population in every replicate and year
     rows = summary[summary["group_by"] == "all"]
     per_cell = rows.groupby(["replicate", "year"])["metric"].apply(set)
@@ -226,15 +287,22 @@ def test_manifest(manifest: dict, tiny_path: Path) -> None:
     for key, entry in params.items():
         assert {"value", "unit", "source"} <= set(entry), key
     assert isinstance(scenario["timeline"], list)
-    assert sorted(manifest["outputs"]) == ["children.parquet", "events.parquet",
-                                           "manifest.json", "summary.csv"]
+    assert sorted(manifest["outputs"]) == [
+        "children.parquet",
+        "events.parquet",
+        "manifest.json",
+        "summary.csv",
+    ]
 
 
 def test_manifest_records_the_timeline(manifest: dict) -> None:
     timeline = {t["name"]: t for t in manifest["scenario"]["timeline"]}
     assert timeline["tiny_objective_evidence"] == {
-        "date": "2024-01-01", "name": "tiny_objective_evidence", "source": "nba-2022-s60",
-        "set": {"policy.decision_regime": "nba_objective"}}
+        "date": "2024-01-01",
+        "name": "tiny_objective_evidence",
+        "source": "nba-2022-s60",
+        "set": {"policy.decision_regime": "nba_objective"},
+    }
 
 
 def test_timeline_applies_on_its_date(events: pd.DataFrame) -> None:
@@ -248,13 +316,15 @@ def test_timeline_applies_on_its_date(events: pd.DataFrame) -> None:
 
 
 # --------------------------------------------------------------------------- consistency
-def test_summary_referrals_equal_referred_events(summary: pd.DataFrame, events: pd.DataFrame,
-                                                 manifest: dict) -> None:
+def test_summary_referrals_equal_referred_events(
+    summary: pd.DataFrame, events: pd.DataFrame, manifest: dict
+) -> None:
     origin = _origin(manifest)
     lo = float((START - origin).days)
     hi = float((END - origin).days + 1)
-    ref = events[(events["event"] == "referred") & (events["t_days"] >= lo)
-                 & (events["t_days"] < hi)]
+    ref = events[
+        (events["event"] == "referred") & (events["t_days"] >= lo) & (events["t_days"] < hi)
+    ]
     years = ref["t_days"].map(lambda t: (origin + dt.timedelta(days=int(t // 1))).year)
     counted = ref.groupby([ref["replicate"], years]).size().astype(float)
     counted.index.names = ["replicate", "year"]
@@ -266,19 +336,36 @@ def test_summary_referrals_equal_referred_events(summary: pd.DataFrame, events: 
     assert reported.loc[0].tolist() != reported.loc[1].tolist()
 
 
-def test_summary_repeat_referrals_equal_repeat_events(summary: pd.DataFrame,
-                                                      events: pd.DataFrame) -> None:
+def test_summary_repeat_referrals_equal_repeat_events(
+    summary: pd.DataFrame, events: pd.DataFrame
+) -> None:
     ref = events[events["event"] == "referred"]
     repeats = int(ref["is_repeat"].sum())
-    reported = summary[(summary["group_by"] == "all")
-                       & (summary["metric"] == "repeat_referrals")]["value"].sum()
+    reported = summary[(summary["group_by"] == "all") & (summary["metric"] == "repeat_referrals")][
+        "value"
+    ].sum()
     assert repeats == int(reported)
 
 
 # --------------------------------------------------------------------------- seeds
 def _summary_for(tiny_path: Path, out: Path, *extra: str) -> pd.DataFrame:
-    assert main(["run", str(tiny_path), "--reps", "1", "--end", "2023-12-31", "--out", str(out),
-                 "--quiet", *extra]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(tiny_path),
+                "--reps",
+                "1",
+                "--end",
+                "2023-12-31",
+                "--out",
+                str(out),
+                "--quiet",
+                *extra,
+            ]
+        )
+        == 0
+    )
     return pd.read_csv(out / "summary.csv")
 
 
@@ -311,29 +398,56 @@ def _fail_on_second_write(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     return calls
 
 
-def test_failed_write_leaves_no_output(tiny_path: Path, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_leaves_no_output(
+    tiny_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = _fail_on_second_write(monkeypatch)
     parent = tmp_path / "outputs"
     parent.mkdir()
     out = parent / "run"
     with pytest.raises(RuntimeError, match="disk full"):
-        main(["run", str(tiny_path), "--reps", "1", "--end", "2023-12-10", "--events",
-              "--out", str(out), "--quiet"])
+        main(
+            [
+                "run",
+                str(tiny_path),
+                "--reps",
+                "1",
+                "--end",
+                "2023-12-10",
+                "--events",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
     assert len(calls) == 2  # the summary was written into the temporary folder first
     assert not out.exists()
     assert list(parent.iterdir()) == [], [p.name for p in parent.iterdir()]
 
 
-def test_failed_forced_write_keeps_the_old_output(tiny_path: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_forced_write_keeps_the_old_output(
+    tiny_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "run"
     out.mkdir()
     (out / "summary.csv").write_text("previous run\n")
     _fail_on_second_write(monkeypatch)
     with pytest.raises(RuntimeError, match="disk full"):
-        main(["run", str(tiny_path), "--reps", "1", "--end", "2023-12-10", "--events",
-              "--force", "--out", str(out), "--quiet"])
+        main(
+            [
+                "run",
+                str(tiny_path),
+                "--reps",
+                "1",
+                "--end",
+                "2023-12-10",
+                "--events",
+                "--force",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
     assert sorted(p.name for p in out.iterdir()) == ["summary.csv"]
     assert (out / "summary.csv").read_text() == "previous run\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
@@ -343,7 +457,22 @@ def test_force_replaces_a_non_empty_folder(tiny_path: Path, tmp_path: Path) -> N
     out = tmp_path / "run"
     out.mkdir()
     (out / "stale.txt").write_text("old\n")
-    assert main(["run", str(tiny_path), "--reps", "1", "--end", "2023-12-10", "--force",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(tiny_path),
+                "--reps",
+                "1",
+                "--end",
+                "2023-12-10",
+                "--force",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "summary.csv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

@@ -24,21 +24,27 @@ from model.simulation import EVENT_CODE, NRMModel, children_frame
 
 # No shrinking: each example is a full simulation, and shrinking a failure would take minutes;
 # the failing seed, replicate and levers are reported as generated.
-PROPERTY_SETTINGS = settings(max_examples=12, deadline=None, database=None,
-                             phases=(Phase.explicit, Phase.reuse, Phase.generate),
-                             suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY_SETTINGS = settings(
+    max_examples=12,
+    deadline=None,
+    database=None,
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
-LEVERS = st.fixed_dictionaries({
-    "policy.decision_regime": st.sampled_from(["pre_nba", "nba_objective", "nba_amended"]),
-    "policy.pod_policy": st.sampled_from(["none", "s63_original", "paused", "s63_revised"]),
-    "policy.reconsideration_window_days": st.sampled_from([0.0, 30.0, 91.0]),
-    "devolved_pilot.la_count": st.integers(0, 200),
-    "cg_decision.capacity_multiplier": st.sampled_from([0.03, 0.3, 1.0]),
-    "retrafficking.rate_per_year_open_case": st.sampled_from([0.1, 1.0, 4.0]),
-    "retrafficking.mean_days_to_re_referral": st.sampled_from([10.0, 120.0]),
-    "transition.p_withdrawn": st.sampled_from([0.0, 0.2, 1.0]),
-    "disqualification.p_if_criminalised_revised": st.sampled_from([0.02, 0.5]),
-})
+LEVERS = st.fixed_dictionaries(
+    {
+        "policy.decision_regime": st.sampled_from(["pre_nba", "nba_objective", "nba_amended"]),
+        "policy.pod_policy": st.sampled_from(["none", "s63_original", "paused", "s63_revised"]),
+        "policy.reconsideration_window_days": st.sampled_from([0.0, 30.0, 91.0]),
+        "devolved_pilot.la_count": st.integers(0, 200),
+        "cg_decision.capacity_multiplier": st.sampled_from([0.03, 0.3, 1.0]),
+        "retrafficking.rate_per_year_open_case": st.sampled_from([0.1, 1.0, 4.0]),
+        "retrafficking.mean_days_to_re_referral": st.sampled_from([10.0, 120.0]),
+        "transition.p_withdrawn": st.sampled_from([0.0, 0.2, 1.0]),
+        "disqualification.p_if_criminalised_revised": st.sampled_from([0.02, 0.5]),
+    }
+)
 SEEDS = st.integers(0, 2**32 - 1)
 REPLICATES = st.integers(0, 3)
 
@@ -62,8 +68,9 @@ def sc(small: Scenario) -> Small:
 _RUNS: dict[tuple, tuple[NRMModel, pd.DataFrame, pd.DataFrame]] = {}
 
 
-def run(sc: Small, seed: int, replicate: int, levers: dict) -> tuple[NRMModel, pd.DataFrame,
-                                                                      pd.DataFrame]:
+def run(
+    sc: Small, seed: int, replicate: int, levers: dict
+) -> tuple[NRMModel, pd.DataFrame, pd.DataFrame]:
     """Run (or reuse) one replicate of ``small`` with a seed and lever values."""
     key = (id(sc.scenario), seed, replicate, tuple(sorted(levers.items())))
     if key not in _RUNS:
@@ -100,8 +107,9 @@ def test_events_are_in_time_order(sc: Small, seed: int, replicate: int, levers: 
 
 @PROPERTY_SETTINGS
 @given(seed=SEEDS, replicate=REPLICATES, levers=LEVERS)
-def test_no_cg_before_rg_within_an_episode(sc: Small, seed: int, replicate: int,
-                                           levers: dict) -> None:
+def test_no_cg_before_rg_within_an_episode(
+    sc: Small, seed: int, replicate: int, levers: dict
+) -> None:
     _, ev, _ = run(sc, seed, replicate, levers)
     key = ["child_id", "episode"]
     rg = ev[ev["event"] == "rg_decided"].groupby(key)["t_days"].min().rename("t_rg")
@@ -115,8 +123,9 @@ def test_no_cg_before_rg_within_an_episode(sc: Small, seed: int, replicate: int,
 
 @PROPERTY_SETTINGS
 @given(seed=SEEDS, replicate=REPLICATES, levers=LEVERS)
-def test_at_most_one_cg_decision_per_episode(sc: Small, seed: int, replicate: int,
-                                             levers: dict) -> None:
+def test_at_most_one_cg_decision_per_episode(
+    sc: Small, seed: int, replicate: int, levers: dict
+) -> None:
     _, ev, _ = run(sc, seed, replicate, levers)
     for event in ("cg_decided", "rg_decided", "referred", "disqualified"):
         rows = ev[ev["event"] == event]
@@ -125,8 +134,9 @@ def test_at_most_one_cg_decision_per_episode(sc: Small, seed: int, replicate: in
 
 @PROPERTY_SETTINGS
 @given(seed=SEEDS, replicate=REPLICATES, levers=LEVERS)
-def test_every_child_is_in_exactly_one_state(sc: Small, seed: int, replicate: int,
-                                             levers: dict) -> None:
+def test_every_child_is_in_exactly_one_state(
+    sc: Small, seed: int, replicate: int, levers: dict
+) -> None:
     m, ev, children = run(sc, seed, replicate, levers)
     assert children["child_id"].is_unique
     assert children["final_state"].isin(STATES).all()
@@ -134,25 +144,31 @@ def test_every_child_is_in_exactly_one_state(sc: Small, seed: int, replicate: in
     by_state = children["final_state"].value_counts()
     assert len(children) == referred.nunique() == int(by_state.sum())
     assert set(children["child_id"]) == set(referred)
-    assert (children["referrals"] == referred.value_counts().reindex(children["child_id"]).to_numpy()).all()
+    assert (
+        children["referrals"] == referred.value_counts().reindex(children["child_id"]).to_numpy()
+    ).all()
     assert len(children) == len(m.agents)
 
 
 @PROPERTY_SETTINGS
 @given(seed=SEEDS, replicate=REPLICATES, levers=LEVERS)
-def test_live_counters_equal_the_final_states(sc: Small, seed: int, replicate: int,
-                                              levers: dict) -> None:
+def test_live_counters_equal_the_final_states(
+    sc: Small, seed: int, replicate: int, levers: dict
+) -> None:
     m, _, children = run(sc, seed, replicate, levers)
     final = Counter(children["final_state"])
     for state in STATES:
-        assert m.counts[state] == final[state], f"{state}: counter {m.counts[state]}, children {final[state]}"
+        assert m.counts[state] == final[state], (
+            f"{state}: counter {m.counts[state]}, children {final[state]}"
+        )
     assert all(m.counts[s] >= 0 for s in m.counts)
 
 
 @PROPERTY_SETTINGS
 @given(seed=SEEDS, replicate=REPLICATES, levers=LEVERS)
-def test_backlog_from_the_event_log_equals_the_live_state(sc: Small, seed: int, replicate: int,
-                                                          levers: dict) -> None:
+def test_backlog_from_the_event_log_equals_the_live_state(
+    sc: Small, seed: int, replicate: int, levers: dict
+) -> None:
     """The awaiting-CG stock computed from events alone equals the children in that state,
     and the placement pools hold exactly the children in care."""
     m, ev, children = run(sc, seed, replicate, levers)

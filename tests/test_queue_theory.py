@@ -35,8 +35,9 @@ def test_erlang_c_formula_reference_values() -> None:
     assert erlang_c_wait(1.0, 1.0, 2) == pytest.approx(1.0 / 3.0)
 
 
-def replication_mean_wait(lam: float, mu: float, servers: int, warmup: float, horizon: float,
-                          seed: np.random.SeedSequence) -> float:
+def replication_mean_wait(
+    lam: float, mu: float, servers: int, warmup: float, horizon: float, seed: np.random.SeedSequence
+) -> float:
     """Mean wait in queue of the jobs that arrive in [warmup, horizon) of one replication."""
     rng = np.random.default_rng(seed)
     n = int(lam * horizon * 1.2) + 200
@@ -76,10 +77,11 @@ def test_decision_queue_matches_erlang_c_mean_wait(rho: float, entropy: int) -> 
     se = means.std(ddof=1) / math.sqrt(reps)
     assert abs(means.mean() - expected) <= 4.0 * se, (
         f"rho={rho}: simulated W_q {means.mean():.4f} vs Erlang-C {expected:.4f} "
-        f"(4 SE = {4 * se:.4f})")
+        f"(4 SE = {4 * se:.4f})"
+    )
 
 
-# --------------------------------------------------------------------------- DecisionQueue unit tests
+# ----------------------------------------------------------------- DecisionQueue unit tests
 
 
 def test_jobs_start_immediately_while_servers_are_free_then_fifo() -> None:

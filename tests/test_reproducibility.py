@@ -90,19 +90,29 @@ def timeline_scenario(tmp_path: Path, small: Scenario, changes: dict[str, str]) 
         "date = 2024-03-15\n"
         'name = "mid_run_change"\n'
         'source = "assumption"\n'
-        f"set = {{ {body} }}\n", encoding="utf-8")
+        f"set = {{ {body} }}\n",
+        encoding="utf-8",
+    )
     sc = load_scenario(path)
     assert len(sc.timeline) == 1 and sc.timeline[0].date == dt.date(2024, 3, 15)
     volume = small.entries["identification.child_referrals_per_year"].value
     return sc.with_run(start=small.start, end=small.end, seed=small.seed).with_values(
-        {"identification.child_referrals_per_year": volume})
+        {"identification.child_referrals_per_year": volume}
+    )
 
 
 def no_op_changes(small: Scenario) -> dict[str, str]:
     """Parameters set to the values they already have (written as TOML)."""
-    v = {k: small.entries[k].value for k in (
-        "cg_decision.capacity_per_year", "care.capacity_foster",
-        "guardianship.ictg_direct_caseload", "policy.decision_regime", "policy.hotels_in_use")}
+    v = {
+        k: small.entries[k].value
+        for k in (
+            "cg_decision.capacity_per_year",
+            "care.capacity_foster",
+            "guardianship.ictg_direct_caseload",
+            "policy.decision_regime",
+            "policy.hotels_in_use",
+        )
+    }
     return {
         "cg_decision.capacity_per_year": repr(float(v["cg_decision.capacity_per_year"])),
         "care.capacity_foster": str(int(v["care.capacity_foster"])),
@@ -112,24 +122,28 @@ def no_op_changes(small: Scenario) -> dict[str, str]:
     }
 
 
-def test_timeline_entry_that_changes_nothing_leaves_events_identical(tmp_path: Path,
-                                                                    small: Scenario) -> None:
+def test_timeline_entry_that_changes_nothing_leaves_events_identical(
+    tmp_path: Path, small: Scenario
+) -> None:
     sc = timeline_scenario(tmp_path, small, no_op_changes(small))
     assert sc.future_timeline(), "the entry must fall inside the run"
     pd.testing.assert_frame_equal(events_of(sc), events_of(small))
 
 
-def test_timeline_entry_that_changes_something_changes_events(tmp_path: Path,
-                                                             small: Scenario) -> None:
+def test_timeline_entry_that_changes_something_changes_events(
+    tmp_path: Path, small: Scenario
+) -> None:
     """Control for the no-op test: the same mechanism with a real change does act."""
     changes = {**no_op_changes(small), "policy.decision_regime": '"pre_nba"'}
     sc = timeline_scenario(tmp_path, small, changes)
     ev, base = events_of(sc), events_of(small)
     day = 31 + 29 + 14  # 2024-03-15
     # identical up to the change (categories may differ: 'pre_nba' occurs only in one log)
-    pd.testing.assert_frame_equal(ev[ev["t_days"] < day].reset_index(drop=True),
-                                  base[base["t_days"] < day].reset_index(drop=True),
-                                  check_categorical=False)
+    pd.testing.assert_frame_equal(
+        ev[ev["t_days"] < day].reset_index(drop=True),
+        base[base["t_days"] < day].reset_index(drop=True),
+        check_categorical=False,
+    )
     assert not decisions(ev).equals(decisions(base))
     rg = ev[(ev["event"] == "rg_decided") & (ev["t_days"] >= day)]
     assert len(rg) > 50 and (rg["regime"] == "pre_nba").all()
@@ -141,16 +155,25 @@ def decisions(ev: pd.DataFrame) -> pd.DataFrame:
     return rows[["child_id", "episode", "event", "t_days", "positive"]].reset_index(drop=True)
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("leave.p_grant_confirmed_child", 1.0),
-    ("justice.p_charged", 1.0),
-])
-def test_levers_of_other_stages_leave_decisions_unchanged(small: Scenario, key: str,
-                                                          value: float) -> None:
-    sc = small.with_values({"identification.child_referrals_per_year": 3000.0,
-                            "leave.mean_days_to_grant": 10.0, "justice.p_investigation": 0.5,
-                            "justice.mean_days_to_investigation": 10.0,
-                            "justice.mean_days_to_charge": 10.0})
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("leave.p_grant_confirmed_child", 1.0),
+        ("justice.p_charged", 1.0),
+    ],
+)
+def test_levers_of_other_stages_leave_decisions_unchanged(
+    small: Scenario, key: str, value: float
+) -> None:
+    sc = small.with_values(
+        {
+            "identification.child_referrals_per_year": 3000.0,
+            "leave.mean_days_to_grant": 10.0,
+            "justice.p_investigation": 0.5,
+            "justice.mean_days_to_investigation": 10.0,
+            "justice.mean_days_to_charge": 10.0,
+        }
+    )
     base, changed = events_of(sc), events_of(sc.with_values({key: value}))
     # the lever acts...
     event = "leave_granted" if key.startswith("leave") else "charged"

@@ -20,8 +20,8 @@ from model.scenario import (
     Entry,
     Params,
     Scenario,
-    Share,
     ScenarioError,
+    Share,
     load_scenario,
     load_sources,
     source_kind,
@@ -45,7 +45,8 @@ def _raw_params(doc: dict) -> Iterator[tuple[str, dict]]:
 
 def _source_ok(source: object) -> bool:
     return isinstance(source, str) and (
-        source == "assumption" or source.startswith("calibration:") or source in RAW_SOURCES)
+        source == "assumption" or source.startswith("calibration:") or source in RAW_SOURCES
+    )
 
 
 # --------------------------------------------------------------------------- files load
@@ -184,15 +185,24 @@ HISTORICAL_ENTRIES = {
     "pilot_start": (dt.date(2021, 6, 1), {"devolved_pilot.la_count": 15}),
     "pilot_expansion": (dt.date(2023, 3, 1), {"devolved_pilot.la_count": 30}),
     "hotels_open": (dt.date(2021, 7, 1), {"policy.hotels_in_use": True}),
-    "hotels_closed": (dt.date(2024, 1, 15), {"policy.hotels_in_use": False,
-                                             "care.capacity_hotel": 0}),
-    "reconsideration_one_month": (dt.date(2024, 2, 1),
-                                  {"policy.reconsideration_window_days": 30.0}),
+    "hotels_closed": (
+        dt.date(2024, 1, 15),
+        {"policy.hotels_in_use": False, "care.capacity_hotel": 0},
+    ),
+    "reconsideration_one_month": (
+        dt.date(2024, 2, 1),
+        {"policy.reconsideration_window_days": 30.0},
+    ),
 }
 # what the first timeline entry (the starting state, on or before 2016-01-01) must set
-STARTING_STATE = {"policy.decision_regime": "pre_nba", "policy.pod_policy": "none",
-                  "policy.hotels_in_use": False, "policy.reconsideration_window_days": 91.0,
-                  "devolved_pilot.la_count": 0, "care.capacity_hotel": 0}
+STARTING_STATE = {
+    "policy.decision_regime": "pre_nba",
+    "policy.pod_policy": "none",
+    "policy.hotels_in_use": False,
+    "policy.reconsideration_window_days": 91.0,
+    "devolved_pilot.la_count": 0,
+    "care.capacity_hotel": 0,
+}
 
 
 def params_on(scenario: Scenario, day: dt.date) -> Params:
@@ -256,21 +266,27 @@ def test_historical_initial_params_are_pre_nba(historical: Scenario) -> None:
     assert p.devolved_pilot.la_count == 0
     assert p.policy.hotels_in_use is False
     first = historical.timeline[0].changes
-    assert p.identification.child_referrals_per_year == first[
-        "identification.child_referrals_per_year"]
+    assert (
+        p.identification.child_referrals_per_year
+        == first["identification.child_referrals_per_year"]
+    )
     # the baseline's 2024 values are not what the history starts with
     assert load_scenario("baseline").initial_params().policy.decision_regime == "nba_amended"
 
 
-@pytest.mark.parametrize(("day", "regime", "pod", "window", "hotels"), [
-    (dt.date(2022, 12, 31), "pre_nba", "none", 91, True),
-    (dt.date(2023, 3, 1), "nba_objective", "s63_original", 91, True),
-    (dt.date(2023, 7, 26), "nba_amended", "paused", 91, True),
-    (dt.date(2024, 1, 20), "nba_amended", "s63_revised", 91, False),
-    (dt.date(2024, 2, 1), "nba_amended", "s63_revised", 30, False),
-])
-def test_policy_in_force_on_a_day(historical: Scenario, day: dt.date, regime: str, pod: str,
-                                  window: int, hotels: bool) -> None:
+@pytest.mark.parametrize(
+    ("day", "regime", "pod", "window", "hotels"),
+    [
+        (dt.date(2022, 12, 31), "pre_nba", "none", 91, True),
+        (dt.date(2023, 3, 1), "nba_objective", "s63_original", 91, True),
+        (dt.date(2023, 7, 26), "nba_amended", "paused", 91, True),
+        (dt.date(2024, 1, 20), "nba_amended", "s63_revised", 91, False),
+        (dt.date(2024, 2, 1), "nba_amended", "s63_revised", 30, False),
+    ],
+)
+def test_policy_in_force_on_a_day(
+    historical: Scenario, day: dt.date, regime: str, pod: str, window: int, hotels: bool
+) -> None:
     p = params_on(historical, day)
     assert p.policy.decision_regime == regime
     assert p.policy.pod_policy == pod
@@ -316,10 +332,12 @@ def test_small_fixture_is_baseline_policy_with_fewer_referrals(small: Scenario) 
 
 
 def test_relative_extends_path_resolves_against_the_extending_file(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``extends = "../parent.toml"`` is relative to the file that says it, not to the cwd."""
     (tmp_path / "parent.toml").write_text(
-        f'[meta]\nname = "parent"\nextends = "{(SCENARIO_DIR / "baseline.toml").as_posix()}"\n')
+        f'[meta]\nname = "parent"\nextends = "{(SCENARIO_DIR / "baseline.toml").as_posix()}"\n'
+    )
     (tmp_path / "sub").mkdir()
     child = tmp_path / "sub" / "child.toml"
     child.write_text('[meta]\nname = "child"\nextends = "../parent.toml"\n')
@@ -331,7 +349,7 @@ def test_relative_extends_path_resolves_against_the_extending_file(
     assert Path(scenario.chain[-2]).resolve() == (tmp_path / "parent.toml").resolve()
 
 
-# --------------------------------------------------------------------------- every parameter is read
+# ------------------------------------------------------------------- every parameter is read
 # Parameters read through a computed name: (group, prefix) -> the suffixes the model uses.
 def _dynamic_suffixes(baseline: Scenario) -> dict[tuple[str, str], set[str]]:
     from model.stages.care import PLACEMENT_TYPES
@@ -356,14 +374,22 @@ def _model_reads() -> tuple[set[str], set[str], set[str]]:
             elif isinstance(node, ast.Subscript):
                 if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
                     keys.add(node.slice.value)
-            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                  and node.func.id == "getattr" and len(node.args) >= 2
-                  and isinstance(node.args[1], ast.Constant)):
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "getattr"
+                and len(node.args) >= 2
+                and isinstance(node.args[1], ast.Constant)
+            ):
                 keys.add(str(node.args[1].value))
             elif isinstance(node, ast.JoinedStr) and len(node.values) >= 2:
                 head, tail = node.values[0], node.values[1]
-                if (isinstance(head, ast.Constant) and isinstance(head.value, str)
-                        and head.value.endswith("_") and isinstance(tail, ast.FormattedValue)):
+                if (
+                    isinstance(head, ast.Constant)
+                    and isinstance(head.value, str)
+                    and head.value.endswith("_")
+                    and isinstance(tail, ast.FormattedValue)
+                ):
                     prefixes.add(head.value)
     return attrs, keys, prefixes
 
@@ -379,7 +405,7 @@ def test_every_baseline_parameter_is_read_by_the_model(baseline: Scenario) -> No
         matched = False
         for (g, prefix), suffixes in dynamic.items():
             if g == group and name.startswith(prefix):
-                matched = matched or (prefix in prefixes and name[len(prefix):] in suffixes)
+                matched = matched or (prefix in prefixes and name[len(prefix) :] in suffixes)
         if not matched:
             unread.append(dotted)
     assert not unread, f"declared in baseline.toml but never read by model/: {unread}"
@@ -392,4 +418,3 @@ def test_every_dynamic_name_the_model_builds_is_declared(baseline: Scenario) -> 
         assert prefix in prefixes, f"model no longer builds names with {prefix!r}"
         for suffix in suffixes:
             assert f"{group}.{prefix}{suffix}" in baseline.entries
-

@@ -49,7 +49,9 @@ def referrals(ev: pd.DataFrame) -> pd.DataFrame:
 def assert_share(k: int, n: int, p: float, what: str) -> None:
     assert n > 0, f"{what}: no observations"
     se = math.sqrt(p * (1.0 - p) / n) if 0 < p < 1 else 0.0
-    assert abs(k / n - p) <= Z * se + 1e-12, f"{what}: {k}/{n} = {k / n:.4f}, expected {p} (SE {se:.4f})"
+    assert abs(k / n - p) <= Z * se + 1e-12, (
+        f"{what}: {k}/{n} = {k / n:.4f}, expected {p} (SE {se:.4f})"
+    )
 
 
 def age_at(children: pd.DataFrame, child_ids: pd.Series, t_days: pd.Series) -> np.ndarray:
@@ -66,11 +68,19 @@ def criminalised_by(ev: pd.DataFrame) -> dict[int, int]:
 def last_rg_positive_before(ev: pd.DataFrame) -> pd.DataFrame:
     """Per (child, episode): time of the (last) positive RG-type decision: a positive RG or an
     RG reconsideration that overturned a negative one."""
-    rg = ev[((ev["event"] == "rg_decided") & positive(ev))
-            | ((ev["event"] == "reconsideration_decided") & (ev["decision_type"] == "rg")
-               & positive(ev))]
-    return rg.groupby(["child_id", "episode"], as_index=False)["t_days"].max().rename(
-        columns={"t_days": "t_rg"})
+    rg = ev[
+        ((ev["event"] == "rg_decided") & positive(ev))
+        | (
+            (ev["event"] == "reconsideration_decided")
+            & (ev["decision_type"] == "rg")
+            & positive(ev)
+        )
+    ]
+    return (
+        rg.groupby(["child_id", "episode"], as_index=False)["t_days"]
+        .max()
+        .rename(columns={"t_days": "t_rg"})
+    )
 
 
 # =========================================================================== 1 identification
@@ -82,18 +92,24 @@ def first_referral_times(ev: pd.DataFrame) -> np.ndarray:
 def new_child_rate(sc: Scenario) -> float:
     """New children a year: referrals x awareness x (1 - expected repeat share)."""
     e = sc.entries
-    return (e["identification.child_referrals_per_year"].value
-            * e["identification.awareness_multiplier"].value
-            * (1.0 - e["identification.repeat_share_of_referrals"].value))
+    return (
+        e["identification.child_referrals_per_year"].value
+        * e["identification.awareness_multiplier"].value
+        * (1.0 - e["identification.repeat_share_of_referrals"].value)
+    )
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("identification.child_referrals_per_year", 2100.0),
-    ("identification.awareness_multiplier", 2.5),
-    ("identification.repeat_share_of_referrals", 0.6),
-])
-def test_arrival_rate_levers_scale_new_referral_times(small: Scenario, key: str,
-                                                      value: float) -> None:
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("identification.child_referrals_per_year", 2100.0),
+        ("identification.awareness_multiplier", 2.5),
+        ("identification.repeat_share_of_referrals", 0.6),
+    ],
+)
+def test_arrival_rate_levers_scale_new_referral_times(
+    small: Scenario, key: str, value: float
+) -> None:
     """Arrivals are a Poisson process with common random numbers: scaling the rate of new
     children by f divides every arrival time by f (volume, awareness, 1 - repeat share)."""
     changed = small.with_values({key: value})
@@ -109,7 +125,9 @@ def test_arrival_rate_levers_scale_new_referral_times(small: Scenario, key: str,
 
 
 @pytest.mark.parametrize("volume", [700.0, 7000.0, BIG])
-def test_new_children_count_is_poisson_with_the_declared_rate(small: Scenario, volume: float) -> None:
+def test_new_children_count_is_poisson_with_the_declared_rate(
+    small: Scenario, volume: float
+) -> None:
     sc = small.with_values({"identification.child_referrals_per_year": volume})
     m, ev, children = run(sc)
     mean = new_child_rate(sc) / DAYS_PER_YEAR * m.end_day
@@ -123,12 +141,28 @@ MIX = {
     "identification.sex": {"female": 0.6, "male": 0.4},
     "identification.age_band": {"0-11": 0.2, "12-14": 0.3, "15-17": 0.5},
     "identification.youngest_age_years": 4.0,
-    "identification.nationality": {"uk": 0.3, "albania": 0.2, "vietnam": 0.1, "eritrea": 0.1,
-                                   "sudan": 0.1, "afghanistan": 0.1, "other": 0.1},
-    "identification.nation": {"england": 0.4, "wales": 0.2, "scotland": 0.25,
-                              "northern_ireland": 0.15},
-    "identification.exploitation_male": {"criminal": 0.1, "sexual": 0.3, "labour": 0.3,
-                                         "domestic_servitude": 0.1, "mixed": 0.2},
+    "identification.nationality": {
+        "uk": 0.3,
+        "albania": 0.2,
+        "vietnam": 0.1,
+        "eritrea": 0.1,
+        "sudan": 0.1,
+        "afghanistan": 0.1,
+        "other": 0.1,
+    },
+    "identification.nation": {
+        "england": 0.4,
+        "wales": 0.2,
+        "scotland": 0.25,
+        "northern_ireland": 0.15,
+    },
+    "identification.exploitation_male": {
+        "criminal": 0.1,
+        "sexual": 0.3,
+        "labour": 0.3,
+        "domestic_servitude": 0.1,
+        "mixed": 0.2,
+    },
     "identification.p_parental_responsibility_uk": 0.5,
     "identification.p_parental_responsibility_non_uk": 0.1,
     "identification.p_exploited_overseas_uk": 0.25,
@@ -142,8 +176,11 @@ def mix_children(small: Scenario) -> pd.DataFrame:
 
 @pytest.mark.parametrize("column", ["sex", "nationality_group", "nation"])
 def test_attribute_mix_follows_its_share(mix_children: pd.DataFrame, column: str) -> None:
-    key = {"sex": "identification.sex", "nationality_group": "identification.nationality",
-           "nation": "identification.nation"}[column]
+    key = {
+        "sex": "identification.sex",
+        "nationality_group": "identification.nationality",
+        "nation": "identification.nation",
+    }[column]
     counts = mix_children[column].value_counts()
     n = len(mix_children)
     assert set(counts.index) <= set(MIX[key])
@@ -160,8 +197,12 @@ def test_age_bands_and_youngest_age_follow_the_levers(mix_children: pd.DataFrame
         inside = (age >= lo) & (age < hi)
         assert_share(int(inside.sum()), n, MIX["identification.age_band"][band], f"age {band}")
         # uniform within the band: half below the midpoint
-        assert_share(int((age[inside] < (lo + hi) / 2).sum()), int(inside.sum()), 0.5,
-                     f"uniform within {band}")
+        assert_share(
+            int((age[inside] < (lo + hi) / 2).sum()),
+            int(inside.sum()),
+            0.5,
+            f"uniform within {band}",
+        )
 
 
 def test_exploitation_mix_follows_sex_specific_share(mix_children: pd.DataFrame) -> None:
@@ -176,7 +217,9 @@ def test_exploitation_mix_follows_sex_specific_share(mix_children: pd.DataFrame)
     assert (single["exploitation_types"] == single["exploitation_type"]).all()
 
 
-def test_parental_responsibility_and_overseas_follow_nationality(mix_children: pd.DataFrame) -> None:
+def test_parental_responsibility_and_overseas_follow_nationality(
+    mix_children: pd.DataFrame,
+) -> None:
     uk = mix_children["nationality_group"] == "uk"
     for mask, p, what in [(uk, 0.5, "PR uk"), (~uk, 0.1, "PR non-uk")]:
         sub = mix_children[mask]
@@ -195,17 +238,25 @@ def test_no_devolved_pilot_route_without_pilot_local_authorities(small: Scenario
 
 def test_route_follows_pilot_area_age_and_disqualification_rules(small: Scenario) -> None:
     la_count, exclusion = 120, 400.0
-    m, ev, children = run(small.with_values({
-        "identification.child_referrals_per_year": 7000.0,
-        "devolved_pilot.la_count": la_count,
-        "devolved_pilot.exclusion_days_before_18": exclusion}))
+    m, ev, children = run(
+        small.with_values(
+            {
+                "identification.child_referrals_per_year": 7000.0,
+                "devolved_pilot.la_count": la_count,
+                "devolved_pilot.exclusion_days_before_18": exclusion,
+            }
+        )
+    )
     assert m.params.policy.pod_policy == "s63_revised"
-    ref = referrals(ev).merge(children[["child_id", "local_authority", "day18", "nation"]],
-                              on="child_id")
+    ref = referrals(ev).merge(
+        children[["child_id", "local_authority", "day18", "nation"]], on="child_id"
+    )
     crim = criminalised_by(ev)
     in_area = ref["local_authority"].map(lambda la: m.local_authorities.in_pilot(la, la_count))
     far_from_18 = (ref["day18"] - ref["t_ref"]) > exclusion
-    considered_for_pod = [crim.get(c, math.inf) <= e for c, e in zip(ref["child_id"], ref["episode"])]
+    considered_for_pod = [
+        crim.get(c, math.inf) <= e for c, e in zip(ref["child_id"], ref["episode"], strict=False)
+    ]
     expected = in_area & far_from_18 & ~pd.Series(considered_for_pod, index=ref.index)
     actual = ref["route"] == "devolved_pilot"
     pd.testing.assert_series_equal(actual, expected, check_names=False)
@@ -221,28 +272,47 @@ def amended(p: float, odds_ratio: float) -> float:
     return odds / (1.0 + odds)
 
 
-@pytest.mark.parametrize(("regime", "expected"), [
-    ("pre_nba", 0.55),  # p_positive_pre_nba
-    ("nba_objective", 0.35),  # p_positive_nba
-    ("nba_amended", amended(0.35, 3.0)),  # p_positive_nba with the amended odds ratio
-])
-def test_rg_positive_rate_follows_the_regime_in_force(small: Scenario, regime: str,
-                                                      expected: float) -> None:
-    _, ev, _ = run(small.with_values({
-        "identification.child_referrals_per_year": BIG, "devolved_pilot.la_count": 0,
-        "policy.decision_regime": regime, "rg_decision.capacity_ratio_to_referrals": 3.0,
-        "rg_decision.p_positive_pre_nba": 0.55, "rg_decision.p_positive_nba": 0.35,
-        "rg_decision.nba_amended_odds_ratio": 3.0}))
+@pytest.mark.parametrize(
+    ("regime", "expected"),
+    [
+        ("pre_nba", 0.55),  # p_positive_pre_nba
+        ("nba_objective", 0.35),  # p_positive_nba
+        ("nba_amended", amended(0.35, 3.0)),  # p_positive_nba with the amended odds ratio
+    ],
+)
+def test_rg_positive_rate_follows_the_regime_in_force(
+    small: Scenario, regime: str, expected: float
+) -> None:
+    _, ev, _ = run(
+        small.with_values(
+            {
+                "identification.child_referrals_per_year": BIG,
+                "devolved_pilot.la_count": 0,
+                "policy.decision_regime": regime,
+                "rg_decision.capacity_ratio_to_referrals": 3.0,
+                "rg_decision.p_positive_pre_nba": 0.55,
+                "rg_decision.p_positive_nba": 0.35,
+                "rg_decision.nba_amended_odds_ratio": 3.0,
+            }
+        )
+    )
     rg = of(ev, "rg_decided")
     assert (rg["regime"] == regime).all()
     assert_share(int(positive(rg).sum()), len(rg), expected, f"RG positive under {regime}")
 
 
 def test_devolved_pilot_rg_positive_rate_follows_its_own_parameter(small: Scenario) -> None:
-    _, ev, _ = run(small.with_values({
-        "identification.child_referrals_per_year": BIG, "devolved_pilot.la_count": 200,
-        "devolved_pilot.exclusion_days_before_18": 0.0, "devolved_pilot.p_rg_positive": 0.5,
-        "rg_decision.p_positive_nba": 0.95}))
+    _, ev, _ = run(
+        small.with_values(
+            {
+                "identification.child_referrals_per_year": BIG,
+                "devolved_pilot.la_count": 200,
+                "devolved_pilot.exclusion_days_before_18": 0.0,
+                "devolved_pilot.p_rg_positive": 0.5,
+                "rg_decision.p_positive_nba": 0.95,
+            }
+        )
+    )
     rg = of(ev, "rg_decided")
     pilot = rg[rg["route"] == "devolved_pilot"]
     home = rg[rg["route"] == "home_office"]
@@ -259,14 +329,20 @@ def rg_waits(ev: pd.DataFrame) -> pd.Series:
 
 
 @pytest.mark.parametrize(("regime", "shift"), [("nba_objective", 25.0), ("nba_amended", 0.0)])
-def test_objective_evidence_regime_delays_rg_by_the_extra_days(small: Scenario, regime: str,
-                                                              shift: float) -> None:
+def test_objective_evidence_regime_delays_rg_by_the_extra_days(
+    small: Scenario, regime: str, shift: float
+) -> None:
     """With ample decision-makers, each Home Office RG under the objective-evidence test comes
     exactly ``extra_days_objective_evidence`` later than it would without the extra days (same
     random numbers); under the amended test the lever does nothing."""
-    base = small.with_values({"identification.child_referrals_per_year": 2000.0,
-                              "devolved_pilot.la_count": 0, "policy.decision_regime": regime,
-                              "rg_decision.capacity_ratio_to_referrals": 50.0})
+    base = small.with_values(
+        {
+            "identification.child_referrals_per_year": 2000.0,
+            "devolved_pilot.la_count": 0,
+            "policy.decision_regime": regime,
+            "rg_decision.capacity_ratio_to_referrals": 50.0,
+        }
+    )
     w0 = rg_waits(run(base.with_values({"rg_decision.extra_days_objective_evidence": 0.0}))[1])
     w1 = rg_waits(run(base.with_values({"rg_decision.extra_days_objective_evidence": 25.0}))[1])
     common = w0.index.intersection(w1.index)
@@ -295,67 +371,100 @@ def rg_became_positive(ev: pd.DataFrame) -> pd.DataFrame:
 def positive_rg_episodes_of_criminalised(ev: pd.DataFrame) -> pd.DataFrame:
     rg = rg_became_positive(ev)
     crim = criminalised_by(ev)
-    mask = [crim.get(c, math.inf) <= e for c, e in zip(rg["child_id"], rg["episode"])]
+    mask = [crim.get(c, math.inf) <= e for c, e in zip(rg["child_id"], rg["episode"], strict=False)]
     return rg[mask]
 
 
 @pytest.mark.parametrize("pod_policy", ["none", "paused"])
 def test_no_disqualification_when_pod_policy_not_in_force(small: Scenario, pod_policy: str) -> None:
-    _, ev, _ = run(small.with_values({**CRIMINAL_HEAVY, "policy.pod_policy": pod_policy,
-                                      "disqualification.p_if_criminalised_original": 1.0,
-                                      "disqualification.p_if_criminalised_revised": 1.0}))
+    _, ev, _ = run(
+        small.with_values(
+            {
+                **CRIMINAL_HEAVY,
+                "policy.pod_policy": pod_policy,
+                "disqualification.p_if_criminalised_original": 1.0,
+                "disqualification.p_if_criminalised_revised": 1.0,
+            }
+        )
+    )
     assert len(positive_rg_episodes_of_criminalised(ev)) > 100
     assert len(of(ev, "disqualified")) == 0
 
 
-@pytest.mark.parametrize(("pod_policy", "key", "other"), [
-    ("s63_original", "p_if_criminalised_original", "p_if_criminalised_revised"),
-    ("s63_revised", "p_if_criminalised_revised", "p_if_criminalised_original"),
-])
-def test_certain_disqualification_of_criminalised_children(small: Scenario, pod_policy: str,
-                                                           key: str, other: str) -> None:
+@pytest.mark.parametrize(
+    ("pod_policy", "key", "other"),
+    [
+        ("s63_original", "p_if_criminalised_original", "p_if_criminalised_revised"),
+        ("s63_revised", "p_if_criminalised_revised", "p_if_criminalised_original"),
+    ],
+)
+def test_certain_disqualification_of_criminalised_children(
+    small: Scenario, pod_policy: str, key: str, other: str
+) -> None:
     sc = small.with_values({**CRIMINAL_HEAVY, "policy.pod_policy": pod_policy})
     # the other policy's probability is not used
-    _, ev_none, _ = run(sc.with_values({f"disqualification.{key}": 0.0,
-                                        f"disqualification.{other}": 1.0}))
+    _, ev_none, _ = run(
+        sc.with_values({f"disqualification.{key}": 0.0, f"disqualification.{other}": 1.0})
+    )
     assert len(of(ev_none, "disqualified")) == 0
-    _, ev, children = run(sc.with_values({f"disqualification.{key}": 1.0,
-                                          f"disqualification.{other}": 0.0}))
+    _, ev, children = run(
+        sc.with_values({f"disqualification.{key}": 1.0, f"disqualification.{other}": 0.0})
+    )
     dq = of(ev, "disqualified")
     target = positive_rg_episodes_of_criminalised(ev)
     assert len(target) > 100
     # every criminalised child with a positive RG is disqualified at that moment, and nobody else
-    got = set(zip(dq["child_id"], dq["episode"], dq["t_days"]))
-    want = set(zip(target["child_id"], target["episode"], target["t_days"]))
+    got = set(zip(dq["child_id"], dq["episode"], dq["t_days"], strict=False))
+    want = set(zip(target["child_id"], target["episode"], target["t_days"], strict=False))
     assert got == want
     assert children.set_index("child_id").loc[dq["child_id"].unique(), "criminalised"].all()
     assert (dq["regime"] == pod_policy).all()
     # a disqualified episode ends: no CG decision or reconsideration after it
     later = of(ev, "cg_decided", "reconsideration_requested").merge(
-        dq[["child_id", "episode", "t_days"]], on=["child_id", "episode"], suffixes=("", "_dq"))
+        dq[["child_id", "episode", "t_days"]], on=["child_id", "episode"], suffixes=("", "_dq")
+    )
     assert (later["t_days"] < later["t_days_dq"]).all()
 
 
 def test_disqualification_probability_among_criminalised(small: Scenario) -> None:
     p = 0.3
-    _, ev, _ = run(small.with_values({**CRIMINAL_HEAVY, "identification.child_referrals_per_year": BIG,
-                                      "disqualification.p_if_criminalised_revised": p}))
+    _, ev, _ = run(
+        small.with_values(
+            {
+                **CRIMINAL_HEAVY,
+                "identification.child_referrals_per_year": BIG,
+                "disqualification.p_if_criminalised_revised": p,
+            }
+        )
+    )
     target = positive_rg_episodes_of_criminalised(ev)
     dq = of(ev, "disqualified")
-    assert set(zip(dq["child_id"], dq["episode"])) <= set(zip(target["child_id"], target["episode"]))
+    assert set(zip(dq["child_id"], dq["episode"], strict=False)) <= set(
+        zip(target["child_id"], target["episode"], strict=False)
+    )
     assert_share(len(dq), len(target), p, "disqualified among criminalised positive RG")
 
 
 def test_illegal_migration_act_lever_widens_disqualification(small: Scenario) -> None:
-    _, ev, children = run(small.with_values({
-        "identification.child_referrals_per_year": 7000.0, "policy.pod_policy": "none",
-        "policy.ima_in_force": True, "disqualification.p_ima_irregular_arrival": 1.0}))
+    _, ev, children = run(
+        small.with_values(
+            {
+                "identification.child_referrals_per_year": 7000.0,
+                "policy.pod_policy": "none",
+                "policy.ima_in_force": True,
+                "disqualification.p_ima_irregular_arrival": 1.0,
+            }
+        )
+    )
     rg = rg_became_positive(ev).merge(
-        children[["child_id", "nationality_group", "exploited_overseas"]], on="child_id")
+        children[["child_id", "nationality_group", "exploited_overseas"]], on="child_id"
+    )
     cohort = rg[(rg["nationality_group"] != "uk") & rg["exploited_overseas"]]
     dq = of(ev, "disqualified")
     assert len(cohort) > 100
-    assert set(zip(dq["child_id"], dq["episode"])) == set(zip(cohort["child_id"], cohort["episode"]))
+    assert set(zip(dq["child_id"], dq["episode"], strict=False)) == set(
+        zip(cohort["child_id"], cohort["episode"], strict=False)
+    )
 
 
 # =========================================================================== 4 CG decision
@@ -367,9 +476,15 @@ def cg_after_rg(ev: pd.DataFrame, route: str = "home_office") -> pd.DataFrame:
 
 def test_no_cg_before_the_recovery_period(small: Scenario) -> None:
     recovery = 75.0
-    _, ev, _ = run(small.with_values({"identification.child_referrals_per_year": 3000.0,
-                                      "cg_decision.min_recovery_days": recovery,
-                                      "cg_decision.capacity_multiplier": 100.0}))
+    _, ev, _ = run(
+        small.with_values(
+            {
+                "identification.child_referrals_per_year": 3000.0,
+                "cg_decision.min_recovery_days": recovery,
+                "cg_decision.capacity_multiplier": 100.0,
+            }
+        )
+    )
     both = cg_after_rg(ev)
     assert len(both) > 100
     gap = both["t_days"] - both["t_rg"]
@@ -379,20 +494,32 @@ def test_no_cg_before_the_recovery_period(small: Scenario) -> None:
 
 def test_cg_wait_is_recovery_plus_service_when_capacity_is_ample(small: Scenario) -> None:
     """No queue: each CG comes exactly min_recovery_days + the child's own work time after RG."""
-    m, ev, _ = run(small.with_values({"identification.child_referrals_per_year": 3000.0,
-                                      "devolved_pilot.la_count": 0,
-                                      "cg_decision.capacity_multiplier": 100.0}))
+    m, ev, _ = run(
+        small.with_values(
+            {
+                "identification.child_referrals_per_year": 3000.0,
+                "devolved_pilot.la_count": 0,
+                "cg_decision.capacity_multiplier": 100.0,
+            }
+        )
+    )
     p = m.params.cg_decision
     rg = of(ev, "rg_decided")
-    rg = rg[positive(rg) & (rg["episode"] == 0)][["child_id", "t_days"]].rename(columns={"t_days": "t_rg"})
+    rg = rg[positive(rg) & (rg["episode"] == 0)][["child_id", "t_days"]].rename(
+        columns={"t_days": "t_rg"}
+    )
     cg = of(ev, "cg_decided")
     cg = cg[cg["episode"] == 0][["child_id", "t_days"]]
     both = cg.merge(rg, on="child_id")
     assert len(both) > 300
     kids = {c.unique_id: c for c in m.agents_by_type[Child]}
     a, _ = m.draws[0].offsets[Stream.CG]
-    work = np.array([-p.mean_work_days * math.log1p(-m.draws[0].row(kids[c].index)[a])
-                     for c in both["child_id"]])
+    work = np.array(
+        [
+            -p.mean_work_days * math.log1p(-m.draws[0].row(kids[c].index)[a])
+            for c in both["child_id"]
+        ]
+    )
     np.testing.assert_allclose(both["t_days"] - both["t_rg"], p.min_recovery_days + work, atol=1e-6)
 
 
@@ -405,8 +532,9 @@ def referral_to_cg(ev: pd.DataFrame) -> pd.DataFrame:
 
 def test_lower_cg_capacity_lengthens_referral_to_cg(baseline: Scenario) -> None:
     """Waits emerge from the queue: less capacity, longer waits (one year, 3,500 referrals)."""
-    sc = baseline.with_values({"identification.child_referrals_per_year": 3500.0,
-                               "cg_decision.capacity_per_year": 3450.0})
+    sc = baseline.with_values(
+        {"identification.child_referrals_per_year": 3500.0, "cg_decision.capacity_per_year": 3450.0}
+    )
     low = referral_to_cg(run(sc.with_values({"cg_decision.capacity_multiplier": 0.4}))[1])
     high = referral_to_cg(run(sc.with_values({"cg_decision.capacity_multiplier": 1.0}))[1])
     assert low["wait"].median() > high["wait"].median() + 20.0
@@ -416,10 +544,14 @@ def test_lower_cg_capacity_lengthens_referral_to_cg(baseline: Scenario) -> None:
 
 
 # =========================================================================== 5 reconsideration
-RECON = {"identification.child_referrals_per_year": 7000.0,
-         "reconsideration.p_request_rg": 1.0, "reconsideration.p_request_cg": 1.0,
-         "rg_decision.p_positive_nba": 0.5, "cg_decision.p_positive_nba": 0.5,
-         "cg_decision.capacity_multiplier": 100.0}
+RECON = {
+    "identification.child_referrals_per_year": 7000.0,
+    "reconsideration.p_request_rg": 1.0,
+    "reconsideration.p_request_cg": 1.0,
+    "rg_decision.p_positive_nba": 0.5,
+    "cg_decision.p_positive_nba": 0.5,
+    "cg_decision.capacity_multiplier": 100.0,
+}
 
 
 def test_zero_window_means_no_reconsideration_requests(small: Scenario) -> None:
@@ -439,9 +571,12 @@ def test_requests_fall_inside_the_window_and_a_shorter_window_means_fewer(small:
         counts[window] = len(req)
         for kind, decided in (("rg", "rg_decided"), ("cg", "cg_decided")):
             neg = of(ev, decided)
-            neg = neg[~positive(neg)][["child_id", "episode", "t_days"]].rename(columns={"t_days": "t_neg"})
+            neg = neg[~positive(neg)][["child_id", "episode", "t_days"]].rename(
+                columns={"t_days": "t_neg"}
+            )
             r = req[req["decision_type"] == kind][["child_id", "episode", "t_days"]].merge(
-                neg, on=["child_id", "episode"], how="left")
+                neg, on=["child_id", "episode"], how="left"
+            )
             assert r["t_neg"].notna().all(), f"{kind} request without a negative decision"
             delay = r["t_days"] - r["t_neg"]
             assert ((delay > 0) & (delay <= window + 1e-9)).all(), f"{kind} request outside window"
@@ -450,17 +585,26 @@ def test_requests_fall_inside_the_window_and_a_shorter_window_means_fewer(small:
 
 
 @pytest.mark.parametrize("p_overturned", [0.0, 1.0])
-def test_overturn_probability_sets_reconsideration_outcomes(small: Scenario, p_overturned: float) -> None:
-    _, ev, _ = run(small.with_values({**RECON, "reconsideration.p_overturned": p_overturned,
-                                      "reconsideration.mean_days_to_decide": 10.0}))
+def test_overturn_probability_sets_reconsideration_outcomes(
+    small: Scenario, p_overturned: float
+) -> None:
+    _, ev, _ = run(
+        small.with_values(
+            {
+                **RECON,
+                "reconsideration.p_overturned": p_overturned,
+                "reconsideration.mean_days_to_decide": 10.0,
+            }
+        )
+    )
     decided = of(ev, "reconsideration_decided")
     assert len(decided) > 50
     assert (positive(decided) == bool(p_overturned)).all()
     if p_overturned:  # an overturned RG goes on to the CG stage
         rg = decided[decided["decision_type"] == "rg"]
         cg = of(ev, "cg_decided")
-        went_on = set(zip(cg["child_id"], cg["episode"]))
-        assert any(k in went_on for k in zip(rg["child_id"], rg["episode"]))
+        went_on = set(zip(cg["child_id"], cg["episode"], strict=False))
+        assert any(k in went_on for k in zip(rg["child_id"], rg["episode"], strict=False))
 
 
 # =========================================================================== 6 care
@@ -470,8 +614,13 @@ def placements(ev: pd.DataFrame, kind: str | None = None) -> pd.DataFrame:
 
 
 def test_hotels_only_while_hotels_in_use(small: Scenario) -> None:
-    sc = small.with_values({"identification.child_referrals_per_year": 7000.0,
-                            "care.capacity_hotel": 500, "care.p_hotel_if_separated_non_uk": 1.0})
+    sc = small.with_values(
+        {
+            "identification.child_referrals_per_year": 7000.0,
+            "care.capacity_hotel": 500,
+            "care.p_hotel_if_separated_non_uk": 1.0,
+        }
+    )
     _, ev_off, _ = run(sc.with_values({"policy.hotels_in_use": False}))
     assert len(placements(ev_off, "hotel")) == 0
     assert len(placements(ev_off)) > 100
@@ -500,18 +649,25 @@ def test_no_hotel_placements_after_hotels_closed_on_the_timeline(crossing_run) -
 
 def test_no_supported_accommodation_for_under_16s(small: Scenario) -> None:
     """Foster and children's homes full: under-16s may not overflow to supported accommodation."""
-    _, ev, children = run(small.with_values({
-        "identification.child_referrals_per_year": 7000.0,
-        "identification.age_band": {"0-11": 0.3, "12-14": 0.4, "15-17": 0.3},
-        "care.capacity_foster": 0, "care.capacity_childrens_home": 0}))
+    _, ev, children = run(
+        small.with_values(
+            {
+                "identification.child_referrals_per_year": 7000.0,
+                "identification.age_band": {"0-11": 0.3, "12-14": 0.4, "15-17": 0.3},
+                "care.capacity_foster": 0,
+                "care.capacity_childrens_home": 0,
+            }
+        )
+    )
     placed = placements(ev)
     age = age_at(children, placed["child_id"], placed["t_days"])
     supported = (placed["placement_type"] == "supported_accommodation").to_numpy()
     assert supported.sum() > 50
     assert (age[supported] >= 16.0).all()
     assert (age < 16.0).sum() > 5  # younger children are placed, just not there
-    separated_young = children[~children["has_parental_responsibility"]
-                               & (children["age_years_at_first_referral"] < 15.0)]
+    separated_young = children[
+        ~children["has_parental_responsibility"] & (children["age_years_at_first_referral"] < 15.0)
+    ]
     assert len(separated_young) > 50
 
 
@@ -533,22 +689,36 @@ def concurrent(ev: pd.DataFrame, kind: str) -> np.ndarray:
 
 
 def test_placements_of_a_type_never_exceed_its_capacity(small: Scenario) -> None:
-    _, ev, _ = run(small.with_values({"identification.child_referrals_per_year": 7000.0,
-                                      "care.capacity_childrens_home": 25}))
+    _, ev, _ = run(
+        small.with_values(
+            {"identification.child_referrals_per_year": 7000.0, "care.capacity_childrens_home": 25}
+        )
+    )
     level = concurrent(ev, "childrens_home")
     assert level.max() == 25  # binding, never exceeded
 
 
 def test_placement_ended_never_before_placed(small: Scenario) -> None:
-    _, ev, _ = run(small.with_values({
-        "identification.child_referrals_per_year": 7000.0,
-        "care.p_placed_with_parental_responsibility": 0.6,
-        "care.mean_stay_days_with_parental_responsibility": 30.0}))
+    _, ev, _ = run(
+        small.with_values(
+            {
+                "identification.child_referrals_per_year": 7000.0,
+                "care.p_placed_with_parental_responsibility": 0.6,
+                "care.mean_stay_days_with_parental_responsibility": 30.0,
+            }
+        )
+    )
     spells = of(ev, "placed", "placement_ended")
     n_ended = 0
     open_spells: dict[tuple[int, str], list[float]] = defaultdict(list)
-    for child, kind, event, t, value in zip(spells["child_id"], spells["placement_type"],
-                                            spells["event"], spells["t_days"], spells["value"]):
+    for child, kind, event, t, value in zip(
+        spells["child_id"],
+        spells["placement_type"],
+        spells["event"],
+        spells["t_days"],
+        spells["value"],
+        strict=False,
+    ):
         if event == "placed":
             open_spells[(child, kind)].append(t)
         else:
@@ -565,11 +735,15 @@ def test_zero_missing_rates_mean_nobody_goes_missing(small: Scenario) -> None:
     went, back = of(ev, "went_missing"), of(ev, "returned")
     assert len(went) > 100
     # a return comes `value` days after the child went missing
-    starts = set(zip(went["child_id"], went["t_days"].round(6)))
-    assert all((c, round(t - v, 6)) in starts for c, t, v in
-               zip(back["child_id"], back["t_days"], back["value"]))
-    zero = {f"care.missing_rate_{k}": 0.0 for k in
-            ("foster", "childrens_home", "supported_accommodation", "secure", "hotel")}
+    starts = set(zip(went["child_id"], went["t_days"].round(6), strict=False))
+    assert all(
+        (c, round(t - v, 6)) in starts
+        for c, t, v in zip(back["child_id"], back["t_days"], back["value"], strict=False)
+    )
+    zero = {
+        f"care.missing_rate_{k}": 0.0
+        for k in ("foster", "childrens_home", "supported_accommodation", "secure", "hotel")
+    }
     _, ev0, _ = run(sc.with_values(zero))
     assert len(of(ev0, "went_missing", "returned")) == 0
     trafficked = of(ev0, "re_trafficked")
@@ -580,18 +754,29 @@ def test_went_missing_is_labelled_with_the_episode_in_which_it_began(small: Scen
     """``went_missing`` is recorded on return, back-dated to when the child went missing. If a
     repeat referral came in between, it must still carry the episode that was current then,
     not the new one (whose referral comes after it)."""
-    _, ev, _ = run(small.with_values({
-        "identification.child_referrals_per_year": 7000.0,
-        "retrafficking.rate_per_year_after_exit": 20.0, "retrafficking.rate_per_year_confirmed": 20.0,
-        "retrafficking.p_re_referred": 1.0, "retrafficking.mean_days_to_re_referral": 3.0,
-        "care.mean_missing_days": 10.0, "care.missing_prone_share": 0.9,
-        "rg_decision.p_positive_nba": 0.2}))
+    _, ev, _ = run(
+        small.with_values(
+            {
+                "identification.child_referrals_per_year": 7000.0,
+                "retrafficking.rate_per_year_after_exit": 20.0,
+                "retrafficking.rate_per_year_confirmed": 20.0,
+                "retrafficking.p_re_referred": 1.0,
+                "retrafficking.mean_days_to_re_referral": 3.0,
+                "care.mean_missing_days": 10.0,
+                "care.missing_prone_share": 0.9,
+                "rg_decision.p_positive_nba": 0.2,
+            }
+        )
+    )
     went = of(ev, "went_missing")[["child_id", "episode", "t_days"]].merge(
-        referrals(ev), on=["child_id", "episode"], how="left")
+        referrals(ev), on=["child_id", "episode"], how="left"
+    )
     assert len(went) > 300 and (referrals(ev)["episode"] > 0).sum() > 300
     early = went[went["t_days"] < went["t_ref"]]
-    assert len(early) == 0, (f"{len(early)} went_missing events precede the referral of the "
-                             f"episode they are labelled with, e.g. child {early['child_id'].iloc[0]}")
+    assert len(early) == 0, (
+        f"{len(early)} went_missing events precede the referral of the "
+        f"episode they are labelled with, e.g. child {early['child_id'].iloc[0]}"
+    )
 
 
 # =========================================================================== 7 guardianship
@@ -611,13 +796,27 @@ def test_zero_ictg_coverage_means_no_ictg_allocations(small: Scenario) -> None:
 
 
 def test_guardian_kind_follows_parental_responsibility_and_nation(small: Scenario) -> None:
-    _, ev, children = run(small.with_values({
-        "identification.child_referrals_per_year": 7000.0,
-        "identification.nation": {"england": 0.4, "wales": 0.2, "scotland": 0.2,
-                                  "northern_ireland": 0.2}}))
+    _, ev, children = run(
+        small.with_values(
+            {
+                "identification.child_referrals_per_year": 7000.0,
+                "identification.nation": {
+                    "england": 0.4,
+                    "wales": 0.2,
+                    "scotland": 0.2,
+                    "northern_ireland": 0.2,
+                },
+            }
+        )
+    )
     alloc = allocations(ev, children)
     kinds = alloc["guardian_kind"]
-    for kind in ("ictg_direct", "ictg_indirect", "scottish_guardianship", "ni_independent_guardian"):
+    for kind in (
+        "ictg_direct",
+        "ictg_indirect",
+        "scottish_guardianship",
+        "ni_independent_guardian",
+    ):
         assert (kinds == kind).sum() > 10, kind
     pr = alloc["has_parental_responsibility"]
     assert not pr[kinds == "ictg_direct"].any()
@@ -629,28 +828,49 @@ def test_guardian_kind_follows_parental_responsibility_and_nation(small: Scenari
 
 
 def test_zero_direct_caseload_means_no_direct_allocations(small: Scenario) -> None:
-    _, ev, _ = run(small.with_values({"identification.child_referrals_per_year": 7000.0,
-                                      "guardianship.ictg_direct_caseload": 0}))
+    _, ev, _ = run(
+        small.with_values(
+            {
+                "identification.child_referrals_per_year": 7000.0,
+                "guardianship.ictg_direct_caseload": 0,
+            }
+        )
+    )
     kinds = of(ev, "guardian_allocated")["guardian_kind"]
     assert (kinds == "ictg_direct").sum() == 0
     assert (kinds == "ictg_indirect").sum() > 20
 
 
 def test_devolved_guardian_services_can_be_switched_off(small: Scenario) -> None:
-    _, ev, _ = run(small.with_values({
-        "identification.child_referrals_per_year": 7000.0,
-        "identification.nation": {"england": 0.4, "wales": 0.2, "scotland": 0.2,
-                                  "northern_ireland": 0.2},
-        "guardianship.scotland_service": False, "guardianship.northern_ireland_service": False}))
+    _, ev, _ = run(
+        small.with_values(
+            {
+                "identification.child_referrals_per_year": 7000.0,
+                "identification.nation": {
+                    "england": 0.4,
+                    "wales": 0.2,
+                    "scotland": 0.2,
+                    "northern_ireland": 0.2,
+                },
+                "guardianship.scotland_service": False,
+                "guardianship.northern_ireland_service": False,
+            }
+        )
+    )
     kinds = of(ev, "guardian_allocated")["guardian_kind"]
     assert not kinds.isin(["scottish_guardianship", "ni_independent_guardian"]).any()
     assert len(kinds) > 50
 
 
 # =========================================================================== 8 justice
-JUSTICE_FAST = {"identification.child_referrals_per_year": 3000.0, "justice.p_investigation": 1.0,
-                "justice.mean_days_to_investigation": 10.0, "justice.p_charged": 0.5,
-                "justice.mean_days_to_charge": 20.0, "justice.mean_days_charge_to_outcome": 20.0}
+JUSTICE_FAST = {
+    "identification.child_referrals_per_year": 3000.0,
+    "justice.p_investigation": 1.0,
+    "justice.mean_days_to_investigation": 10.0,
+    "justice.p_charged": 0.5,
+    "justice.mean_days_to_charge": 20.0,
+    "justice.mean_days_charge_to_outcome": 20.0,
+}
 JUSTICE_EVENTS = ("investigation_opened", "charged", "prosecution_completed", "convicted")
 
 
@@ -661,12 +881,14 @@ def test_zero_investigation_probability_means_no_justice_events(small: Scenario)
     assert len(of(ev0, *JUSTICE_EVENTS)) == 0
 
 
-def test_charges_follow_investigations_and_convictions_follow_positive_prosecutions(small: Scenario) -> None:
+def test_charges_follow_investigations_and_convictions_follow_positive_prosecutions(
+    small: Scenario,
+) -> None:
     _, ev, _ = run(small.with_values(JUSTICE_FAST))
     counts = {e: 0 for e in JUSTICE_EVENTS}
     steps = of(ev, *JUSTICE_EVENTS)
     running: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(JUSTICE_EVENTS, 0))
-    for child, event in zip(steps["child_id"], steps["event"]):
+    for child, event in zip(steps["child_id"], steps["event"], strict=False):
         c = running[child]
         c[event] += 1
         counts[event] += 1
@@ -675,8 +897,9 @@ def test_charges_follow_investigations_and_convictions_follow_positive_prosecuti
     assert counts["charged"] > 50 and counts["prosecution_completed"] > 20
     done = of(ev, "prosecution_completed")
     conv = of(ev, "convicted")
-    good = set(zip(done.loc[positive(done), "child_id"], done.loc[positive(done), "t_days"]))
-    assert set(zip(conv["child_id"], conv["t_days"])) == good
+    pos = done[positive(done)]
+    good = set(zip(pos["child_id"], pos["t_days"], strict=True))
+    assert set(zip(conv["child_id"], conv["t_days"], strict=False)) == good
     assert len(conv) == positive(done).sum() > 0
 
 
@@ -690,8 +913,12 @@ def test_conviction_probability(small: Scenario, p_convicted: float) -> None:
 
 
 def test_only_children_exploited_into_crime_are_criminalised(small: Scenario) -> None:
-    sc = small.with_values({"identification.child_referrals_per_year": 7000.0,
-                            "justice.p_criminalised_if_criminal": 0.8})
+    sc = small.with_values(
+        {
+            "identification.child_referrals_per_year": 7000.0,
+            "justice.p_criminalised_if_criminal": 0.8,
+        }
+    )
     _, ev, children = run(sc)
     crim = of(ev, "criminalised").merge(children, on="child_id")
     assert len(crim) > 200
@@ -701,25 +928,38 @@ def test_only_children_exploited_into_crime_are_criminalised(small: Scenario) ->
 
 
 # =========================================================================== 9 leave
-LEAVE_FAST = {"identification.child_referrals_per_year": 7000.0,
-              "leave.p_grant_confirmed_child": 1.0, "leave.mean_days_to_grant": 5.0,
-              "cg_decision.capacity_multiplier": 100.0}
+LEAVE_FAST = {
+    "identification.child_referrals_per_year": 7000.0,
+    "leave.p_grant_confirmed_child": 1.0,
+    "leave.mean_days_to_grant": 5.0,
+    "cg_decision.capacity_multiplier": 100.0,
+}
 
 
 def test_leave_only_for_non_uk_children_with_positive_cg(small: Scenario) -> None:
     m, ev, children = run(small.with_values(LEAVE_FAST))
-    leave = of(ev, "leave_granted").merge(children[["child_id", "nationality_group"]], on="child_id")
+    leave = of(ev, "leave_granted").merge(
+        children[["child_id", "nationality_group"]], on="child_id"
+    )
     assert len(leave) > 50
     assert (leave["nationality_group"] != "uk").all()
-    conf = ev[((ev["event"] == "cg_decided") | ((ev["event"] == "reconsideration_decided")
-                                                 & (ev["decision_type"] == "cg"))) & positive(ev)]
+    conf = ev[
+        (
+            (ev["event"] == "cg_decided")
+            | ((ev["event"] == "reconsideration_decided") & (ev["decision_type"] == "cg"))
+        )
+        & positive(ev)
+    ]
     conf = conf.merge(children[["child_id", "nationality_group"]], on="child_id")
     first_conf = conf.groupby(["child_id", "episode"])["t_days"].min()
-    for child, episode, t in zip(leave["child_id"], leave["episode"], leave["t_days"]):
+    rows = zip(leave["child_id"], leave["episode"], leave["t_days"], strict=True)
+    for child, episode, t in rows:
         assert first_conf.get((child, episode), math.inf) <= t
     # with p = 1 every non-UK child confirmed well before the end gets leave; UK children never
     early = conf[(conf["t_days"] < m.end_day - 150) & (conf["nationality_group"] != "uk")]
-    assert set(zip(early["child_id"], early["episode"])) <= set(zip(leave["child_id"], leave["episode"]))
+    assert set(zip(early["child_id"], early["episode"], strict=False)) <= set(
+        zip(leave["child_id"], leave["episode"], strict=False)
+    )
     assert (conf["nationality_group"] == "uk").sum() > 20
 
 
@@ -730,60 +970,88 @@ def test_zero_grant_probability_means_no_leave(small: Scenario) -> None:
 
 
 # =========================================================================== 10a transition at 18
-@pytest.mark.parametrize(("p_withdrawn", "p_suspended", "outcome"), [
-    (1.0, 0.0, "withdrawn"), (0.0, 1.0, "suspended"), (0.0, 0.0, "continued_as_adult")])
-def test_outcome_at_18_follows_the_probabilities(small: Scenario, p_withdrawn: float,
-                                                 p_suspended: float, outcome: str) -> None:
-    m, ev, children = run(small.with_values({"identification.child_referrals_per_year": 7000.0,
-                                             "transition.p_withdrawn": p_withdrawn,
-                                             "transition.p_suspended": p_suspended}))
+@pytest.mark.parametrize(
+    ("p_withdrawn", "p_suspended", "outcome"),
+    [(1.0, 0.0, "withdrawn"), (0.0, 1.0, "suspended"), (0.0, 0.0, "continued_as_adult")],
+)
+def test_outcome_at_18_follows_the_probabilities(
+    small: Scenario, p_withdrawn: float, p_suspended: float, outcome: str
+) -> None:
+    _m, ev, children = run(
+        small.with_values(
+            {
+                "identification.child_referrals_per_year": 7000.0,
+                "transition.p_withdrawn": p_withdrawn,
+                "transition.p_suspended": p_suspended,
+            }
+        )
+    )
     t18 = of(ev, "turned_18")
     assert len(t18) > 50
     day18 = children.set_index("child_id")["day18"]
     # handled at the first midnight after the 18th birthday
-    np.testing.assert_allclose(t18["t_days"], np.ceil(day18.loc[t18["child_id"]].to_numpy()), atol=1e-9)
+    np.testing.assert_allclose(
+        t18["t_days"], np.ceil(day18.loc[t18["child_id"]].to_numpy()), atol=1e-9
+    )
     follow = of(ev, "withdrawn", "suspended", "continued_as_adult")
     at18 = follow[follow["event"] != "continued_as_adult"]
     assert at18["reason"].isin(["at_18", "no_consent_at_18"]).all()
     key = ["child_id", "episode", "t_days"]
-    got = follow[key + ["event"]].merge(t18[key], on=key)
+    got = follow[[*key, "event"]].merge(t18[key], on=key)
     assert len(got) == len(t18) == len(follow)
     assert (got["event"] == outcome).all()
     if outcome != "continued_as_adult":  # the case closed and left any decision queue
-        closed = set(zip(t18["child_id"], t18["episode"]))
+        closed = set(zip(t18["child_id"], t18["episode"], strict=False))
         dec = of(ev, "rg_decided", "cg_decided")
-        later = dec[[k in closed for k in zip(dec["child_id"], dec["episode"])]]
+        later = dec[[k in closed for k in zip(dec["child_id"], dec["episode"], strict=False)]]
         t_close = t18.set_index(["child_id", "episode"])["t_days"]
-        assert all(t < t_close[(c, e)] for c, e, t in
-                   zip(later["child_id"], later["episode"], later["t_days"]))
+        assert all(
+            t < t_close[(c, e)]
+            for c, e, t in zip(later["child_id"], later["episode"], later["t_days"], strict=False)
+        )
 
 
 def test_turned_18_only_while_the_case_is_open(small: Scenario) -> None:
     """Every RG is negative and nobody asks for reconsideration, so a case closes at its RG:
     a child who turns 18 after that must not get a turned_18 event for that episode."""
-    _, ev, children = run(small.with_values({
-        "identification.child_referrals_per_year": 7000.0, "devolved_pilot.la_count": 0,
-        "rg_decision.p_positive_nba": 0.0, "reconsideration.p_request_rg": 0.0,
-        "rg_decision.capacity_ratio_to_referrals": 10.0, "rg_decision.mean_work_days": 20.0}))
+    _, ev, children = run(
+        small.with_values(
+            {
+                "identification.child_referrals_per_year": 7000.0,
+                "devolved_pilot.la_count": 0,
+                "rg_decision.p_positive_nba": 0.0,
+                "reconsideration.p_request_rg": 0.0,
+                "rg_decision.capacity_ratio_to_referrals": 10.0,
+                "rg_decision.mean_work_days": 20.0,
+            }
+        )
+    )
     rg = of(ev, "rg_decided")[["child_id", "episode", "t_days"]].rename(columns={"t_days": "t_rg"})
     t18 = of(ev, "turned_18")[["child_id", "episode", "t_days"]]
     joined = t18.merge(rg, on=["child_id", "episode"], how="left")
     assert (joined["t_rg"].isna() | (joined["t_days"] < joined["t_rg"])).all()
     assert len(t18) > 10  # open cases do age out
     closed_then_18 = rg.merge(children[["child_id", "day18"]], on="child_id")
-    closed_then_18 = closed_then_18[(closed_then_18["day18"] > closed_then_18["t_rg"])
-                                    & (closed_then_18["day18"] < ev["t_days"].max())]
+    closed_then_18 = closed_then_18[
+        (closed_then_18["day18"] > closed_then_18["t_rg"])
+        & (closed_then_18["day18"] < ev["t_days"].max())
+    ]
     assert len(closed_then_18) > 50
 
 
 # =========================================================================== 10b re-trafficking
-NO_RETRAFFICKING = {"retrafficking.rate_per_year_open_case": 0.0,
-                    "retrafficking.rate_per_year_after_exit": 0.0,
-                    "retrafficking.rate_per_year_confirmed": 0.0,
-                    "care.p_re_trafficked_per_missing_episode": 0.0}
-REPEATS = {"identification.child_referrals_per_year": 5000.0,
-           "retrafficking.rate_per_year_open_case": 3.0, "retrafficking.p_re_referred": 1.0,
-           "retrafficking.mean_days_to_re_referral": 5.0}
+NO_RETRAFFICKING = {
+    "retrafficking.rate_per_year_open_case": 0.0,
+    "retrafficking.rate_per_year_after_exit": 0.0,
+    "retrafficking.rate_per_year_confirmed": 0.0,
+    "care.p_re_trafficked_per_missing_episode": 0.0,
+}
+REPEATS = {
+    "identification.child_referrals_per_year": 5000.0,
+    "retrafficking.rate_per_year_open_case": 3.0,
+    "retrafficking.p_re_referred": 1.0,
+    "retrafficking.mean_days_to_re_referral": 5.0,
+}
 
 
 def test_no_retrafficking_means_no_repeat_referrals(small: Scenario) -> None:
@@ -825,17 +1093,19 @@ def test_superseded_precedes_a_repeat_referral_of_an_open_case(small: Scenario) 
     ref = of(ev, "referred")
     rep = ref[ref["episode"] > 0]
     sup = of(ev, "superseded")
-    sup_keys = set(zip(sup["child_id"], sup["episode"], sup["t_days"]))
+    sup_keys = set(zip(sup["child_id"], sup["episode"], sup["t_days"], strict=False))
     # a superseded event is always the previous episode, at the moment of a repeat referral
-    rep_keys = set(zip(rep["child_id"], rep["episode"] - 1, rep["t_days"]))
+    rep_keys = set(zip(rep["child_id"], rep["episode"] - 1, rep["t_days"], strict=False))
     assert sup_keys <= rep_keys
     # cases certainly still open (no RG yet, not closed at 18) are superseded; cases certainly
     # closed (confirmed, disqualified, withdrawn or suspended) are not
     firsts = ev.groupby(["child_id", "episode", "event"], observed=True)["t_days"].min()
     open_cases = closed_cases = 0
     for child, prev, t in rep_keys:
+
         def before(event: str, c=child, e=prev, tt=t) -> bool:
             return firsts.get((c, e, event), math.inf) < tt
+
         cg = ev[(ev["child_id"] == child) & (ev["episode"] == prev) & (ev["event"] == "cg_decided")]
         confirmed = bool((positive(cg) & (cg["t_days"] < t)).any())
         if not (before("rg_decided") or before("withdrawn") or before("suspended")):
@@ -869,14 +1139,29 @@ def test_a_child_holds_at_most_one_placement_at_a_time(small: Scenario) -> None:
     placements at once."""
     # foster places are full but turn over (short stays); secure places are always free; a
     # child waiting for foster who is re-trafficked and referred again may draw secure
-    mix = {"foster": 0.5, "childrens_home": 0.0, "supported_accommodation": 0.0, "secure": 0.5,
-           "hotel": 0.0}
-    _, ev, _ = run(small.with_values({
-        **REPEATS, "retrafficking.rate_per_year_open_case": 20.0,
-        "care.type_under_16": mix, "care.type_16_17": mix, "care.capacity_foster": 100,
-        "care.capacity_childrens_home": 0, "care.capacity_supported_accommodation": 0,
-        "care.capacity_secure": 100_000, "care.p_placed_with_parental_responsibility": 1.0,
-        "care.mean_stay_days_with_parental_responsibility": 15.0}))
+    mix = {
+        "foster": 0.5,
+        "childrens_home": 0.0,
+        "supported_accommodation": 0.0,
+        "secure": 0.5,
+        "hotel": 0.0,
+    }
+    _, ev, _ = run(
+        small.with_values(
+            {
+                **REPEATS,
+                "retrafficking.rate_per_year_open_case": 20.0,
+                "care.type_under_16": mix,
+                "care.type_16_17": mix,
+                "care.capacity_foster": 100,
+                "care.capacity_childrens_home": 0,
+                "care.capacity_supported_accommodation": 0,
+                "care.capacity_secure": 100_000,
+                "care.p_placed_with_parental_responsibility": 1.0,
+                "care.mean_stay_days_with_parental_responsibility": 15.0,
+            }
+        )
+    )
     spells = of(ev, "placed", "placement_ended")
     assert len(spells) > 1000
     step = np.where(spells["event"] == "placed", 1, -1)
@@ -887,9 +1172,17 @@ def test_a_child_holds_at_most_one_placement_at_a_time(small: Scenario) -> None:
 
 def test_a_child_is_allocated_at_most_one_guardian(small: Scenario) -> None:
     """A child waiting for a direct ICTG who is referred again must not be allocated twice."""
-    _, ev, _ = run(small.with_values({
-        **REPEATS, "care.p_placed_separated": 0.0, "guardianship.ictg_direct_caseload": 30,
-        "guardianship.max_support_days": 20.0, "guardianship.p_referred_to_ictg": 1.0}))
+    _, ev, _ = run(
+        small.with_values(
+            {
+                **REPEATS,
+                "care.p_placed_separated": 0.0,
+                "guardianship.ictg_direct_caseload": 30,
+                "guardianship.max_support_days": 20.0,
+                "guardianship.p_referred_to_ictg": 1.0,
+            }
+        )
+    )
     alloc = of(ev, "guardian_allocated")
     assert len(alloc) > 200
     per_child = alloc.groupby("child_id").size()

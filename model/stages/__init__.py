@@ -13,8 +13,9 @@ if TYPE_CHECKING:
     from model.simulation import NRMModel
 
 
-def wait_for_decision(model: NRMModel, child: Child, queue: DecisionQueue,
-                      service_days: float) -> Generator[simpy.Event, Any, bool]:
+def wait_for_decision(
+    model: NRMModel, child: Child, queue: DecisionQueue, service_days: float
+) -> Generator[simpy.Event, Any, bool]:
     """Put the child's case in ``queue`` and wait until a decision-maker has worked it.
 
     Returns True if the case is still open (in the same episode) when the work ends, False if

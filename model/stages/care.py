@@ -43,8 +43,11 @@ def start(model: NRMModel, child: Child) -> None:
         return
     p = model.params.care
     u = model.row(Stream.CARE, child)
-    p_placed = (p.p_placed_with_parental_responsibility if child.has_parental_responsibility
-                else p.p_placed_separated)
+    p_placed = (
+        p.p_placed_with_parental_responsibility
+        if child.has_parental_responsibility
+        else p.p_placed_separated
+    )
     if u[0] >= p_placed:
         return
     child.seeking_placement = True
@@ -54,14 +57,20 @@ def start(model: NRMModel, child: Child) -> None:
 def choose_type(model: NRMModel, child: Child, u: Sequence[float]) -> str:
     p = model.params.care
     separated_non_uk = not child.has_parental_responsibility and child.nationality_group != "uk"
-    if model.params.policy.hotels_in_use and separated_non_uk and u[1] < p.p_hotel_if_separated_non_uk:
+    if (
+        model.params.policy.hotels_in_use
+        and separated_non_uk
+        and u[1] < p.p_hotel_if_separated_non_uk
+    ):
         return "hotel"
     age = 18.0 - (child.day18 - model.env.now) / DAYS_PER_YEAR
     mix = p.type_16_17 if age >= 16 else p.type_under_16
     return mix.pick(u[2])
 
 
-def placement(model: NRMModel, child: Child, u: Sequence[float]) -> Generator[simpy.Event, Any, None]:
+def placement(
+    model: NRMModel, child: Child, u: Sequence[float]
+) -> Generator[simpy.Event, Any, None]:
     """SimPy process: one placement from start to its end (18, return home, or lost).
 
     Parameters are read again at each step, so timeline changes apply to children already
@@ -102,10 +111,12 @@ def placement(model: NRMModel, child: Child, u: Sequence[float]) -> Generator[si
         if child.ictg_active:
             rate *= model.params.guardianship.missing_hazard_ratio_direct
         if episode < MISSING_SLOTS // 3:
-            m = episode_draws[3 * episode: 3 * episode + 3]
+            m = episode_draws[3 * episode : 3 * episode + 3]
         else:  # rare: more than 16 episodes; a private stream for this child
             if extra is None:
-                extra = np.random.default_rng(model.streams.seed(Stream.MISSING, child.r, child.episode))
+                extra = np.random.default_rng(
+                    model.streams.seed(Stream.MISSING, child.r, child.episode)
+                )
             m = extra.random(3).tolist()
         gap = -math.log1p(-m[0]) / (rate / DAYS_PER_YEAR) if rate > 0 else math.inf
         away = -p.mean_missing_days * math.log1p(-m[1])
@@ -127,8 +138,9 @@ def placement(model: NRMModel, child: Child, u: Sequence[float]) -> Generator[si
             went_at = env.now + gap
             yield env.timeout(gap + away)
         episode += 1
-        model.record_at(went_at, child, Event.WENT_MISSING, -1, kind,
-                        episode=child.episode_at(went_at))
+        model.record_at(
+            went_at, child, Event.WENT_MISSING, -1, kind, episode=child.episode_at(went_at)
+        )
         if m[2] < p.p_re_trafficked_per_missing_episode:
             model.re_trafficked(child, "missing")  # not found: the placement ends
             break

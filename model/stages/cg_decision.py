@@ -33,7 +33,11 @@ def p_positive_cg(model: NRMModel, child: Child) -> float:
     if child.route == DEVOLVED_PILOT:
         return model.params.devolved_pilot.p_cg_positive
     p = model.params.cg_decision
-    return p.p_positive_pre_nba if model.params.policy.decision_regime == "pre_nba" else p.p_positive_nba
+    return (
+        p.p_positive_pre_nba
+        if model.params.policy.decision_regime == "pre_nba"
+        else p.p_positive_nba
+    )
 
 
 def decide(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, bool | None]:

@@ -5,7 +5,8 @@ authorities (``guardianship.ictg_coverage_share`` of England-and-Wales LAs, in a
 rollout order). A child with no one holding parental responsibility gets a direct ICTG,
 limited by the direct caseload (``guardianship.ictg_direct_caseload``: children at once,
 first come first served); a child with a parent or carer gets indirect support from a
-Regional Practice Coordinator (``guardianship.ictg_indirect_support``, from Oct 2018). Scotland: Guardianship Scotland for separated children;
+Regional Practice Coordinator (``guardianship.ictg_indirect_support``, from Oct 2018).
+Scotland: Guardianship Scotland for separated children;
 Northern Ireland: the Independent Guardian Service for separated children.
 
 Direct support lasts to 18 plus ``guardianship.post18_support_days`` (the Post-18 worker),

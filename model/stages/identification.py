@@ -80,8 +80,12 @@ class LocalAuthorities:
 
 def new_child_rate_per_day(model: NRMModel) -> float:
     p = model.params.identification
-    return (p.child_referrals_per_year * p.awareness_multiplier
-            * (1.0 - p.repeat_share_of_referrals) / DAYS_PER_YEAR)
+    return (
+        p.child_referrals_per_year
+        * p.awareness_multiplier
+        * (1.0 - p.repeat_share_of_referrals)
+        / DAYS_PER_YEAR
+    )
 
 
 def arrivals(model: NRMModel) -> Generator[simpy.Event, Any, None]:

@@ -45,7 +45,9 @@ def start(model: NRMModel, child: Child) -> None:
         model.env.process(investigation(model, child, u))
 
 
-def investigation(model: NRMModel, child: Child, u: Sequence[float]) -> Generator[simpy.Event, Any, None]:
+def investigation(
+    model: NRMModel, child: Child, u: Sequence[float]
+) -> Generator[simpy.Event, Any, None]:
     """SimPy process: investigation opened -> charged -> prosecution completed (convicted)."""
     env = model.env
     yield env.timeout(-model.params.justice.mean_days_to_investigation * math.log1p(-u[2]))

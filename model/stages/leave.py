@@ -35,4 +35,5 @@ def consider(model: NRMModel, child: Child) -> None:
         return
     episode = child.episode
     model.env.timeout(delay).callbacks.append(
-        lambda _ev: model.record(child, Event.LEAVE_GRANTED, -1, "", math.nan, episode))
+        lambda _ev: model.record(child, Event.LEAVE_GRANTED, -1, "", math.nan, episode)
+    )

@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 RECONSIDERATION_SLOTS = 8
 
 
-def review(model: NRMModel, child: Child, decision_type: str) -> Generator[simpy.Event, Any, bool | None]:
+def review(
+    model: NRMModel, child: Child, decision_type: str
+) -> Generator[simpy.Event, Any, bool | None]:
     """After a negative ``decision_type`` ('rg' or 'cg') decision: True if overturned,
     False if not requested or upheld, None if the case closed meanwhile."""
     p = model.params.reconsideration

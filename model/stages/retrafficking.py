@@ -71,4 +71,5 @@ def maybe_re_refer(model: NRMModel, child: Child) -> None:
         return
     episode = child.episode
     model.env.timeout(delay).callbacks.append(
-        lambda _ev: model.repeat_referral(child) if child.episode == episode else None)
+        lambda _ev: model.repeat_referral(child) if child.episode == episode else None
+    )

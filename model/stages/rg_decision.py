@@ -38,7 +38,9 @@ RG_SLOTS = 4
 
 def servers_for(capacity_per_year: float, mean_work_days: float) -> int:
     """Case workers needed for a throughput: Little's law, capacity x time in service."""
-    return max(1, round(capacity_per_year * mean_work_days / 365.25)) if capacity_per_year > 0 else 0
+    return (
+        max(1, round(capacity_per_year * mean_work_days / 365.25)) if capacity_per_year > 0 else 0
+    )
 
 
 def choose_route(model: NRMModel, child: Child) -> int:
