@@ -11,7 +11,6 @@ is allowed (with a close-match suggestion for typos). The CLI turns it into exit
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import difflib
 import math
@@ -19,8 +18,9 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
+
+from model.params import SCHEMA, Params, Share
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 SOURCE_KINDS = (
@@ -51,7 +51,10 @@ UNITS: dict[str, tuple[str, float, float]] = {
     "flag": ("bool", 0, 1),
     "choice": ("choice", -math.inf, math.inf),
 }
-ENTRY_KEYS = {"value", "unit", "source", "locator", "note", "range", "calibrate", "allowed"}
+ENTRY_KEYS = {
+    "value", "unit", "source", "locator", "note", "range", "calibrate", "allowed", "null",
+    "null_ruled_out_by",
+}  # fmt: skip
 META_KEYS = {"name", "description", "extends"}
 RUN_KEYS = {"start", "end", "seed", "replicates", "warmup_start"}
 TIMELINE_KEYS = {"date", "name", "source", "set", "note", "enabled"}
@@ -71,37 +74,7 @@ def suggest(word: str, options: Iterable[str]) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
-# --------------------------------------------------------------------------- value types
-@dataclass(frozen=True, slots=True)
-class Share:
-    """A categorical distribution: category -> share, summing to 1. Picks by inverse CDF."""
-
-    keys: tuple[str, ...]
-    probs: tuple[float, ...]
-    cum: tuple[float, ...]
-
-    @classmethod
-    def of(cls, mapping: Mapping[str, float]) -> Share:
-        keys = tuple(mapping)
-        probs = tuple(float(mapping[k]) for k in keys)
-        total, cum = 0.0, []
-        for p in probs:
-            total += p
-            cum.append(total / sum(probs))
-        cum[-1] = 1.0
-        return cls(keys, probs, tuple(cum))
-
-    def pick(self, u: float) -> str:
-        """Category for a uniform draw ``u`` in [0, 1)."""
-        return self.keys[bisect.bisect_right(self.cum, u)]
-
-    def __getitem__(self, key: str) -> float:
-        return self.probs[self.keys.index(key)]
-
-    def as_dict(self) -> dict[str, float]:
-        return dict(zip(self.keys, self.probs, strict=True))
-
-
+# --------------------------------------------------------------------------- entries
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One declared parameter with its provenance."""
@@ -116,57 +89,7 @@ class Entry:
     calibrate: bool = False
     allowed: tuple[str, ...] = ()
     declared_in: str = ""
-
-
-class Group:
-    """Read-only attribute access to one parameter group (``params.cg_decision.x``).
-
-    Values live in the instance ``__dict__`` so reads are plain attribute lookups (hot path).
-    """
-
-    def __init__(self, name: str, values: Mapping[str, Any]) -> None:
-        self.__dict__.update(values)
-        self.__dict__["_name"] = name
-
-    def __getattr__(self, item: str) -> Any:  # only called when the name is missing
-        raise AttributeError(
-            f"parameter '{self.__dict__['_name']}.{item}' is not declared in baseline.toml"
-            + suggest(item, [k for k in self.__dict__ if k != "_name"])
-        )
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        raise AttributeError("parameters are read-only; change them in a scenario file")
-
-    def __repr__(self) -> str:
-        return f"Group({self.__dict__})"
-
-
-class Params:
-    """All parameter values in force at one moment. Immutable; ``with_values`` copies.
-
-    Groups are instance attributes (``params.rg_decision``) for fast reads.
-    """
-
-    def __init__(self, flat: Mapping[str, Any]) -> None:
-        groups: dict[str, dict[str, Any]] = {}
-        for dotted, value in flat.items():
-            group, name = dotted.split(".", 1)
-            groups.setdefault(group, {})[name] = value
-        self.__dict__["flat"] = MappingProxyType(dict(flat))
-        self.__dict__["group_names"] = tuple(groups)
-        for g, values in groups.items():
-            self.__dict__[g] = Group(g, values)
-
-    def __getattr__(self, item: str) -> Group:  # only called when the name is missing
-        raise AttributeError(f"no parameter group '{item}'" + suggest(item, self.group_names))
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        raise AttributeError("parameters are read-only; change them in a scenario file")
-
-    def with_values(self, changes: Mapping[str, Any]) -> Params:
-        merged = dict(self.flat)
-        merged.update(changes)
-        return Params(merged)
+    null: Any = None  # the value at which an assumed effect does nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +119,7 @@ class Scenario:
     replicates: int
     sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     warmup_start: dt.date | None = None
+    effects: str = "default"  # "null": every assumed effect set to its null (with_effects)
 
     @property
     def sim_start(self) -> dt.date:
@@ -215,7 +139,7 @@ class Scenario:
         for item in self.timeline:
             if item.date <= self.sim_start:
                 flat.update(item.changes)
-        return Params(flat)
+        return Params.from_flat(flat)
 
     def future_timeline(self) -> list[TimelineEntry]:
         """Timeline entries after day 0 and up to the end, in date order."""
@@ -235,7 +159,9 @@ class Scenario:
         return replace(self, start=new_start, end=new_end, seed=self.seed if seed is None else seed)
 
     def with_values(self, changes: Mapping[str, Any], source: str = "override") -> Scenario:
-        """Copy with parameter values replaced (validated); used by calibration and sweeps."""
+        """Copy with declared parameter values replaced (validated); used by calibration and
+        sweeps. A parameter that a timeline entry sets on or before day 0 cannot be changed
+        this way (the timeline would overwrite it): use ``with_scaled`` for those."""
         entries = dict(self.entries)
         at_start = {k: t.name for t in self.timeline if t.date <= self.sim_start for k in t.changes}
         for key, value in changes.items():
@@ -245,26 +171,83 @@ class Scenario:
                 raise ScenarioError(
                     self.path,
                     key,
-                    f"is set by the timeline entry "
-                    f"'{at_start[key]}' on or before the first simulated day, so "
-                    "changing its declared value has no effect; change the "
-                    "timeline instead",
+                    f"is set by the timeline entry '{at_start[key]}' on or before the first "
+                    "simulated day, so changing its declared value has no effect; scale the "
+                    "whole series instead (Scenario.with_scaled, or `scale` in a sweep factor)",
                 )
             base = entries[key]
-            checked = check_value(self.path, key, value, base.unit, base.allowed, base.value)
-            entries[key] = Entry(
-                key,
-                checked,
-                base.unit,
-                source,
-                base.locator,
-                base.note,
-                base.range,
-                base.calibrate,
-                base.allowed,
-                str(self.path),
+            checked = check_value(
+                self.path, key, value, base.unit, base.allowed, SCHEMA[key].categories
             )
+            entries[key] = replace(base, value=checked, source=source, declared_in=str(self.path))
         return replace(self, entries=entries)
+
+    def timeline_keys(self) -> set[str]:
+        """Parameters that some timeline entry sets."""
+        return {k for t in self.timeline for k in t.changes}
+
+    def with_scaled(
+        self,
+        factors: Mapping[str, float],
+        offsets: Mapping[str, float] | None = None,
+        source: str = "override",
+    ) -> Scenario:
+        """Copy with a numeric parameter multiplied by a factor (then shifted by an offset)
+        everywhere it is set: its declared value and every timeline value. This is how a sweep
+        varies a series such as yearly referral volumes or decision capacity."""
+        offsets = offsets or {}
+        keys = set(factors) | set(offsets)
+        entries = dict(self.entries)
+        for key in sorted(keys):
+            if key not in entries:
+                raise ScenarioError(self.path, key, "unknown parameter" + suggest(key, entries))
+            if SCHEMA[key].kind not in ("float", "int"):
+                raise ScenarioError(
+                    self.path,
+                    key,
+                    f"is a {SCHEMA[key].kind}; only numeric parameters can be scaled or offset",
+                )
+
+        def new(key: str, value: Any) -> Any:
+            out = value * factors.get(key, 1.0) + offsets.get(key, 0.0)
+            if SCHEMA[key].kind == "int":
+                out = round(out)
+            unit = entries[key].unit
+            return check_value(self.path, f"{key} (scaled)", out, unit)
+
+        for key in keys:
+            base = entries[key]
+            entries[key] = replace(base, value=new(key, base.value), source=source)
+        timeline = tuple(
+            replace(t, changes={k: (new(k, v) if k in keys else v) for k, v in t.changes.items()})
+            for t in self.timeline
+        )
+        return replace(self, entries=entries, timeline=timeline)
+
+    def effect_keys(self) -> list[str]:
+        """Parameters that size an assumed effect (they declare a ``null``)."""
+        return sorted(k for k, e in self.entries.items() if e.null is not None)
+
+    def with_effects(self, mode: str) -> Scenario:
+        """``"default"``: as declared. ``"null"``: every parameter with a ``null`` is set to it,
+        in its declaration and in every timeline entry (a lever that sets an effect size sets
+        the null instead): what a lever does if none of the assumed effects is true."""
+        if mode not in ("default", "null"):
+            raise ScenarioError(
+                self.path, "effects", f"value {mode!r} is not allowed; allowed: ['default', 'null']"
+            )
+        if mode == "default":
+            return self
+        nulls = {k: e.null for k, e in self.entries.items() if e.null is not None}
+        entries = {
+            k: (replace(e, value=e.null, source="null") if k in nulls else e)
+            for k, e in self.entries.items()
+        }
+        timeline = tuple(
+            replace(t, changes={k: nulls.get(k, v) for k, v in t.changes.items()})
+            for t in self.timeline
+        )
+        return replace(self, entries=entries, timeline=timeline, effects="null")
 
     def evidence(self) -> dict[str, Any]:
         """How many parameters rest on each kind of evidence, and which are assumptions."""
@@ -283,6 +266,7 @@ class Scenario:
             "name": self.name,
             "description": self.description,
             "files": list(self.chain),
+            "effects": self.effects,
             "run": {
                 "start": self.start.isoformat(),
                 "end": self.end.isoformat(),
@@ -296,6 +280,7 @@ class Scenario:
                     "unit": e.unit,
                     "source": e.source,
                     **({"range": list(e.range)} if e.range else {}),
+                    **({"null": _jsonable(e.null)} if e.null is not None else {}),
                     **({"calibrate": True} if e.calibrate else {}),
                 }
                 for k, e in sorted(self.entries.items())
@@ -327,7 +312,7 @@ def check_value(
     value: Any,
     unit: str,
     allowed: tuple[str, ...] = (),
-    like: Any = None,
+    categories: tuple[str, ...] = (),
 ) -> Any:
     """Validate ``value`` against ``unit``; return it in its runtime form (e.g. ``Share``)."""
     kind, lo, hi = UNITS[unit]
@@ -340,8 +325,8 @@ def check_value(
                 "e.g. {{ female = 0.3, male = 0.7 }}",
             )
         mapping = value.as_dict() if isinstance(value, Share) else dict(value)
-        if like is not None:
-            expected = set(like.keys)
+        if categories:
+            expected = set(categories)
             if set(mapping) != expected:
                 extra, missing = set(mapping) - expected, expected - set(mapping)
                 hint = "".join(suggest(x, expected) for x in extra)
@@ -563,6 +548,12 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
     for dotted, node in _walk_params(path, doc.get("params", {})):
         where = f"params.{dotted}"
         _check_keys(path, where, node, ENTRY_KEYS)
+        spec = SCHEMA.get(dotted)
+        if spec is None:
+            raise ScenarioError(
+                path, where, "the engine declares no such parameter (model/params.py)."
+                + suggest(dotted, SCHEMA),
+            )  # fmt: skip
         if parent_name and dotted not in entries:
             raise ScenarioError(
                 path,
@@ -571,9 +562,7 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
                 "only override declared parameters." + suggest(dotted, entries),
             )
         base = entries.get(dotted)
-        unit = node.get("unit", base.unit if base else None)
-        if unit is None:
-            raise ScenarioError(path, where, f"missing 'unit'; allowed: {sorted(UNITS)}")
+        unit = node.get("unit", spec.unit)
         if not isinstance(unit, str) or unit not in UNITS:
             raise ScenarioError(
                 path,
@@ -581,12 +570,12 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
                 f"unit {unit!r} is not allowed; allowed: "
                 f"{sorted(UNITS)}." + suggest(str(unit), UNITS),
             )
-        if base and unit != base.unit:
+        if unit != spec.unit:
             raise ScenarioError(
-                path,
-                f"{where}.unit",
-                f"unit {unit!r} differs from {base.unit!r} declared in {base.declared_in}",
-            )
+                path, f"{where}.unit",
+                f"unit {unit!r} differs from {spec.unit!r}, the unit the engine declares "
+                "(model/params.py)",
+            )  # fmt: skip
         source = node.get("source")
         if source is None:
             raise ScenarioError(
@@ -615,30 +604,20 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
                     path, f"{where}.range", f"value {rng!r} must be [low, high] numbers"
                 )
             rng = (float(rng[0]), float(rng[1]))
-        if base and "allowed" in node and tuple(node["allowed"]) != base.allowed:
+        allowed = spec.choices
+        if "allowed" in node and tuple(node["allowed"]) != allowed:
+            unknown = [a for a in node["allowed"] if a not in allowed]
             raise ScenarioError(
-                path,
-                f"{where}.allowed",
-                f"value {node['allowed']!r}: the "
-                f"allowed values are declared in "
-                f"{base.declared_in} as {list(base.allowed)}; a scenario may not "
-                "change them",
-            )
-        allowed_in = node.get("allowed", base.allowed if base else ())
-        if not isinstance(allowed_in, list | tuple) or not all(
-            isinstance(a, str) for a in allowed_in
-        ):
-            raise ScenarioError(
-                path, f"{where}.allowed", f"value {allowed_in!r} must be a list of strings"
-            )
-        allowed = tuple(allowed_in)
+                path, f"{where}.allowed",
+                f"value {node['allowed']!r}: the engine knows exactly {list(allowed)} "
+                f"(model/params.py){'; unknown: ' + str(unknown) if unknown else ''}. A policy "
+                "the code does not implement cannot be declared in a scenario file",
+            )  # fmt: skip
         if "calibrate" in node and not isinstance(node["calibrate"], bool):
             raise ScenarioError(
                 path, f"{where}.calibrate", f"value {node['calibrate']!r} must be true or false"
             )
-        if unit == "choice" and not allowed:
-            raise ScenarioError(path, where, "a 'choice' parameter needs 'allowed = [...]'")
-        value = check_value(path, where, node["value"], unit, allowed, base.value if base else None)
+        value = check_value(path, where, node["value"], unit, allowed, spec.categories)
         # the plausible range must hold for a declaration and for any value sourced as an
         # assumption; a policy lever with its own source may go beyond it (the unit still holds)
         if (
@@ -650,6 +629,17 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
             raise ScenarioError(
                 path, where, f"value {value!r} is outside its plausible range [{rng[0]}, {rng[1]}]"
             )
+        null = base.null if base else None
+        if "null" in node:
+            if base is not None:
+                raise ScenarioError(
+                    path, f"{where}.null", "the null of an effect is declared once, in "
+                    f"{base.declared_in}; a scenario may not change it",
+                )  # fmt: skip
+            null = check_value(path, f"{where}.null", node["null"], unit, allowed)
+        if base is None:
+            _check_null(path, where, spec.effect, null, rng, node.get("null_ruled_out_by"),
+                        sources)  # fmt: skip
         entries[dotted] = Entry(
             dotted,
             value,
@@ -661,7 +651,15 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
             bool(node.get("calibrate", base.calibrate if base else False)),
             allowed,
             file_label,
+            null,
         )
+    if not parent_name:
+        missing = sorted(set(SCHEMA) - set(entries))
+        if missing:
+            raise ScenarioError(
+                path, "params", f"no value for {missing}: every parameter the engine declares "
+                "(model/params.py) needs a value, unit and source here",
+            )  # fmt: skip
 
     items = doc.get("timeline", [])
     if not isinstance(items, list):
@@ -697,12 +695,40 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
                 )
             e = entries[key]
             changes[key] = check_value(
-                path, f"{where}.set.{key}", value, e.unit, e.allowed, e.value
+                path, f"{where}.set.{key}", value, e.unit, e.allowed, SCHEMA[key].categories
             )
         timeline.append(
             TimelineEntry(item["date"], item["name"], item["source"], dict(changes), file_label)
         )
     return entries, timeline, run, meta, (*chain, file_label)
+
+
+def _check_null(
+    path: Path,
+    where: str,
+    effect: bool,
+    null: Any,
+    rng: tuple[float, float] | None,
+    ruled_out_by: Any,
+    sources: Mapping[str, Any],
+) -> None:
+    """An effect size declares its null; the plausible range contains it unless a source rules
+    the null out (``null_ruled_out_by = "<source key>"``)."""
+    if effect and null is None:
+        raise ScenarioError(
+            path, where, "sizes an assumed effect (model/params.py), so it needs "
+            "'null = <value at which the mechanism does nothing>'",
+        )  # fmt: skip
+    if null is None or rng is None or not isinstance(null, int | float):
+        return
+    if not rng[0] <= null <= rng[1]:
+        if ruled_out_by is None:
+            raise ScenarioError(
+                path, where, f"null {null!r} is outside the plausible range {list(rng)}; widen "
+                "the range to contain it, or name the source that rules it out with "
+                "null_ruled_out_by = \"<source key>\"",
+            )  # fmt: skip
+        _check_source(path, f"{where}.null_ruled_out_by", ruled_out_by, sources)
 
 
 def _check_source(path: Path, where: str, source: Any, sources: Mapping[str, Any]) -> None:

@@ -18,10 +18,11 @@ import simpy
 from model.agents import OPEN_STATES, Child
 from model.calendar import Calendar
 from model.events import EVENTS, Event, EventLog
+from model.params import Params
 from model.pathway import referral_episode
 from model.queues import DecisionQueue, SlotPool
 from model.rng import DrawTable, StageDraws, Stream, Streams
-from model.scenario import Params, Scenario
+from model.scenario import Scenario
 from model.stages import (
     care,
     cg_decision,

@@ -73,7 +73,7 @@ SCENARIO_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
         """,
         (
             "params.rg_decision.p_positive_pre_nbaa",
-            "does not exist",
+            "declares no such parameter",
             "Did you mean 'rg_decision.p_positive_pre_nba'",
         ),
     ),
@@ -84,7 +84,7 @@ SCENARIO_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
         """,
         (
             "params.rg_decisions.p_positive_pre_nba",
-            "does not exist",
+            "declares no such parameter",
             "Did you mean 'rg_decision.p_positive_pre_nba'",
         ),
     ),
@@ -105,9 +105,8 @@ SCENARIO_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
         """,
         (
             "params.identification.brand_new_lever",
-            "does not exist in",
-            "baseline.toml",
-            "only override declared parameters",
+            "declares no such parameter",
+            "model/params.py",
         ),
     ),
     "probability_out_of_range": (
@@ -249,7 +248,37 @@ SCENARIO_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
         allowed = ["made_up"]
         source = "ho-ms-statutory-guidance"
         """,
-        ("params.policy.decision_regime", "made_up", "allowed"),
+        ("params.policy.decision_regime", "made_up", "the engine knows exactly"),
+    ),
+    # issue 6 section 5: a regime the code does not implement is an error at load, not a silent
+    # fall-through to another regime
+    "unknown_regime_on_the_timeline": (
+        """
+        [[timeline]]
+        date = 2024-03-01
+        name = "new_test"
+        source = "assumption"
+        set = { "policy.decision_regime" = "nba_2026" }
+        """,
+        ("timeline[0].set.policy.decision_regime", "nba_2026", "pre_nba", "nba_amended"),
+    ),
+    "override_changes_a_null": (
+        """
+        [params.guardianship.missing_hazard_ratio_direct]
+        value = 0.9
+        null = 0.5
+        source = "assumption"
+        """,
+        ("params.guardianship.missing_hazard_ratio_direct.null", "declared once"),
+    ),
+    "unit_differs_from_the_schema": (
+        """
+        [params.cg_decision.mean_work_days]
+        value = 3
+        unit = "years"
+        source = "assumption"
+        """,
+        ("params.cg_decision.mean_work_days.unit", "'years'", "'days'", "model/params.py"),
     ),
 }
 

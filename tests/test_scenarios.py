@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from model.params import ROLES, SCHEMA
 from model.scenario import (
     SCENARIO_DIR,
     SOURCE_KINDS,
@@ -22,6 +23,7 @@ from model.scenario import (
     Scenario,
     ScenarioError,
     Share,
+    TimelineEntry,
     load_scenario,
     load_sources,
     source_kind,
@@ -418,3 +420,110 @@ def test_every_dynamic_name_the_model_builds_is_declared(baseline: Scenario) -> 
         assert prefix in prefixes, f"model no longer builds names with {prefix!r}"
         for suffix in suffixes:
             assert f"{group}.{prefix}{suffix}" in baseline.entries
+
+
+# --------------------------------------------------------------------------- the typed schema
+def test_schema_and_baseline_declare_the_same_parameters(baseline: Scenario) -> None:
+    assert set(SCHEMA) == set(baseline.entries)
+    for key, field in SCHEMA.items():
+        assert baseline.entries[key].unit == field.unit, key
+        assert field.role in ROLES, key
+
+
+def test_assumptions_are_not_declared_fixed(baseline: Scenario) -> None:
+    """A parameter we only assume (or fit) is something a sweep must be able to vary; `fixed`
+    is for sourced values. Degenerate ranges (structural counts) are the only exception."""
+    wrong = [
+        k
+        for k, e in baseline.entries.items()
+        if source_kind(e, baseline.sources) in ("assumption", "calibrated")
+        and SCHEMA[k].role == "fixed"
+        and not (e.range and e.range[0] == e.range[1])
+    ]
+    assert not wrong, f"assumed or fitted but role 'fixed' in model/params.py: {wrong}"
+
+
+def test_every_effect_declares_a_null_inside_its_range(baseline: Scenario) -> None:
+    effects = [k for k, f in SCHEMA.items() if f.effect]
+    assert effects
+    for key in effects:
+        e = baseline.entries[key]
+        assert e.null is not None, key
+        if e.range is not None:
+            assert e.range[0] <= e.null <= e.range[1], f"{key}: null {e.null} outside {e.range}"
+
+
+def _baseline_copy(tmp_path: Path, old: str, new: str) -> Path:
+    text = (SCENARIO_DIR / "baseline.toml").read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "baseline_copy.toml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def test_an_effect_without_a_null_is_rejected(tmp_path: Path) -> None:
+    path = _baseline_copy(tmp_path, "nba_amended_odds_ratio = { value = 1.0, null = 1.0,",
+                          "nba_amended_odds_ratio = { value = 1.0,")  # fmt: skip
+    with pytest.raises(ScenarioError, match="needs 'null = "):
+        load_scenario(path)
+
+
+def test_a_null_outside_the_range_needs_a_source(tmp_path: Path) -> None:
+    path = _baseline_copy(tmp_path, "missing_hazard_ratio_direct = { value = 0.85, null = 1.0,",
+                          "missing_hazard_ratio_direct = { value = 0.85, null = 1.5,")  # fmt: skip
+    with pytest.raises(ScenarioError, match="outside the plausible range"):
+        load_scenario(path)
+
+
+def test_a_baseline_missing_a_parameter_is_rejected(tmp_path: Path) -> None:
+    text = (SCENARIO_DIR / "baseline.toml").read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines() if not ln.startswith("weight_sigma = ")]
+    path = tmp_path / "baseline_copy.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"no value for \['local_authorities.weight_sigma'\]"):
+        load_scenario(path)
+
+
+def test_with_effects_null_sets_every_effect_in_declarations_and_timeline(
+    historical: Scenario,
+) -> None:
+    key = "guardianship.missing_hazard_ratio_direct"
+    lever = replace(
+        historical,
+        timeline=(
+            *historical.timeline,
+            TimelineEntry(dt.date(2020, 1, 1), "lever", "assumption", {key: 0.5}),
+        ),
+    )
+    nulled = lever.with_effects("null")
+    assert nulled.effects == "null" and lever.effects == "default"
+    for k in lever.effect_keys():
+        assert nulled.entries[k].value == lever.entries[k].null
+    assert params_on(nulled, dt.date(2021, 1, 1)).get(key) == 1.0
+    assert params_on(lever, dt.date(2021, 1, 1)).get(key) == 0.5
+    # nothing else changes
+    for k, e in lever.entries.items():
+        if e.null is None:
+            assert nulled.entries[k].value == e.value, k
+    assert lever.with_effects("default") is lever
+    with pytest.raises(ScenarioError, match="allowed"):
+        lever.with_effects("zero")
+
+
+def test_with_scaled_scales_the_declared_value_and_every_timeline_value(
+    historical: Scenario,
+) -> None:
+    key = "identification.child_referrals_per_year"
+    scaled = historical.with_scaled({key: 1.1})
+    assert scaled.entries[key].value == pytest.approx(historical.entries[key].value * 1.1)
+    pairs = [
+        (a.changes[key], b.changes[key])
+        for a, b in zip(historical.timeline, scaled.timeline, strict=True)
+        if key in a.changes
+    ]
+    assert len(pairs) > 5
+    assert all(new == pytest.approx(old * 1.1) for old, new in pairs)
+    with pytest.raises(ScenarioError, match="set by the timeline"):
+        historical.with_values({key: 5000.0})
+    with pytest.raises(ScenarioError, match="only numeric"):
+        historical.with_scaled({"policy.hotels_in_use": 2.0})

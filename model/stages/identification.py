@@ -23,8 +23,8 @@ import simpy
 
 from model.agents import Child
 from model.calendar import DAYS_PER_YEAR
+from model.params import Share
 from model.rng import Stream
-from model.scenario import Share
 
 if TYPE_CHECKING:
     from model.simulation import NRMModel
