@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--events", action="store_true", help="also write events.parquet and children.parquet"
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    run.add_argument(
+        "--effects", choices=("default", "null"), default="default",
+        help="null: every assumed effect size set to its null (see baseline.toml `null`)",
+    )  # fmt: skip
 
     cmp_ = sub.add_parser("compare", help="compare two scenarios with common random numbers")
     cmp_.add_argument("scenario_a", help="the comparator, e.g. status_quo_2027")
@@ -105,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--out", type=Path, help="output folder; default out/<a>-vs-<b>")
     cmp_.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
     cmp_.add_argument("--quiet", action="store_true")
+    cmp_.add_argument(
+        "--effects", choices=("default", "null"), default="default",
+        help="null: run both scenarios with every assumed effect size set to its null",
+    )  # fmt: skip
 
     check = sub.add_parser("check", help="compare the calibrated historical run with targets")
     check.add_argument("--json", action="store_true", help="print the comparison as JSON")
@@ -170,7 +178,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from model.runner import RunSpec
     from model.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario).with_run(start=args.start, end=args.end, seed=args.seed)
+    scenario = (
+        load_scenario(args.scenario)
+        .with_run(start=args.start, end=args.end, seed=args.seed)
+        .with_effects(args.effects)
+    )
     reps = args.reps or scenario.replicates
     out, force = _out_folder(args, scenario.name)
     specs = [RunSpec(scenario, r, keep_events=args.events) for r in range(reps)]
@@ -194,6 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             range(reps),
             {
                 "command": args.argv,
+                "effects": args.effects,
                 "outputs": [*sorted(p.name for p in tmp.iterdir()), "manifest.json"],
                 "evidence": scenario.evidence(),
                 "timing": {
@@ -260,8 +273,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from model.runner import RunSpec
     from model.scenario import load_scenario
 
-    a = load_scenario(args.scenario_a).with_run(start=args.start, end=args.end, seed=args.seed)
-    b = load_scenario(args.scenario_b).with_run(start=args.start, end=args.end, seed=a.seed)
+    run = {"start": args.start, "end": args.end}
+    a = load_scenario(args.scenario_a).with_run(**run, seed=args.seed).with_effects(args.effects)
+    b = load_scenario(args.scenario_b).with_run(**run, seed=a.seed).with_effects(args.effects)
     if (a.start, a.end) != (b.start, b.end):
         raise InputError(
             f"{a.name} runs {a.start}..{a.end} but {b.name} runs {b.start}..{b.end}; "
@@ -283,7 +297,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
             {"a": a.resolved(), "b": b.resolved()},
             a.seed,
             range(reps),
-            {"command": args.argv, "outputs": ["comparison.csv", "summary.csv", "manifest.json"]},
+            {
+                "command": args.argv,
+                "effects": args.effects,
+                "outputs": ["comparison.csv", "summary.csv", "manifest.json"],
+            },
         )
         (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
     if not args.quiet:

@@ -405,8 +405,16 @@ def summary(
     start: dt.date,
     end: dt.date,
     group_bys: Sequence[str] = GROUP_BYS,
+    metrics: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Long table: year, group_by, group, metric, value (for one replicate)."""
+    """Long table: year, group_by, group, metric, value (for one replicate); only ``metrics``
+    when given."""
     periods = year_periods(origin, start, end)
     parts = [analysis.metrics(periods, g) for g in group_bys]
-    return pd.concat(parts, ignore_index=True).rename(columns={"period": "year"})
+    out = pd.concat(parts, ignore_index=True).rename(columns={"period": "year"})
+    if metrics is not None:
+        unknown = sorted(set(metrics) - set(METRICS))
+        if unknown:
+            raise KeyError(f"unknown metrics {unknown}; known: {sorted(METRICS)}")
+        out = out[out["metric"].isin(metrics)].reset_index(drop=True)
+    return out

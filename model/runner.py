@@ -30,6 +30,7 @@ class RunSpec:
     replicate: int
     keep_events: bool = False
     group_bys: tuple[str, ...] = GROUP_BYS
+    metrics: tuple[str, ...] | None = None  # None: every metric; else only these rows
 
 
 @dataclass
@@ -96,19 +97,19 @@ def run_one(spec: RunSpec) -> RunResult:
     model = simulate(spec.scenario, spec.replicate)
     t1 = time.perf_counter()
     analysis, events, children = analyse(model)
-    table = summary(
-        analysis, spec.scenario.sim_start, spec.scenario.start, spec.scenario.end, spec.group_bys
-    )
+    sc = spec.scenario
+    table = summary(analysis, sc.sim_start, sc.start, sc.end, spec.group_bys, spec.metrics)
     table.insert(0, "replicate", spec.replicate)
-    table.insert(0, "scenario", spec.scenario.name)
+    table.insert(0, "scenario", sc.name)
     periods = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     t2 = time.perf_counter()
-    start = pd.Timestamp(spec.scenario.sim_start)
-    events.insert(
-        1, "date", (start + pd.to_timedelta(events["t_days"].to_numpy() // 1, unit="D")).date
-    )
-    events.insert(0, "replicate", spec.replicate)
-    children.insert(0, "replicate", spec.replicate)
+    n_referrals = float((events["event"] == "referred").sum())
+    if spec.keep_events:
+        start = pd.Timestamp(sc.sim_start)
+        days = pd.to_timedelta(events["t_days"].to_numpy() // 1, unit="D")
+        events.insert(1, "date", (start + days).date)
+        events.insert(0, "replicate", spec.replicate)
+        children.insert(0, "replicate", spec.replicate)
     return RunResult(
         spec.scenario.name,
         spec.replicate,
@@ -119,7 +120,7 @@ def run_one(spec: RunSpec) -> RunResult:
         {
             "simulate_s": t1 - t0,
             "analyse_s": t2 - t1,
-            "referrals": float((events["event"] == "referred").sum()),
+            "referrals": n_referrals,
         },
     )
 
