@@ -120,6 +120,7 @@ class Scenario:
     sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     warmup_start: dt.date | None = None
     effects: str = "default"  # "null": every assumed effect set to its null (with_effects)
+    mechanisms: tuple[Mapping[str, Any], ...] = ()  # [[mechanism]] tables along the chain
 
     @property
     def sim_start(self) -> dt.date:
@@ -267,6 +268,7 @@ class Scenario:
             "description": self.description,
             "files": list(self.chain),
             "effects": self.effects,
+            "mechanisms": [dict(m) for m in self.mechanisms],
             "run": {
                 "start": self.start.isoformat(),
                 "end": self.end.isoformat(),
@@ -479,7 +481,7 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
     """Load and validate a scenario and its ``extends`` chain."""
     path = resolve_path(name_or_path)
     sources = load_sources(sources_path)
-    entries, timeline, run, meta, chain = _load_chain(path, sources, seen=())
+    entries, timeline, run, meta, chain, mechanisms = _load_chain(path, sources, seen=())
     for key in ("start", "end", "seed", "replicates"):
         if key not in run:
             raise ScenarioError(path, f"run.{key}", "missing; set it here or in a parent scenario")
@@ -515,6 +517,7 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
         run["replicates"],
         dict(sources),
         warmup,
+        mechanisms=mechanisms,
     )
 
 
@@ -522,7 +525,7 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
     if str(path.resolve()) in seen:
         raise ScenarioError(path, "meta.extends", "circular extends chain: " + " -> ".join(seen))
     doc = _read_toml(path)
-    _check_keys(path, "", doc, {"meta", "run", "params", "timeline"})
+    _check_keys(path, "", doc, {"meta", "run", "params", "timeline", "mechanism"})
     meta = doc.get("meta", {})
     _check_keys(path, "meta", meta, META_KEYS)
     run_in = doc.get("run", {})
@@ -537,11 +540,11 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
             raise ScenarioError(
                 path, "meta.extends", f"value {parent_name!r}: {exc.problem}"
             ) from None
-        entries, timeline, run, _, chain = _load_chain(
+        entries, timeline, run, _, chain, mechanisms = _load_chain(
             parent_path, sources, (*seen, str(path.resolve()))
         )
     else:
-        entries, timeline, run, chain = {}, [], {}, ()
+        entries, timeline, run, chain, mechanisms = {}, [], {}, (), ()
     run = {**run, **run_in}
     file_label = str(path)
 
@@ -700,7 +703,36 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
         timeline.append(
             TimelineEntry(item["date"], item["name"], item["source"], dict(changes), file_label)
         )
-    return entries, timeline, run, meta, (*chain, file_label)
+    mechanisms = (*mechanisms, *_load_mechanisms(path, doc.get("mechanism", []), entries))
+    return entries, timeline, run, meta, (*chain, file_label), mechanisms
+
+
+MECHANISM_KEYS = {"name", "parameters", "note"}
+
+
+def _load_mechanisms(
+    path: Path, items: Any, entries: Mapping[str, Entry]
+) -> tuple[Mapping[str, Any], ...]:
+    """``[[mechanism]]`` tables: how a lever acts (name, the parameters that carry it, note)."""
+    if not isinstance(items, list):
+        raise ScenarioError(path, "mechanism", "write mechanisms as [[mechanism]] tables")
+    out = []
+    for i, item in enumerate(items):
+        where = f"mechanism[{i}]"
+        _check_keys(path, where, item, MECHANISM_KEYS)
+        if not isinstance(item.get("name"), str) or not item["name"]:
+            raise ScenarioError(path, f"{where}.name", "missing; give the mechanism a name")
+        keys = item.get("parameters", [])
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise ScenarioError(path, f"{where}.parameters", f"value {keys!r} must be a list of "
+                                "parameter names")  # fmt: skip
+        for key in keys:
+            if key not in entries:
+                raise ScenarioError(path, f"{where}.parameters", f"unknown parameter '{key}'."
+                                    + suggest(key, entries))  # fmt: skip
+        out.append({"name": item["name"], "parameters": list(keys),
+                    "note": str(item.get("note", "")), "declared_in": str(path)})  # fmt: skip
+    return tuple(out)
 
 
 def _check_null(

@@ -271,6 +271,14 @@ SCENARIO_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
         """,
         ("params.guardianship.missing_hazard_ratio_direct.null", "declared once"),
     ),
+    "mechanism_names_an_unknown_parameter": (
+        """
+        [[mechanism]]
+        name = "guardians lower going missing"
+        parameters = ["guardianship.missing_hazard_ratio_directt"]
+        """,
+        ("mechanism[0].parameters", "missing_hazard_ratio_directt", "Did you mean"),
+    ),
     "unit_differs_from_the_schema": (
         """
         [params.cg_decision.mean_work_days]
