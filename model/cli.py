@@ -94,9 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
     run.add_argument(
-        "--effects", choices=("default", "null"), default="default",
+        "--effects",
+        choices=("default", "null"),
+        default="default",
         help="null: every assumed effect size set to its null (see baseline.toml `null`)",
-    )  # fmt: skip
+    )
 
     cmp_ = sub.add_parser("compare", help="compare two scenarios with common random numbers")
     cmp_.add_argument("scenario_a", help="the comparator, e.g. status_quo_2027")
@@ -110,9 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
     cmp_.add_argument("--quiet", action="store_true")
     cmp_.add_argument(
-        "--effects", choices=("default", "null"), default="default",
+        "--effects",
+        choices=("default", "null"),
+        default="default",
         help="null: run both scenarios with every assumed effect size set to its null",
-    )  # fmt: skip
+    )
 
     check = sub.add_parser("check", help="compare the calibrated historical run with targets")
     check.add_argument("--json", action="store_true", help="print the comparison as JSON")

@@ -16,9 +16,10 @@ import pandas as pd
 
 
 class Event(StrEnum):
-    """Everything that can happen to a child (or to a case about a child)."""
+    """Everything that can happen to a child (or to a case about a child), plus a few system
+    rows (``child_id = -1``) that record series the metrics need."""
 
-    REFERRED = "referred"  # detail: first responder route; is_repeat column
+    REFERRED = "referred"  # detail: referral kind (new | repeat | linked | duplicate)
     RG_DECIDED = "rg_decided"  # positive; detail: decision regime
     DISQUALIFIED = "disqualified"  # public-order disqualification; detail: policy
     CG_DECIDED = "cg_decided"  # positive; detail: decision regime
@@ -26,31 +27,54 @@ class Event(StrEnum):
     RECONSIDERATION_DECIDED = "reconsideration_decided"  # positive = overturned
     PLACED = "placed"  # detail: placement type
     PLACEMENT_ENDED = "placement_ended"  # detail: placement type; value: days placed
-    WENT_MISSING = "went_missing"
+    PLACEMENT_MOVED = "placement_moved"  # detail: new placement type
+    WENT_MISSING = "went_missing"  # detail: placement type
     RETURNED = "returned"  # value: days missing
-    RE_TRAFFICKED = "re_trafficked"  # detail: where (missing | community | after_exit)
-    GUARDIAN_ALLOCATED = "guardian_allocated"  # detail: guardian kind; value: days waited
-    GUARDIAN_ENDED = "guardian_ended"  # direct ICTG support ends; detail: guardian kind
+    NOT_FOUND = "not_found"  # a missing child who is not found (long-term missing)
+    RE_TRAFFICKED = "re_trafficked"  # detail: where (community | missing | after_18)
+    GUARDIAN_ALLOCATED = "guardian_allocated"  # detail: guardian kind; value: days to contact
+    GUARDIAN_ENDED = "guardian_ended"  # support ends; detail: guardian kind
     TURNED_18 = "turned_18"  # while awaiting a decision
     WITHDRAWN = "withdrawn"  # detail: reason
     SUSPENDED = "suspended"  # detail: reason
     CONTINUED_AS_ADULT = "continued_as_adult"  # consented at 18, case goes on
-    LEAVE_GRANTED = "leave_granted"
+    MSVCC_REFERRED = "msvcc_referred"  # referred to adult support (MSVCC)
+    MSVCC_SUPPORTED = "msvcc_supported"  # receives MSVCC support; value: days
+    LEAVE_GRANTED = "leave_granted"  # value: days of leave granted
     CRIMINALISED = "criminalised"  # child arrested/charged for exploitation-related offence
+    LEGAL_ADVICE = "legal_advice"  # legal advice before the RG decision
     INVESTIGATION_OPENED = "investigation_opened"  # trafficker investigation about this child
     CHARGED = "charged"  # trafficker charged
     PROSECUTION_COMPLETED = "prosecution_completed"  # positive = convicted
     CONVICTED = "convicted"  # trafficker convicted
-    SUPERSEDED = "superseded"  # open case closed by a repeat referral
+    CASE_CLOSED = "case_closed"  # the episode's case closes; detail: final state
+    SUPERSEDED = "superseded"  # no longer produced: repeat referrals are linked (issue 6)
+    REMOVED_AT_18 = "removed_at_18"  # Illegal Migration Act duty to remove
+    FOLLOWUP_ENDED = "followup_ended"  # the child leaves the model
+    HOTEL_ARRIVED = "hotel_arrived"  # a never-referred child placed in a hotel (episode -1)
+    POOL_SIZE = "pool_size"  # system: exploited children not yet identified, one row a day
+    CAPACITY = "capacity"  # system: decisions a year in force (detail: rg | cg | panel)
+    UNIT_COST = "unit_cost"  # system: a unit cost in force (detail: cost key)
 
 
 EVENTS: tuple[Event, ...] = tuple(Event)
 ROUTES = ("", "home_office", "devolved_pilot")
+REFERRAL_KINDS = ("new", "repeat", "linked", "duplicate")  # linked and duplicate: no new case
+EXPLOITER_EVENTS = (
+    Event.INVESTIGATION_OPENED,
+    Event.CHARGED,
+    Event.PROSECUTION_COMPLETED,
+    Event.CONVICTED,
+)
+SYSTEM_EVENTS = (Event.POOL_SIZE, Event.CAPACITY, Event.UNIT_COST)
 DETAIL_COLUMNS = {
     Event.PLACED: "placement_type",
     Event.PLACEMENT_ENDED: "placement_type",
+    Event.PLACEMENT_MOVED: "placement_type",
     Event.WENT_MISSING: "placement_type",
     Event.RETURNED: "placement_type",
+    Event.NOT_FOUND: "placement_type",
+    Event.HOTEL_ARRIVED: "placement_type",
     Event.GUARDIAN_ALLOCATED: "guardian_kind",
     Event.GUARDIAN_ENDED: "guardian_kind",
     Event.RG_DECIDED: "regime",
@@ -61,7 +85,10 @@ DETAIL_COLUMNS = {
     Event.WITHDRAWN: "reason",
     Event.SUSPENDED: "reason",
     Event.RE_TRAFFICKED: "reason",
-    Event.REFERRED: "referrer",
+    Event.REFERRED: "referral_kind",
+    Event.CASE_CLOSED: "reason",
+    Event.CAPACITY: "reason",
+    Event.UNIT_COST: "reason",
 }
 NAN = math.nan
 
@@ -78,8 +105,9 @@ class EventLog:
         return len(self.rows)
 
     def to_frame(self) -> pd.DataFrame:
-        """Columns: t_days, child_id, episode, event, positive, route, is_repeat, detail
-        columns (placement_type, guardian_kind, regime, decision_type, reason, referrer), value.
+        """Columns: t_days, child_id, episode, event, positive, route, is_repeat, linked,
+        referrer, detail columns (placement_type, guardian_kind, regime, decision_type, reason,
+        referral_kind), value.
 
         Rows are sorted by time (stable), since a few events are recorded retrospectively.
         """
@@ -106,7 +134,11 @@ class EventLog:
             }
         )
         referred = event_codes == EVENTS.index(Event.REFERRED)
-        df["is_repeat"] = pd.array(np.where(referred, episode > 0, None), dtype="boolean")
+        kind = np.where(referred, detail, "")
+        df["is_repeat"] = pd.array(np.where(referred, kind != "new", None), dtype="boolean")
+        linked = np.isin(kind, ("linked", "duplicate"))
+        df["linked"] = pd.array(np.where(referred, linked, None), dtype="boolean")
+        df["referrer"] = pd.Categorical(np.where(referred, "first_responder", None))
         for column in sorted(set(DETAIL_COLUMNS.values())):
             codes = [EVENTS.index(e) for e, c in DETAIL_COLUMNS.items() if c == column]
             values = np.where(np.isin(event_codes, codes), detail, None)

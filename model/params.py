@@ -88,7 +88,9 @@ def share(categories: tuple[str, ...], role: Role, doc: str = "") -> Any:
 
 # ------------------------------------------------------------------ choices the engine knows
 DecisionRegime = Literal["pre_nba", "nba_objective", "nba_amended"]
+CgRegime = Literal["pre_nba", "nba"]
 PodPolicy = Literal["none", "s63_original", "paused", "s63_revised"]
+ReconsiderationPolicy = Literal["pre_feb_2024", "feb_2024"]
 
 SEXES = ("female", "male")
 AGE_BANDS = ("0-11", "12-14", "15-17")
@@ -96,6 +98,12 @@ NATIONALITIES = ("uk", "albania", "vietnam", "eritrea", "sudan", "afghanistan", 
 EXPLOITATION_TYPES = ("criminal", "sexual", "labour", "domestic_servitude", "mixed")
 NATIONS = ("england", "wales", "scotland", "northern_ireland")
 PLACEMENT_TYPES = ("foster", "childrens_home", "supported_accommodation", "secure", "hotel")
+GUARDIAN_KINDS = (
+    "ictg_direct",
+    "ictg_indirect",
+    "scottish_guardianship",
+    "ni_independent_guardian",
+)
 
 
 # ------------------------------------------------------------------ groups
@@ -103,20 +111,36 @@ PLACEMENT_TYPES = ("foster", "childrens_home", "supported_accommodation", "secur
 class Policy:
     """Which rules are in force (set on their dates by timeline entries)."""
 
-    decision_regime: DecisionRegime = param("choice", "lever", "RG evidence standard")
-    pod_policy: PodPolicy = param("choice", "lever", "public-order disqualification policy")
+    decision_regime: DecisionRegime = param("choice", "lever", "RG evidence standard (s.60 NBA)")
+    cg_regime: CgRegime = param("choice", "lever", "CG standard: before or after Jan 2023")
+    pod_policy: PodPolicy = param("choice", "lever", "public-order disqualification (s.63 NBA)")
     ima_in_force: bool = param("flag", "lever", "Illegal Migration Act 2023 provisions commenced")
     hotels_in_use: bool = param("flag", "lever", "Home Office hotels for unaccompanied children")
+    unregulated_accommodation: bool = param(
+        "flag", "lever", "supported (formerly unregulated) accommodation used for 16-17s"
+    )
+    reconsideration_policy: ReconsiderationPolicy = param(
+        "choice", "lever", "reconsideration criteria: before or from Feb 2024"
+    )
     reconsideration_window_days: float = param("days", "lever", "time allowed for a request")
+    legal_aid_before_rg: bool = param("flag", "lever", "legal advice offered before the RG")
 
 
 @attrs.frozen(slots=True)
 class Identification:
-    """Stage 1: who is referred, and with which attributes."""
+    """Stage 1: who is exploited, who is referred, and with which attributes."""
 
-    child_referrals_per_year: float = param("children/year", "uncertain", "referral rate")
-    repeat_share_of_referrals: float = param("probability", "fixed", "repeat share")
-    awareness_multiplier: float = param("factor", "lever", "identification multiplier")
+    child_referrals_per_year: float = param("children/year", "uncertain", "published referrals")
+    repeat_share_of_referrals: float = param("probability", "fixed", "repeat share of referrals")
+    awareness_multiplier: float = param(
+        "factor", "lever", "identification rate relative to as observed", effect=True
+    )
+    mean_years_to_identification: float = param(
+        "years", "uncertain", "mean time from exploitation onset to referral"
+    )
+    unidentified_exit_rate_per_year: float = param(
+        "per year", "uncertain", "rate an unidentified exploited child leaves childhood (18)"
+    )
     sex: Share = share(SEXES, "fixed")
     age_band: Share = share(AGE_BANDS, "fixed")
     youngest_age_years: float = param("years", "uncertain")
@@ -128,6 +152,9 @@ class Identification:
     p_parental_responsibility_non_uk: float = param("probability", "uncertain")
     p_exploited_overseas_uk: float = param("probability", "uncertain")
     p_exploited_overseas_non_uk: float = param("probability", "uncertain")
+    p_arrived_irregularly_non_uk: float = param(
+        "probability", "uncertain", "non-UK children who arrived irregularly (IMA cohort)"
+    )
 
 
 @attrs.frozen(slots=True)
@@ -145,43 +172,56 @@ class LocalAuthorities:
 class RgDecision:
     """Stage 2: Home Office Reasonable Grounds decisions."""
 
-    capacity_ratio_to_referrals: float = param("factor", "uncertain")
+    capacity_ratio_to_referrals: float = param("factor", "uncertain", "RG capacity / referrals")
     mean_work_days: float = param("days", "uncertain")
     extra_days_objective_evidence: float = param("days", "uncertain")
     p_positive_pre_nba: float = param("probability", "fixed")
-    p_positive_nba: float = param("probability", "uncertain")
+    p_positive_nba: float = param("probability", "uncertain", "mean NBA-era RG positive rate")
     nba_amended_odds_ratio: float = param("odds ratio", "uncertain", effect=True)
+    nba_overseas_odds_ratio: float = param(
+        "odds ratio", "uncertain", "NBA test: overseas vs domestic exploitation", effect=True
+    )
 
 
 @attrs.frozen(slots=True)
 class DevolvedPilot:
-    """Stage 2: devolved local panels."""
+    """Stage 2 and 4: devolved local panels."""
 
     la_count: int = param("count", "lever")
     exclusion_days_before_18: float = param("days", "lever")
     capacity_per_year_per_la: float = param("decisions/year", "uncertain")
-    mean_work_days: float = param("days", "uncertain")
-    p_rg_positive: float = param("probability", "uncertain")
-    p_cg_positive: float = param("probability", "uncertain")
+    deadline_days: float = param("days", "fixed", "decision due within this many days")
+    p_within_deadline: float = param("probability", "uncertain", "share decided by the deadline")
+    rg_odds_ratio: float = param("odds ratio", "uncertain", "panel vs Home Office", effect=True)
+    cg_odds_ratio: float = param("odds ratio", "uncertain", "panel vs Home Office", effect=True)
     p_cg_same_meeting: float = param("probability", "uncertain")
 
 
 @attrs.frozen(slots=True)
 class Disqualification:
-    """Stage 3: public-order disqualification."""
+    """Stage 3: public-order disqualification (s.63 NBA; s.29 IMA)."""
 
-    p_if_criminalised_original: float = param("probability", "uncertain")
-    p_if_criminalised_revised: float = param("probability", "uncertain")
-    p_ima_irregular_arrival: float = param("probability", "uncertain")
+    p_considered_if_criminalised: float = param(
+        "probability", "uncertain", "criminal record qualifying for POD consideration"
+    )
+    p_if_considered_original: float = param("probability", "uncertain")
+    p_if_considered_revised: float = param("probability", "uncertain")
+    p_ima_irregular_arrival: float = param(
+        "probability", "uncertain", "IMA: irregular arrivals disqualified", effect=True
+    )
 
 
 @attrs.frozen(slots=True)
 class CgDecision:
     """Stage 4: recovery period and Conclusive Grounds decisions."""
 
-    min_recovery_days: float = param("days", "lever")
-    capacity_per_year: float = param("decisions/year", "fixed")
-    capacity_multiplier: float = param("factor", "uncertain")
+    min_recovery_days: float = param("days", "lever", "minimum recovery period")
+    min_recovery_days_scotland: float = param("days", "fixed")
+    capacity_per_year: float = param("decisions/year", "fixed", "child share of SCA decisions")
+    capacity_multiplier: float = param("factor", "uncertain", "child cases' share of capacity")
+    after_published_years: bool = param("flag", "lever", "use capacity_after_2024")
+    capacity_after_2024: float = param("decisions/year", "uncertain")
+    added_capacity_share: float = param("factor", "lever", "extra capacity bought by a policy")
     mean_work_days: float = param("days", "uncertain")
     p_positive_pre_nba: float = param("probability", "fixed")
     p_positive_nba: float = param("probability", "uncertain")
@@ -195,17 +235,21 @@ class Reconsideration:
     p_request_cg: float = param("probability", "uncertain")
     mean_days_to_prepare: float = param("days", "uncertain")
     mean_days_to_decide: float = param("days", "uncertain")
-    p_overturned: float = param("probability", "fixed")
+    p_overturned: float = param("probability", "fixed", "Feb 2024 policy (2024 figure)")
+    p_overturned_pre_2024: float = param("probability", "uncertain")
 
 
 @attrs.frozen(slots=True)
 class Care:
-    """Stage 6: placements and going missing."""
+    """Stage 6: placements, moves, going missing, Home Office hotels."""
 
     p_placed_separated: float = param("probability", "uncertain")
     p_placed_with_parental_responsibility: float = param("probability", "uncertain")
     mean_stay_days_with_parental_responsibility: float = param("days", "uncertain")
     p_hotel_if_separated_non_uk: float = param("probability", "uncertain")
+    mean_hotel_stay_days: float = param("days", "fixed")
+    hotel_arrivals_per_year: float = param("children/year", "fixed", "all children in hotels")
+    hotel_share_referred: float = param("probability", "fixed", "hotel children in the NRM")
     type_under_16: Share = share(PLACEMENT_TYPES, "uncertain")
     type_16_17: Share = share(PLACEMENT_TYPES, "uncertain")
     capacity_foster: int = param("count", "uncertain")
@@ -213,37 +257,64 @@ class Care:
     capacity_supported_accommodation: int = param("count", "uncertain")
     capacity_secure: int = param("count", "uncertain")
     capacity_hotel: int = param("count", "lever")
-    missing_rate_foster: float = param("per year", "uncertain")
-    missing_rate_childrens_home: float = param("per year", "uncertain")
-    missing_rate_supported_accommodation: float = param("per year", "uncertain")
-    missing_rate_secure: float = param("per year", "uncertain")
-    missing_rate_hotel: float = param("per year", "uncertain")
+    moves_per_year: float = param("per year", "uncertain", "placement moves while placed")
+    missing_rate_foster: float = param("per year", "uncertain", "episodes a year, foster")
+    missing_rate_ratio_childrens_home: float = param("factor", "uncertain", effect=True)
+    missing_rate_ratio_supported_accommodation: float = param("factor", "uncertain", effect=True)
+    missing_rate_ratio_secure: float = param("factor", "uncertain", effect=True)
+    missing_rate_hotel: float = param("per year", "fixed", "episodes a year in hotels")
+    early_missing_window_days: float = param("days", "uncertain")
+    early_missing_rate_ratio: float = param("factor", "uncertain", "hazard early in a placement")
     missing_prone_share: float = param("probability", "uncertain")
     missing_prone_rate_ratio: float = param("factor", "uncertain")
     mean_missing_days: float = param("days", "uncertain")
-    p_re_trafficked_per_missing_episode: float = param("probability", "uncertain")
+    p_unfound_per_episode: float = param("probability", "uncertain", "long-term missing")
+    p_unfound_hotel: float = param("probability", "fixed", "long-term missing from hotels")
 
 
 @attrs.frozen(slots=True)
 class Guardianship:
-    """Stage 7: ICTGs, Guardianship Scotland, the Northern Ireland service."""
+    """Stage 7: ICTGs (direct, indirect), Guardianship Scotland, the NI service."""
 
     ictg_coverage_share: float = param("probability", "lever")
+    ictg_all_separated: bool = param("flag", "lever", "ICTGs for every separated child")
     p_referred_to_ictg: float = param("probability", "uncertain")
-    ictg_direct_caseload: int = param("count", "uncertain")
+    ictg_direct_caseload: int = param("count", "uncertain", "children a direct worker team holds")
     ictg_indirect_support: bool = param("flag", "lever")
     max_support_days: float = param("days", "lever")
-    post18_support_days: float = param("days", "lever")
-    missing_hazard_ratio_direct: float = param("factor", "uncertain", effect=True)
+    post18_support_days: float = param("days", "lever", "direct support continues after 18")
+    mean_days_to_first_contact: float = param("days", "uncertain")
     scotland_service: bool = param("flag", "lever")
+    scotland_support_days_after_decision: float = param("days", "fixed")
     northern_ireland_service: bool = param("flag", "lever")
+    missing_hazard_ratio_direct: float = param("factor", "uncertain", effect=True)
+    missing_hazard_ratio_indirect: float = param("factor", "uncertain", effect=True)
+    missing_hazard_ratio_scotland: float = param("factor", "uncertain", effect=True)
+    missing_hazard_ratio_ni: float = param("factor", "uncertain", effect=True)
+    retrafficking_hazard_ratio_direct: float = param("factor", "uncertain", effect=True)
+    retrafficking_hazard_ratio_indirect: float = param("factor", "uncertain", effect=True)
+    retrafficking_hazard_ratio_scotland: float = param("factor", "uncertain", effect=True)
+    retrafficking_hazard_ratio_ni: float = param("factor", "uncertain", effect=True)
+    dropout_at_18_odds_ratio_direct: float = param("odds ratio", "uncertain", effect=True)
+    dropout_at_18_odds_ratio_indirect: float = param("odds ratio", "uncertain", effect=True)
+    dropout_at_18_odds_ratio_scotland: float = param("odds ratio", "uncertain", effect=True)
+    dropout_at_18_odds_ratio_ni: float = param("odds ratio", "uncertain", effect=True)
+    criminalisation_hazard_ratio_direct: float = param("factor", "uncertain", effect=True)
+    criminalisation_hazard_ratio_indirect: float = param("factor", "uncertain", effect=True)
+    criminalisation_hazard_ratio_scotland: float = param("factor", "uncertain", effect=True)
+    criminalisation_hazard_ratio_ni: float = param("factor", "uncertain", effect=True)
+    msvcc_referral_odds_ratio_post18: float = param("odds ratio", "uncertain", effect=True)
 
 
 @attrs.frozen(slots=True)
 class Justice:
     """Stage 8: criminalisation of children; investigations of exploiters."""
 
-    p_criminalised_if_criminal: float = param("probability", "uncertain")
+    p_criminalised_if_criminal: float = param("probability", "uncertain", "record at referral")
+    criminalisation_rate_per_year: float = param("per year", "uncertain", "after referral")
+    confirmed_criminalisation_hazard_ratio: float = param(
+        "factor", "uncertain", "s.45 defence after a positive CG", effect=True
+    )
     p_investigation: float = param("probability", "uncertain")
     mean_days_to_investigation: float = param("days", "uncertain")
     p_charged: float = param("probability", "uncertain")
@@ -254,29 +325,66 @@ class Justice:
 
 @attrs.frozen(slots=True)
 class Leave:
-    """Stage 9: immigration leave for confirmed victims."""
+    """Stage 9: immigration leave for confirmed victims subject to immigration control."""
 
     p_grant_confirmed_child: float = param("probability", "lever")
     mean_days_to_grant: float = param("days", "uncertain")
+    duration_days: float = param("days", "lever", "length of a grant")
+    retrafficking_hazard_ratio_after_18: float = param("factor", "uncertain", effect=True)
+    dropout_at_18_odds_ratio: float = param("odds ratio", "uncertain", effect=True)
+    msvcc_support_odds_ratio: float = param("odds ratio", "uncertain", effect=True)
 
 
 @attrs.frozen(slots=True)
 class Transition:
-    """Stage 10a: turning 18 with a case open."""
+    """Stage 10a: turning 18 with a case open, and life after 18."""
 
     p_withdrawn: float = param("probability", "fixed")
     p_suspended: float = param("probability", "fixed")
+    followup_years: float = param("years", "fixed", "years each child is followed after 18")
+    p_msvcc_referral: float = param("probability", "fixed", "of those who continue at 18")
+    p_msvcc_supported_if_referred: float = param("probability", "fixed")
+    msvcc_support_days: float = param("days", "uncertain")
 
 
 @attrs.frozen(slots=True)
 class Retrafficking:
-    """Stage 10b: re-trafficking and repeat referral."""
+    """Stage 10b: re-trafficking (before and after 18) and repeat referral."""
 
-    rate_per_year_open_case: float = param("per year", "uncertain")
-    rate_per_year_after_exit: float = param("per year", "uncertain")
-    rate_per_year_confirmed: float = param("per year", "uncertain")
+    rate_per_year_child: float = param("per year", "uncertain", "in the community, under 18")
+    confirmed_hazard_ratio: float = param("factor", "uncertain", effect=True)
+    female_hazard_ratio: float = param("factor", "uncertain", "girls relative to boys")
+    rate_per_year_after_18: float = param("per year", "uncertain", "young adults, follow-up")
+    msvcc_hazard_ratio: float = param("factor", "uncertain", effect=True)
     p_re_referred: float = param("probability", "uncertain")
     mean_days_to_re_referral: float = param("days", "uncertain")
+    p_duplicate_referral: float = param("probability", "uncertain", "a second referral, same case")
+    mean_days_to_duplicate: float = param("days", "uncertain")
+
+
+@attrs.frozen(slots=True)
+class Ima:
+    """Illegal Migration Act 2023 provisions as they would act on children."""
+
+    p_removed_at_18: float = param(
+        "probability", "uncertain", "irregular arrivals without leave removed at 18", effect=True
+    )
+    p_home_office_accommodation: float = param(
+        "probability",
+        "uncertain",
+        "separated irregular arrivals housed by the Home Office",
+        effect=True,
+    )
+
+
+@attrs.frozen(slots=True)
+class LegalAid:
+    """Legal advice before the RG decision (lever: policy.legal_aid_before_rg)."""
+
+    p_take_up: float = param("probability", "uncertain")
+    rg_positive_odds_ratio: float = param("odds ratio", "uncertain", effect=True)
+    reconsideration_request_ratio: float = param("factor", "uncertain", effect=True)
+    leave_grant_ratio: float = param("factor", "uncertain", effect=True)
 
 
 @attrs.frozen(slots=True)
@@ -288,12 +396,19 @@ class Cost:
     per_day_supported_accommodation: float = param("gbp/day", "uncertain")
     per_day_secure: float = param("gbp/day", "uncertain")
     per_day_hotel: float = param("gbp/day", "uncertain")
-    per_rg_decision: float = param("gbp/case", "uncertain")
-    per_cg_decision: float = param("gbp/case", "uncertain")
+    per_rg_decision: float = param("gbp/case", "uncertain", "marginal cost of a decision")
+    per_cg_decision: float = param("gbp/case", "uncertain", "marginal cost of a decision")
+    per_rg_capacity_year: float = param("gbp", "uncertain", "a decision a year of RG capacity")
+    per_cg_capacity_year: float = param("gbp", "uncertain", "a decision a year of CG capacity")
+    per_panel_capacity_year: float = param("gbp", "uncertain", "a decision a year, panels")
     per_ictg_direct_day: float = param("gbp/day", "uncertain")
     per_ictg_indirect_case: float = param("gbp/case", "uncertain")
+    per_guardian_day_scotland_ni: float = param("gbp/day", "uncertain")
     per_missing_episode: float = param("gbp/case", "uncertain")
+    per_investigation: float = param("gbp/case", "uncertain")
     per_prosecution: float = param("gbp/case", "uncertain")
+    per_msvcc_day: float = param("gbp/day", "uncertain")
+    per_legal_aid_case: float = param("gbp/case", "uncertain")
 
 
 @attrs.frozen(slots=True)
@@ -314,6 +429,8 @@ class Params:
     leave: Leave
     transition: Transition
     retrafficking: Retrafficking
+    ima: Ima
+    legal_aid: LegalAid
     cost: Cost
 
     @classmethod
@@ -378,9 +495,17 @@ def _fields() -> Iterator[Field]:
             else:
                 kind, choices = _KINDS[hint], ()
             yield Field(
-                f"{group}.{f.name}", group, f.name, kind, spec.unit, spec.role, spec.doc,
-                spec.effect, choices, spec.categories,
-            )  # fmt: skip
+                f"{group}.{f.name}",
+                group,
+                f.name,
+                kind,
+                spec.unit,
+                spec.role,
+                spec.doc,
+                spec.effect,
+                choices,
+                spec.categories,
+            )
 
 
 SCHEMA: dict[str, Field] = {f.key: f for f in _fields()}

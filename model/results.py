@@ -1,19 +1,29 @@
 """Metrics as pure functions of the event log and the children table.
 
 Nothing here imports SimPy or Mesa, so saved ``events.parquet`` / ``children.parquet`` files
-can be analysed without the engine. ``period_metrics`` computes every metric for one period
-([start, end) in days) and one grouping; the yearly ``summary`` and the calibration targets
-both use it, so a metric has one definition.
+can be analysed without the engine. Every metric is registered once in ``REGISTRY`` with its
+label, unit and kind, and computed only when asked for (``Analysis.metrics(..., metrics=)``):
+the yearly ``summary``, the calibration targets and the sweeps all use the same definitions.
+
+Rows of the log: NRM children (``child_id >= 0``, ``episode >= 0``); never-referred children
+in Home Office hotels (``episode = -1``; counted only in the ``hotel_*`` metrics and costs);
+system rows (``child_id = -1``: the unidentified pool each day, decision capacities and unit
+costs in force). Metrics built on system or never-referred rows exist only for
+``group_by = "all"``; costs by group exclude decision-capacity costs (not attributable).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+DAYS_PER_YEAR = 365.25
 GROUP_BYS = (
     "all",
     "sex",
@@ -26,65 +36,37 @@ GROUP_BYS = (
 )
 # exploitation_any: a child counts under every type they were exploited for ("partial or whole"),
 # so its groups add up to more than "all".
-CLOSING_EVENTS = ("cg_decided", "withdrawn", "suspended", "disqualified", "superseded")
 PLACEMENT_TYPES = ("foster", "childrens_home", "supported_accommodation", "secure", "hotel")
-
-# metric -> what it counts. Flows are over [start, end); stocks are at `end`.
-METRICS: dict[str, str] = {
-    "referrals": "referred events (new and repeat)",
-    "repeat_referrals": "referred events that are repeat referrals",
-    "children_re_referred": "distinct children with a repeat referral in the period",
-    "rg_decisions": "RG decisions made",
-    "rg_positive_rate": "share of RG decisions that were positive",
-    "cg_decisions": "CG decisions made",
-    "cg_positive_rate": "share of CG decisions that were positive",
-    "disqualifications": "public-order disqualifications",
-    "mean_days_referral_to_rg": "mean days from referral to RG, over RG decisions in the period",
-    "median_days_referral_to_cg": (
-        "median days from referral to CG, over CG decisions in the period"
-    ),
-    "mean_days_referral_to_cg": "mean days from referral to CG, over CG decisions in the period",
-    "awaiting_cg_at_year_end": "stock: cases with a positive RG and no CG or closure at the end",
-    "awaiting_cg": "same stock as awaiting_cg_at_year_end, at the period end",
-    "reconsideration_requests": "reconsideration requests made",
-    "reconsideration_negative_upheld_rate": (
-        "share of reconsideration decisions upholding the negative"
-    ),
-    "children_placed": "distinct children in a care placement at any time in the period",
-    "placements_by_type": "placements started in the period (group_by placement_type)",
-    "missing_episodes": "missing episodes started",
-    "children_gone_missing": "distinct children who went missing",
-    "ictg_direct_referrals": "children allocated a direct ICTG",
-    "ictg_indirect_referrals": "children allocated indirect ICTG support",
-    "aged_out_without_decision": "children who turned 18 while awaiting a decision",
-    "turned_18_in_process": "same as aged_out_without_decision",
-    "withdrawn_or_suspended_at_18": "cases withdrawn or suspended at 18",
-    "leave_grants": "grants of victim leave",
-    "re_trafficked": "re-trafficking events",
-    "children_criminalised": "children criminalised for exploitation-linked offences",
-    "trafficker_investigations": "investigations of exploiters opened",
-    "prosecutions_completed": "prosecutions of exploiters completed",
-    "convictions": "exploiters convicted",
-    "public_cost_gbp": "placements, decisions, guardians, missing episodes, prosecutions (GBP)",
-}
-COUNTS = {
-    "referrals": "referred",
-    "rg_decisions": "rg_decided",
-    "cg_decisions": "cg_decided",
-    "disqualifications": "disqualified",
-    "reconsideration_requests": "reconsideration_requested",
-    "missing_episodes": "went_missing",
-    "aged_out_without_decision": "turned_18",
-    "turned_18_in_process": "turned_18",
-    "leave_grants": "leave_granted",
-    "re_trafficked": "re_trafficked",
-    "children_criminalised": "criminalised",
-    "trafficker_investigations": "investigation_opened",
-    "prosecutions_completed": "prosecution_completed",
-    "convictions": "convicted",
-}
+DECISION_CLOSURES = ("confirmed", "not_confirmed", "disqualified")
+PAYERS = ("home_office", "local_authorities", "guardianship", "police_cps", "post18", "legal_aid")
 
 
+@dataclass(frozen=True)
+class Metric:
+    """A metric: its name, what it counts, its unit and how it aggregates."""
+
+    name: str
+    label: str
+    unit: str
+    kind: str  # flow (events in a period) | stock (at the period end) | rate | mean
+    all_only: bool  # built on rows without child attributes: group "all" only
+    fn: Callable[[View], pd.Series]
+
+
+REGISTRY: dict[str, Metric] = {}
+
+
+def metric(
+    name: str, label: str, unit: str, kind: str = "flow", all_only: bool = False
+) -> Callable[[Callable[[View], pd.Series]], Callable[[View], pd.Series]]:
+    def register(fn: Callable[[View], pd.Series]) -> Callable[[View], pd.Series]:
+        REGISTRY[name] = Metric(name, label, unit, kind, all_only, fn)
+        return fn
+
+    return register
+
+
+# --------------------------------------------------------------------------- preparation
 def age_band(age_years: pd.Series) -> pd.Series:
     return pd.cut(
         age_years, [-np.inf, 12, 15, np.inf], right=False, labels=["0-11", "12-14", "15-17"]
@@ -92,8 +74,9 @@ def age_band(age_years: pd.Series) -> pd.Series:
 
 
 def annotate(events: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
-    """Events sorted by time, with the child's groups and the episode's referral time."""
-    ev = events.sort_values(["t_days"], kind="stable").reset_index(drop=True)
+    """NRM events sorted by time, with the child's groups and the episode's referral time."""
+    ev = events[(events["child_id"] >= 0) & (events["episode"] >= 0)]
+    ev = ev.sort_values(["t_days"], kind="stable").reset_index(drop=True)
     ref = ev.loc[ev["event"] == "referred", ["child_id", "episode", "t_days"]]
     ref = ref.drop_duplicates(["child_id", "episode"]).rename(columns={"t_days": "t_referred"})
     ev = ev.merge(ref, on=["child_id", "episode"], how="left")
@@ -109,7 +92,7 @@ def annotate(events: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
         ]
     ]
     ev = ev.merge(attrs, on="child_id", how="left")
-    age_at_referral = 18.0 - (ev["day18"] - ev["t_referred"]) / 365.25
+    age_at_referral = 18.0 - (ev["day18"] - ev["t_referred"]) / DAYS_PER_YEAR
     ev["age_band"] = age_band(age_at_referral)
     ev["all"] = "all"
     for column in (
@@ -123,43 +106,83 @@ def annotate(events: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
         "event",
     ):
         ev[column] = ev[column].astype(str).astype("category")
+    ev["exploitation_types"] = ev["exploitation_types"].astype(object)
     return ev
-
-
-def episodes_awaiting_cg(ev: pd.DataFrame) -> pd.DataFrame:
-    """One row per episode that reached a positive RG: when it started and stopped awaiting CG."""
-    key = ["child_id", "episode"]
-    positive = ev["positive"].fillna(False).astype(bool)
-    enter = ev[
-        ((ev["event"] == "rg_decided") & positive)
-        | ((ev["event"] == "reconsideration_decided") & (ev["decision_type"] == "rg") & positive)
-    ]
-    enter = enter.groupby(key, as_index=False).first()
-    exits = ev[ev["event"].isin(CLOSING_EVENTS)].groupby(key)["t_days"].min().rename("t_exit")
-    out = enter.merge(exits, on=key, how="left")
-    out["t_exit"] = out["t_exit"].fillna(np.inf)
-    return out
 
 
 def spells(
     ev: pd.DataFrame,
-    horizon_day: float,
-    start_event: str = "placed",
-    end_event: str = "placement_ended",
+    start: str | Sequence[str],
+    end: str | Sequence[str],
+    horizon: float,
+    start_mask: np.ndarray | None = None,
+    end_mask: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Spells from ``start_event`` to the child's next ``end_event`` (horizon if still open),
-    with the start row's columns (type, the child's groups)."""
-    placed = ev[ev["event"] == start_event].copy()
-    ended = ev[ev["event"] == end_event][["child_id", "t_days"]].copy()
-    placed["k"] = placed.groupby("child_id").cumcount()
-    ended["k"] = ended.groupby("child_id").cumcount()
-    spells = placed.merge(
-        ended.rename(columns={"t_days": "t_end"}), on=["child_id", "k"], how="left"
+    """Per child: each ``start`` event paired with the child's next ``end`` event at or after
+    it (horizon if none). Returns the start rows with ``t_end``."""
+    starts_ok = ev["event"].isin([start] if isinstance(start, str) else start).to_numpy()
+    ends_ok = ev["event"].isin([end] if isinstance(end, str) else end).to_numpy()
+    if start_mask is not None:
+        starts_ok = starts_ok & start_mask
+    if end_mask is not None:
+        ends_ok = ends_ok & end_mask
+    s = ev[starts_ok].copy()
+    e = ev.loc[ends_ok, ["child_id", "t_days"]].sort_values(["child_id", "t_days"], kind="stable")
+    if s.empty:
+        s["t_end"] = pd.Series(dtype=float)
+        return s
+    s = s.sort_values(["t_days"], kind="stable")
+    s["_order"] = np.arange(len(s))
+    merged = pd.merge_asof(
+        s.sort_values("t_days"),
+        e.rename(columns={"t_days": "t_end"}).sort_values("t_end"),
+        left_on="t_days",
+        right_on="t_end",
+        by="child_id",
+        direction="forward",
+        allow_exact_matches=True,
     )
-    spells["t_end"] = spells["t_end"].fillna(horizon_day)
-    return spells
+    merged["t_end"] = merged["t_end"].fillna(horizon)
+    return merged.sort_values("_order").drop(columns="_order").reset_index(drop=True)
 
 
+def _explode_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (row, exploitation type) for the ``exploitation_any`` grouping."""
+    types = frame["exploitation_types"].to_numpy(object)
+    uniq = {t: str(t).split("+") for t in set(types)}
+    out = frame.assign(exploitation_any=[uniq[t] for t in types])
+    out = out.explode("exploitation_any", ignore_index=True)
+    out["exploitation_any"] = out["exploitation_any"].astype("category")
+    return out
+
+
+class Schedule:
+    """A piecewise-constant series from system rows (unit costs, capacities) by key."""
+
+    def __init__(self, rows: pd.DataFrame) -> None:
+        self.by_key: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for key, part in rows.groupby("reason", observed=True):
+            part = part.sort_values("t_days", kind="stable")
+            self.by_key[str(key)] = (part["t_days"].to_numpy(float), part["value"].to_numpy(float))
+
+    def at(self, key: str, t: np.ndarray) -> np.ndarray:
+        times, values = self.by_key.get(key, (np.array([0.0]), np.array([0.0])))
+        i = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(values) - 1)
+        return values[i]
+
+    def integral(self, key: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Integral over [a, b) of the series (value per day), elementwise."""
+        times, values = self.by_key.get(key, (np.array([0.0]), np.array([0.0])))
+        a, b = np.asarray(a, float), np.asarray(b, float)
+        total = np.zeros(np.broadcast(a, b).shape)
+        edges = np.append(times, np.inf)
+        edges[0] = -np.inf
+        for v, lo, hi in zip(values, edges[:-1], edges[1:], strict=True):
+            total += v * np.clip(np.minimum(b, hi) - np.maximum(a, lo), 0.0, None)
+        return total
+
+
+# --------------------------------------------------------------------------- the analysis
 class Analysis:
     """Annotated events plus derived tables for one replicate; computes metrics by period."""
 
@@ -168,226 +191,868 @@ class Analysis:
         events: pd.DataFrame,
         children: pd.DataFrame,
         horizon_day: float,
-        costs: Mapping[str, float],
+        costs: Mapping[str, float] | None = None,
     ) -> None:
-        self.ev = annotate(events, children)
         self.horizon_day = horizon_day
-        self.costs = dict(costs)
-        self.awaiting = episodes_awaiting_cg(self.ev)
-        self.spells = spells(self.ev, horizon_day)
-        guardians = spells(self.ev, horizon_day, "guardian_allocated", "guardian_ended")
-        self.ictg_spells = guardians[guardians["guardian_kind"] == "ictg_direct"]
-        self.ev["event_cost"] = self._event_costs()
-        self.ev["exploitation_types"] = self.ev["exploitation_types"].astype(object)
-        self._cache: dict[str, tuple[pd.DataFrame, ...]] = {}
+        self.system = events[events["child_id"] < 0].reset_index(drop=True)
+        self.outside = events[(events["child_id"] >= 0) & (events["episode"] < 0)]
+        self.ev = annotate(events, children)
+        self.day18 = children.set_index("child_id")["day18"]
+        unit_rows = self.system[self.system["event"] == "unit_cost"]
+        if unit_rows.empty and costs:  # logs saved before unit costs were recorded
+            unit_rows = pd.DataFrame(
+                {"t_days": 0.0, "reason": list(costs), "value": list(costs.values())}
+            )
+        self.unit_costs = Schedule(unit_rows)
+        self.capacity = Schedule(self.system[self.system["event"] == "capacity"])
+        self._cache: dict[tuple[str, str], Any] = {}
 
-    def _event_costs(self) -> pd.Series:
-        c = self.costs
-        per_event = {
-            "rg_decided": c["per_rg_decision"],
-            "cg_decided": c["per_cg_decision"],
-            "went_missing": c["per_missing_episode"],
-            "prosecution_completed": c["per_prosecution"],
-        }
-        cost = self.ev["event"].map(per_event).astype(float).fillna(0.0)
-        indirect = (
-            (self.ev["event"] == "guardian_allocated")
-            & (self.ev["guardian_kind"] == "ictg_indirect")
-        ).to_numpy(bool, na_value=False)
-        return cost + indirect * c["per_ictg_indirect_case"]
+    # ------------------------------------------------------------------ derived tables
+    def derived(self, name: str, group_by: str) -> pd.DataFrame:
+        """A derived table (spells etc.), narrowed and exploded for ``group_by``; cached."""
+        key = (name, group_by)
+        if key not in self._cache:
+            table = _DERIVED[name](self)
+            g = [] if group_by == "exploitation_any" else [group_by]
+            table = table[[c for c in table.columns if c not in GROUP_COLUMNS or c in g]]
+            if group_by == "exploitation_any":
+                table = _explode_types(table)
+            self._cache[key] = table.drop(columns="exploitation_types", errors="ignore")
+        return self._cache[key]
 
-    def period_metrics(self, start: float, end: float, group_by: str) -> pd.DataFrame:
-        """Every metric for [start, end) days, one row per (group, metric)."""
-        out = self.metrics([(0, start, end)], group_by)
+    def events_for(self, group_by: str) -> pd.DataFrame:
+        return self.derived("events", group_by)
+
+    # ------------------------------------------------------------------ metrics
+    def period_metrics(
+        self, start: float, end: float, group_by: str, metrics: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """Every metric (or ``metrics``) for [start, end) days, one row per (group, metric)."""
+        out = self.metrics([(0, start, end)], group_by, metrics)
         return out.drop(columns="period")
 
-    def metrics(self, periods: Sequence[tuple[int, float, float]], group_by: str) -> pd.DataFrame:
-        """Every metric for each (label, start, end) period; periods must not overlap.
+    def metrics(
+        self,
+        periods: Sequence[tuple[Any, float, float]],
+        group_by: str,
+        metrics: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Metrics for each (label, start, end) period; periods must not overlap.
 
         Returns long rows: period, group_by, group, metric, value.
         """
-        ev, aw, sp, gs = self._frames(group_by)
-        starts = np.array([a for _, a, _ in periods])
-        ends = np.array([b for _, _, b in periods])
-        labels = np.array([lab for lab, _, _ in periods])
-        t = ev["t_days"].to_numpy()
-        k = np.searchsorted(starts, t, side="right") - 1
-        inside = (k >= 0) & (t < ends[np.clip(k, 0, None)])
-        flow = ev[inside].assign(period=labels[k[inside]])
-        g = group_by
-        keys = ["period", g]
-        frames: dict[str, pd.Series] = {}
-        counts = flow.groupby([*keys, "event"], observed=True).size().unstack(fill_value=0)
-        for metric, event in COUNTS.items():
-            frames[metric] = counts[event] if event in counts else pd.Series(dtype=float)
-        is_ev = {
-            name: (flow["event"] == name).to_numpy()
-            for name in (
-                "referred",
-                "rg_decided",
-                "cg_decided",
-                "reconsideration_decided",
-                "went_missing",
-                "guardian_allocated",
-                "placed",
-            )
-        }
-        ref = flow[is_ev["referred"] & (flow["episode"] > 0).to_numpy()]
-        frames["repeat_referrals"] = ref.groupby(keys).size()
-        frames["children_re_referred"] = ref.groupby(keys)["child_id"].nunique()
-        for kind in ("rg", "cg"):
-            dec = flow[is_ev[f"{kind}_decided"]]
-            frames[f"{kind}_positive_rate"] = dec.groupby(keys)["positive"].mean().astype(float)
-        waited = flow["t_days"] - flow["t_referred"]
-        rg, cg = is_ev["rg_decided"], is_ev["cg_decided"]
-        frames["mean_days_referral_to_rg"] = waited[rg].groupby([flow[k][rg] for k in keys]).mean()
-        by_cg = waited[cg].groupby([flow[k][cg] for k in keys])
-        frames["median_days_referral_to_cg"] = by_cg.median()
-        frames["mean_days_referral_to_cg"] = by_cg.mean()
-        rec = flow[is_ev["reconsideration_decided"]]
-        frames["reconsideration_negative_upheld_rate"] = 1.0 - rec.groupby(keys)[
-            "positive"
-        ].mean().astype(float)
-        miss = flow[is_ev["went_missing"]]
-        frames["children_gone_missing"] = miss.groupby(keys)["child_id"].nunique()
-        alloc = flow[is_ev["guardian_allocated"]]
-        for kind in ("direct", "indirect"):
-            chosen = (alloc["guardian_kind"] == f"ictg_{kind}").to_numpy(bool, na_value=False)
-            frames[f"ictg_{kind}_referrals"] = alloc[chosen].groupby(keys).size()
-        drop = flow[
-            flow["event"].isin(("withdrawn", "suspended")).to_numpy()
-            & flow["reason"].isin(("at_18", "no_consent_at_18")).to_numpy(bool, na_value=False)
-        ]
-        frames["withdrawn_or_suspended_at_18"] = drop.groupby(keys).size()
-        stock, placed_children, cost = [], [], []
-        for label, a, b in periods:
-            at_end = aw[(aw["t_days"] < b) & (aw["t_exit"] >= b)]
-            stock.append(at_end.groupby(g).size().rename(label))
-            overlap = sp[(sp["t_days"] < b) & (sp["t_end"] > a)]
-            placed_children.append(overlap.groupby(g)["child_id"].nunique().rename(label))
-            guarded = gs[(gs["t_days"] < b) & (gs["t_end"] > a)]
-            cost.append(self._spell_cost(overlap, guarded, a, b, g).rename(label))
-        frames["awaiting_cg_at_year_end"] = frames["awaiting_cg"] = _stack(stock, keys)
-        frames["children_placed"] = _stack(placed_children, keys)
-        frames["public_cost_gbp"] = _stack(cost, keys).add(
-            flow.groupby(keys)["event_cost"].sum(), fill_value=0.0
-        )
-        table = pd.DataFrame(frames)
-        table = table.reindex(columns=[m for m in METRICS if m != "placements_by_type"])
-        count_like = [m for m in table.columns if m not in _RATES]
+        names = list(REGISTRY) if metrics is None else list(metrics)
+        unknown = sorted(set(names) - set(REGISTRY))
+        if unknown:
+            raise KeyError(f"unknown metrics {unknown}; known: {sorted(REGISTRY)}")
+        view = View(self, periods, group_by)
+        columns: dict[str, pd.Series] = {}
+        extra: list[pd.DataFrame] = []
+        for name in names:
+            m = REGISTRY[name]
+            if m.all_only and group_by != "all":
+                continue
+            if name == "placements_by_type":
+                if group_by == "all":
+                    extra.append(placements_by_type(view))
+                continue
+            columns[name] = m.fn(view)
+        table = pd.DataFrame(columns, index=view.index).reindex(view.index)
+        count_like = [c for c in table.columns if REGISTRY[c].kind in ("flow", "stock")]
         table[count_like] = table[count_like].fillna(0.0)
         table.index.names = ["period", "group"]
         long = table.reset_index().melt(
             id_vars=["period", "group"], var_name="metric", value_name="value"
         )
-        long["group_by"] = g
-        if g == "all":
-            placed = flow[is_ev["placed"]]
-            by_type = (
-                placed.groupby(["period", "placement_type"])
-                .size()
-                .unstack(fill_value=0)
-                .reindex(columns=PLACEMENT_TYPES, fill_value=0)
-                .reindex(labels, fill_value=0)
-                .stack()
-                .rename("value")
-                .reset_index()
-                .rename(columns={"placement_type": "group"})
-            )
-            by_type["metric"], by_type["group_by"] = "placements_by_type", "placement_type"
-            long = pd.concat([long, by_type[long.columns]], ignore_index=True)
+        long["group_by"] = group_by
+        long = pd.concat([long, *extra], ignore_index=True) if extra else long
         long["value"] = long["value"].astype(float)
         return long[["period", "group_by", "group", "metric", "value"]]
 
-    def _frames(self, group_by: str) -> tuple[pd.DataFrame, ...]:
-        """Events, awaiting-CG episodes, placement and direct-ICTG spells, narrowed to the
-        columns the
-        metrics use (row selection on narrow frames is much faster); cached per grouping."""
-        if group_by not in self._cache:
-            g = [] if group_by == "exploitation_any" else [group_by]
-            ev_cols = [
-                "t_days",
-                "child_id",
-                "episode",
-                "event",
-                "positive",
-                "t_referred",
-                "guardian_kind",
-                "reason",
-                "placement_type",
-                "event_cost",
-                "exploitation_types",
-                *g,
-            ]
-            frames = [
-                self.ev[list(dict.fromkeys(ev_cols))],
-                self.awaiting[list(dict.fromkeys(["t_days", "t_exit", "exploitation_types", *g]))],
-                self.spells[
-                    list(
-                        dict.fromkeys(
-                            [
-                                "t_days",
-                                "t_end",
-                                "child_id",
-                                "placement_type",
-                                "exploitation_types",
-                                *g,
-                            ]
-                        )
-                    )
-                ],
-                self.ictg_spells[
-                    list(dict.fromkeys(["t_days", "t_end", "exploitation_types", *g]))
-                ],
-            ]
-            if group_by == "exploitation_any":
-                frames = [_explode_types(f) for f in frames]
-            self._cache[group_by] = tuple(f.drop(columns="exploitation_types") for f in frames)
-        return self._cache[group_by]
 
-    def _spell_cost(
-        self, placements: pd.DataFrame, guardians: pd.DataFrame, start: float, end: float, g: str
+# group columns dropped from derived tables when not the grouping (route is also an event
+# attribute that costs read, so it stays)
+GROUP_COLUMNS = {"all", "sex", "nationality_group", "exploitation_type", "nation", "age_band"}
+
+
+class View:
+    """One grouping and a set of non-overlapping periods: the frames a metric reads."""
+
+    def __init__(
+        self, analysis: Analysis, periods: Sequence[tuple[Any, float, float]], group_by: str
+    ) -> None:
+        self.a = analysis
+        self.g = group_by
+        self.periods = list(periods)
+        self.labels = np.array([lab for lab, _, _ in self.periods], dtype=object)
+        self.starts = np.array([a for _, a, _ in self.periods], dtype=float)
+        self.ends = np.array([b for _, _, b in self.periods], dtype=float)
+        ev = analysis.events_for(group_by)
+        t = ev["t_days"].to_numpy()
+        k = np.searchsorted(self.starts, t, side="right") - 1
+        inside = (k >= 0) & (t < self.ends[np.clip(k, 0, None)])
+        self.flow = ev[inside].assign(period=self.labels[k[inside]])
+        groups = sorted(map(str, ev[group_by].dropna().unique())) if len(ev) else []
+        if group_by == "all":
+            groups = ["all"]
+        self.index = pd.MultiIndex.from_product(
+            [list(self.labels), groups], names=["period", group_by]
+        )
+        self.keys = ["period", group_by]
+        self._is: dict[str, np.ndarray] = {}
+
+    def of(self, *names: str) -> pd.DataFrame:
+        key = "|".join(names)
+        if key not in self._is:
+            self._is[key] = self.flow["event"].isin(names).to_numpy()
+        return self.flow[self._is[key]]
+
+    def count(self, frame: pd.DataFrame) -> pd.Series:
+        return frame.groupby(self.keys, observed=True).size()
+
+    def nunique(self, frame: pd.DataFrame) -> pd.Series:
+        return frame.groupby(self.keys, observed=True)["child_id"].nunique()
+
+    def mean(self, frame: pd.DataFrame, values: pd.Series) -> pd.Series:
+        return values.groupby([frame[k] for k in self.keys], observed=True).mean()
+
+    def per_period(self, fn: Callable[[float, float], pd.Series]) -> pd.Series:
+        """Concatenate a per-period computation (a series by group) into (period, group)."""
+        parts = []
+        for label, a, b in self.periods:
+            s = fn(a, b)
+            if len(s):
+                parts.append(pd.concat({label: s}, names=["period"]))
+        if not parts:
+            return pd.Series(dtype=float)
+        out = pd.concat(parts)
+        out.index.names = self.keys
+        return out
+
+    def overlap(
+        self, spells: pd.DataFrame, weight: np.ndarray | float = 1.0, distinct: bool = False
     ) -> pd.Series:
-        """Cost of placement days and direct-ICTG days inside [start, end), by group."""
-        c = self.costs
-        days = np.minimum(placements["t_end"], end) - np.maximum(placements["t_days"], start)
-        rate = placements["placement_type"].map({k: c[f"per_day_{k}"] for k in PLACEMENT_TYPES})
-        placement = (days * rate.astype(float)).groupby(placements[g], observed=True).sum()
-        g_days = np.minimum(guardians["t_end"], end) - np.maximum(guardians["t_days"], start)
-        guardian = (g_days * c["per_ictg_direct_day"]).groupby(guardians[g], observed=True).sum()
-        return placement.add(guardian, fill_value=0.0)
+        """Sum over spells of (days overlapping each period x weight), by group; or, with
+        ``distinct``, the number of distinct children with a spell overlapping the period."""
+        g = self.g
+
+        def one(a: float, b: float) -> pd.Series:
+            t0 = spells["t_days"].to_numpy()
+            t1 = spells["t_end"].to_numpy()
+            days = np.clip(np.minimum(t1, b) - np.maximum(t0, a), 0.0, None)
+            if distinct:
+                hit = spells[(t0 < b) & (t1 > a)]
+                return hit.groupby(g, observed=True)["child_id"].nunique()
+            w = weight if np.isscalar(weight) else np.asarray(weight)
+            return pd.Series(days * w).groupby(spells[g].to_numpy()).sum()
+
+        return self.per_period(one)
+
+    def all_only(self, values: Sequence[float]) -> pd.Series:
+        """A series with one value per period under the group 'all'."""
+        index = pd.MultiIndex.from_arrays(
+            [list(self.labels), ["all"] * len(self.labels)], names=self.keys
+        )
+        return pd.Series(list(values), index=index, dtype=float)
+
+    def in_periods(self, frame: pd.DataFrame) -> list[pd.DataFrame]:
+        t = frame["t_days"].to_numpy()
+        return [frame[(t >= a) & (t < b)] for _, a, b in self.periods]
 
 
-def _explode_types(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (row, exploitation type) for the ``exploitation_any`` grouping."""
-    types = frame["exploitation_types"].to_numpy(object)
-    uniq = {t: t.split("+") for t in set(types)}
-    out = frame.assign(exploitation_any=[uniq[t] for t in types])
-    out = out.explode("exploitation_any", ignore_index=True)
-    out["exploitation_any"] = out["exploitation_any"].astype("category")
+# --------------------------------------------------------------------------- derived tables
+def _events(a: Analysis) -> pd.DataFrame:
+    return a.ev
+
+
+def _awaiting(a: Analysis) -> pd.DataFrame:
+    """One row per episode that reached a positive RG: when it started awaiting CG and when it
+    stopped (its CG decision or the case's closure, whichever came first; inf if neither)."""
+    ev = a.ev
+    key = ["child_id", "episode"]
+    positive = ev["positive"].fillna(False).astype(bool)
+    enter = ev[
+        ((ev["event"] == "rg_decided") & positive)
+        | ((ev["event"] == "reconsideration_decided") & (ev["decision_type"] == "rg") & positive)
+    ]
+    enter = enter.groupby(key, as_index=False, observed=True).first()
+    exits = ev[ev["event"].isin(("cg_decided", "case_closed"))]
+    closed = exits.groupby(key)["t_days"].min().rename("t_exit")
+    out = enter.merge(closed, on=key, how="left")
+    out["t_exit"] = out["t_exit"].fillna(np.inf)
     return out
 
 
-def _stack(parts: list[pd.Series], keys: list[str]) -> pd.Series:
-    """Per-period series (named by period) -> one series indexed by (period, group)."""
-    if not parts:
-        return pd.Series(dtype=float)
-    frame = pd.concat(parts, axis=1)
-    out = frame.stack()
-    out.index.names = [keys[1], keys[0]]
-    return out.swaplevel().sort_index()
+def _placements(a: Analysis) -> pd.DataFrame:
+    return spells(a.ev, "placed", "placement_ended", a.horizon_day)
 
 
-_RATES = {
-    "rg_positive_rate",
-    "cg_positive_rate",
-    "mean_days_referral_to_rg",
-    "median_days_referral_to_cg",
-    "mean_days_referral_to_cg",
-    "reconsideration_negative_upheld_rate",
+def _guardians(a: Analysis) -> pd.DataFrame:
+    return spells(a.ev, "guardian_allocated", "guardian_ended", a.horizon_day)
+
+
+def _missing(a: Analysis) -> pd.DataFrame:
+    """Missing episodes: to the return; if not found, to the next referral or the end of the
+    follow-up (or the horizon)."""
+    ev = a.ev
+    repeat = (ev["event"] == "referred") & ev["is_repeat"].fillna(False).astype(bool)
+    end_ok = (ev["event"].isin(("returned", "followup_ended")) | repeat).to_numpy()
+    return spells(
+        ev,
+        "went_missing",
+        ("returned", "followup_ended", "referred"),
+        a.horizon_day,
+        end_mask=end_ok,
+    )
+
+
+def _exploited(a: Analysis) -> pd.DataFrame:
+    """Re-exploitation before 18 until identified again (a repeat referral), 18, or the end of
+    the follow-up."""
+    ev = a.ev
+    start_ok = (ev["reason"].isin(("community", "missing"))).to_numpy(bool, na_value=False)
+    repeat = (ev["event"] == "referred") & ev["is_repeat"].fillna(False).astype(bool)
+    end_ok = (repeat | (ev["event"] == "followup_ended")).to_numpy(bool)
+    out = spells(
+        ev,
+        "re_trafficked",
+        ("referred", "followup_ended"),
+        a.horizon_day,
+        start_mask=start_ok,
+        end_mask=end_ok,
+    )
+    if len(out):
+        out["t_end"] = np.minimum(out["t_end"], out["day18"])
+    return out
+
+
+def _msvcc(a: Analysis) -> pd.DataFrame:
+    s = a.ev[a.ev["event"] == "msvcc_supported"].copy()
+    s["t_end"] = s["t_days"] + s["value"].fillna(0.0)
+    return s
+
+
+def _closures(a: Analysis) -> pd.DataFrame:
+    return a.ev[a.ev["event"] == "case_closed"]
+
+
+_DERIVED: dict[str, Callable[[Analysis], pd.DataFrame]] = {
+    "events": _events,
+    "awaiting": _awaiting,
+    "placements": _placements,
+    "guardians": _guardians,
+    "missing": _missing,
+    "exploited": _exploited,
+    "msvcc": _msvcc,
+    "closures": _closures,
 }
 
 
+def placements_by_type(view: View) -> pd.DataFrame:
+    placed = view.of("placed")
+    table = (
+        placed.groupby(["period", "placement_type"], observed=True)
+        .size()
+        .unstack(fill_value=0)
+        .reindex(columns=PLACEMENT_TYPES, fill_value=0)
+        .reindex(view.labels, fill_value=0)
+        .stack()
+        .rename("value")
+        .reset_index()
+        .rename(columns={"placement_type": "group"})
+    )
+    table["metric"], table["group_by"] = "placements_by_type", "placement_type"
+    return table[["period", "group_by", "group", "metric", "value"]]
+
+
+# --------------------------------------------------------------------------- referrals
+def _kind(view: View, *kinds: str) -> pd.DataFrame:
+    ref = view.of("referred")
+    return ref[ref["referral_kind"].isin(kinds).to_numpy(bool, na_value=False)]
+
+
+@metric("referrals", "referred events (new, repeat, linked and duplicate)", "referrals")
+def _referrals(v: View) -> pd.Series:
+    return v.count(v.of("referred"))
+
+
+@metric("repeat_referrals", "referrals of a child referred before", "referrals")
+def _repeat_referrals(v: View) -> pd.Series:
+    return v.count(_kind(v, "repeat", "linked", "duplicate"))
+
+
+@metric(
+    "linked_referrals", "repeat referrals joined to an open case (no new decision)", "referrals"
+)
+def _linked_referrals(v: View) -> pd.Series:
+    return v.count(_kind(v, "linked", "duplicate"))
+
+
+@metric("duplicate_referrals", "second referrals about the same instance", "referrals")
+def _duplicate_referrals(v: View) -> pd.Series:
+    return v.count(_kind(v, "duplicate"))
+
+
+@metric("children_re_referred", "distinct children with a repeat referral", "children")
+def _children_re_referred(v: View) -> pd.Series:
+    return v.nunique(_kind(v, "repeat", "linked", "duplicate"))
+
+
+# --------------------------------------------------------------------------- decisions
+def _rate(v: View, frame: pd.DataFrame) -> pd.Series:
+    return frame.groupby(v.keys, observed=True)["positive"].mean().astype(float)
+
+
+@metric("rg_decisions", "RG decisions made", "decisions")
+def _rg_decisions(v: View) -> pd.Series:
+    return v.count(v.of("rg_decided"))
+
+
+@metric("rg_positive_rate", "share of RG decisions that were positive", "share", "rate")
+def _rg_positive_rate(v: View) -> pd.Series:
+    return _rate(v, v.of("rg_decided"))
+
+
+@metric("cg_decisions", "CG decisions made", "decisions")
+def _cg_decisions(v: View) -> pd.Series:
+    return v.count(v.of("cg_decided"))
+
+
+@metric("cg_positive_rate", "share of CG decisions that were positive", "share", "rate")
+def _cg_positive_rate(v: View) -> pd.Series:
+    return _rate(v, v.of("cg_decided"))
+
+
+@metric("disqualifications", "public-order disqualifications", "children")
+def _disqualifications(v: View) -> pd.Series:
+    return v.count(v.of("disqualified"))
+
+
+def _waited(v: View, name: str) -> tuple[pd.DataFrame, pd.Series]:
+    frame = v.of(name)
+    return frame, frame["t_days"] - frame["t_referred"]
+
+
+@metric(
+    "mean_days_referral_to_rg",
+    "mean days from referral, over RG decisions in the period",
+    "days",
+    "mean",
+)
+def _mean_days_rg(v: View) -> pd.Series:
+    frame, waited = _waited(v, "rg_decided")
+    return v.mean(frame, waited)
+
+
+@metric(
+    "median_days_referral_to_cg",
+    "median days from referral, over CG decisions in the period",
+    "days",
+    "mean",
+)
+def _median_days_cg(v: View) -> pd.Series:
+    frame, waited = _waited(v, "cg_decided")
+    return waited.groupby([frame[k] for k in v.keys], observed=True).median()
+
+
+@metric(
+    "mean_days_referral_to_cg",
+    "mean days from referral, over CG decisions in the period",
+    "days",
+    "mean",
+)
+def _mean_days_cg(v: View) -> pd.Series:
+    frame, waited = _waited(v, "cg_decided")
+    return v.mean(frame, waited)
+
+
+def _awaiting_stock(v: View) -> pd.Series:
+    aw = v.a.derived("awaiting", v.g)
+
+    def one(_a: float, b: float) -> pd.Series:
+        return aw[(aw["t_days"] < b) & (aw["t_exit"] >= b)].groupby(v.g, observed=True).size()
+
+    return v.per_period(one)
+
+
+@metric(
+    "awaiting_cg_at_year_end",
+    "stock: cases with a positive RG and no CG or closure at the end of the period",
+    "cases",
+    "stock",
+)
+def _awaiting_cg_at_year_end(v: View) -> pd.Series:
+    return _awaiting_stock(v)
+
+
+@metric("awaiting_cg", "same stock as awaiting_cg_at_year_end, at the period end", "cases", "stock")
+def _awaiting_cg(v: View) -> pd.Series:
+    return _awaiting_stock(v)
+
+
+@metric("reconsideration_requests", "reconsideration requests made", "requests")
+def _reconsideration_requests(v: View) -> pd.Series:
+    return v.count(v.of("reconsideration_requested"))
+
+
+@metric("reconsideration_decisions", "reconsideration decisions made", "decisions")
+def _reconsideration_decisions(v: View) -> pd.Series:
+    return v.count(v.of("reconsideration_decided"))
+
+
+@metric(
+    "reconsideration_negative_upheld_rate",
+    "share of reconsideration decisions upholding the negative",
+    "share",
+    "rate",
+)
+def _upheld(v: View) -> pd.Series:
+    return 1.0 - _rate(v, v.of("reconsideration_decided"))
+
+
+def _closed_by_decision(v: View) -> pd.DataFrame:
+    c = v.of("case_closed")
+    return c[c["reason"].isin(DECISION_CLOSURES).to_numpy(bool, na_value=False)]
+
+
+@metric(
+    "mean_days_in_limbo",
+    "mean days from referral to the case's final decision, over cases decided in the period",
+    "days",
+    "mean",
+)
+def _limbo(v: View) -> pd.Series:
+    c = _closed_by_decision(v)
+    return v.mean(c, c["t_days"] - c["t_referred"])
+
+
+@metric(
+    "mean_age_at_final_decision", "mean age (years) at the case's final decision", "years", "mean"
+)
+def _age_at_decision(v: View) -> pd.Series:
+    c = _closed_by_decision(v)
+    return v.mean(c, 18.0 - (c["day18"] - c["t_days"]) / DAYS_PER_YEAR)
+
+
+# --------------------------------------------------------------------------- care and missing
+@metric(
+    "children_placed", "distinct children in a care placement at any time in the period", "children"
+)
+def _children_placed(v: View) -> pd.Series:
+    return v.overlap(v.a.derived("placements", v.g), distinct=True)
+
+
+@metric(
+    "placements_by_type", "placements started in the period (group_by placement_type)", "placements"
+)
+def _placements_by_type(v: View) -> pd.Series:  # computed by placements_by_type()
+    return pd.Series(dtype=float)
+
+
+@metric("placement_moves", "moves from one placement to another", "moves")
+def _moves(v: View) -> pd.Series:
+    return v.count(v.of("placement_moved"))
+
+
+@metric("missing_episodes", "missing episodes started (NRM children)", "episodes")
+def _missing_episodes(v: View) -> pd.Series:
+    return v.count(v.of("went_missing"))
+
+
+@metric("children_gone_missing", "distinct children who went missing", "children")
+def _children_gone_missing(v: View) -> pd.Series:
+    return v.nunique(v.of("went_missing"))
+
+
+@metric("children_not_found", "missing children not found (long-term missing)", "children")
+def _children_not_found(v: View) -> pd.Series:
+    return v.nunique(v.of("not_found"))
+
+
+@metric(
+    "days_missing",
+    "child-days missing in the period (not-found children until identified again)",
+    "child-days",
+)
+def _days_missing(v: View) -> pd.Series:
+    return v.overlap(v.a.derived("missing", v.g))
+
+
+def _hotel_rows(v: View, event: str) -> list[int]:
+    out = v.a.outside[v.a.outside["event"] == event]
+    nrm = v.a.ev[(v.a.ev["event"] == event) & (v.a.ev["placement_type"] == "hotel")]
+    frame = pd.concat([out[["t_days"]], nrm[["t_days"]]])
+    return [len(p) for p in v.in_periods(frame)]
+
+
+@metric(
+    "hotel_placements",
+    "children placed in Home Office hotels (referred or not)",
+    "children",
+    all_only=True,
+)
+def _hotel_placements(v: View) -> pd.Series:
+    arrived = v.a.outside[v.a.outside["event"] == "hotel_arrived"]
+    nrm = v.a.ev[(v.a.ev["event"] == "placed") & (v.a.ev["placement_type"] == "hotel")]
+    frame = pd.concat([arrived[["t_days"]], nrm[["t_days"]]])
+    return v.all_only([len(p) for p in v.in_periods(frame)])
+
+
+@metric(
+    "hotel_missing_episodes",
+    "missing episodes from Home Office hotels (referred or not)",
+    "episodes",
+    all_only=True,
+)
+def _hotel_missing(v: View) -> pd.Series:
+    return v.all_only(_hotel_rows(v, "went_missing"))
+
+
+@metric("hotel_not_found", "children missing from hotels and not found", "children", all_only=True)
+def _hotel_not_found(v: View) -> pd.Series:
+    return v.all_only(_hotel_rows(v, "not_found"))
+
+
+# --------------------------------------------------------------------------- guardianship
+def _allocated(v: View, kind: str) -> pd.DataFrame:
+    alloc = v.of("guardian_allocated")
+    return alloc[(alloc["guardian_kind"] == kind).to_numpy(bool, na_value=False)]
+
+
+@metric("ictg_direct_referrals", "children allocated a direct ICTG", "children")
+def _ictg_direct(v: View) -> pd.Series:
+    return v.count(_allocated(v, "ictg_direct"))
+
+
+@metric("ictg_indirect_referrals", "children allocated indirect ICTG support", "children")
+def _ictg_indirect(v: View) -> pd.Series:
+    return v.count(_allocated(v, "ictg_indirect"))
+
+
+@metric("guardian_allocations", "guardians allocated (any kind)", "children")
+def _guardian_allocations(v: View) -> pd.Series:
+    return v.count(v.of("guardian_allocated"))
+
+
+@metric(
+    "share_guardian_within_24h",
+    "share of guardian allocations with first contact within 24 hours of the request",
+    "share",
+    "rate",
+)
+def _within_24h(v: View) -> pd.Series:
+    alloc = v.of("guardian_allocated")
+    return v.mean(alloc, (alloc["value"] <= 1.0).astype(float))
+
+
+@metric(
+    "mean_days_to_guardian", "mean days from request to a guardian's first contact", "days", "mean"
+)
+def _days_to_guardian(v: View) -> pd.Series:
+    alloc = v.of("guardian_allocated")
+    return v.mean(alloc, alloc["value"])
+
+
+@metric(
+    "children_with_guardian", "distinct children supported by a guardian in the period", "children"
+)
+def _children_with_guardian(v: View) -> pd.Series:
+    return v.overlap(v.a.derived("guardians", v.g), distinct=True)
+
+
+# --------------------------------------------------------------------------- 18 and after
+@metric("aged_out_without_decision", "children who turned 18 while awaiting a decision", "children")
+def _aged_out(v: View) -> pd.Series:
+    return v.count(v.of("turned_18"))
+
+
+@metric("turned_18_in_process", "same as aged_out_without_decision", "children")
+def _turned_18(v: View) -> pd.Series:
+    return v.count(v.of("turned_18"))
+
+
+@metric("withdrawn_or_suspended_at_18", "cases withdrawn or suspended at 18", "children")
+def _dropped_at_18(v: View) -> pd.Series:
+    drop = v.of("withdrawn", "suspended")
+    at_18 = drop["reason"].isin(("at_18", "no_consent_at_18")).to_numpy(bool, na_value=False)
+    return v.count(drop[at_18])
+
+
+@metric("msvcc_referrals", "young adults referred to the MSVCC at 18", "young adults")
+def _msvcc_referrals(v: View) -> pd.Series:
+    return v.count(v.of("msvcc_referred"))
+
+
+@metric("msvcc_supported", "young adults who received MSVCC support", "young adults")
+def _msvcc_supported(v: View) -> pd.Series:
+    return v.count(v.of("msvcc_supported"))
+
+
+@metric(
+    "removed_at_18", "young people removed at 18 under the Illegal Migration Act", "young adults"
+)
+def _removed(v: View) -> pd.Series:
+    return v.count(v.of("removed_at_18"))
+
+
+@metric("leave_grants", "grants of victim leave", "grants")
+def _leave_grants(v: View) -> pd.Series:
+    return v.count(v.of("leave_granted"))
+
+
+def _retrafficked(v: View, adult: bool) -> pd.DataFrame:
+    rt = v.of("re_trafficked")
+    after = (rt["reason"] == "after_18").to_numpy(bool, na_value=False)
+    return rt[after if adult else ~after]
+
+
+@metric("re_trafficked", "re-trafficking events before 18", "events")
+def _re_trafficked(v: View) -> pd.Series:
+    return v.count(_retrafficked(v, adult=False))
+
+
+@metric("re_trafficked_after_18", "re-trafficking events in the follow-up after 18", "events")
+def _re_trafficked_after_18(v: View) -> pd.Series:
+    return v.count(_retrafficked(v, adult=True))
+
+
+@metric(
+    "child_days_exploited_unidentified",
+    "child-days exploited and not identified: the "
+    "unidentified pool (group all) and re-exploited children until identified again",
+    "child-days",
+)
+def _days_exploited(v: View) -> pd.Series:
+    individual = v.overlap(v.a.derived("exploited", v.g))
+    if v.g != "all":
+        return individual
+    pool = v.a.system[v.a.system["event"] == "pool_size"]
+    per = v.all_only([float(p["value"].sum()) for p in v.in_periods(pool)])
+    return _sum(per, individual)
+
+
+@metric(
+    "unidentified_pool_at_end",
+    "stock: exploited children not yet identified",
+    "children",
+    "stock",
+    all_only=True,
+)
+def _pool_at_end(v: View) -> pd.Series:
+    pool = v.a.system[v.a.system["event"] == "pool_size"]
+    t = pool["t_days"].to_numpy()
+    values = []
+    for _, _a, b in v.periods:
+        before = pool["value"].to_numpy()[t < b]
+        values.append(float(before[-1]) if len(before) else math.nan)
+    return v.all_only(values)
+
+
+# --------------------------------------------------------------------------- justice
+@metric(
+    "children_criminalised", "children criminalised for exploitation-linked offences", "children"
+)
+def _criminalised(v: View) -> pd.Series:
+    return v.count(v.of("criminalised"))
+
+
+@metric("trafficker_investigations", "investigations of exploiters opened", "investigations")
+def _investigations(v: View) -> pd.Series:
+    return v.count(v.of("investigation_opened"))
+
+
+@metric("prosecutions_completed", "prosecutions of exploiters completed", "prosecutions")
+def _prosecutions(v: View) -> pd.Series:
+    return v.count(v.of("prosecution_completed"))
+
+
+@metric("convictions", "exploiters convicted", "convictions")
+def _convictions(v: View) -> pd.Series:
+    return v.count(v.of("convicted"))
+
+
+# --------------------------------------------------------------------------- costs
+def _event_cost(v: View, frame: pd.DataFrame, key: str) -> pd.Series:
+    """Each event costs the unit cost in force on its date."""
+    unit = v.a.unit_costs.at(key, frame["t_days"].to_numpy())
+    return (
+        pd.Series(unit, index=frame.index).groupby([frame[k] for k in v.keys], observed=True).sum()
+    )
+
+
+def _spell_cost(v: View, spell: pd.DataFrame, key: str, before_18: bool | None) -> pd.Series:
+    """Unit cost per day integrated over spell days (dated), optionally only the days before
+    (True) or after (False) the child's 18th birthday."""
+    if spell.empty:
+        return pd.Series(dtype=float)
+    t0 = spell["t_days"].to_numpy(float)
+    t1 = spell["t_end"].to_numpy(float)
+    if before_18 is not None:
+        d18 = spell["day18"].to_numpy(float)
+        t0, t1 = (t0, np.minimum(t1, d18)) if before_18 else (np.maximum(t0, d18), t1)
+
+    def one(a: float, b: float) -> pd.Series:
+        lo, hi = np.maximum(t0, a), np.minimum(t1, b)
+        cost = v.a.unit_costs.integral(key, lo, np.maximum(hi, lo))
+        return pd.Series(cost).groupby(spell[v.g].to_numpy()).sum()
+
+    return v.per_period(one)
+
+
+def _capacity_cost(v: View, capacity: str, key: str) -> pd.Series:
+    """Decision capacity in force (decisions a year) x unit cost per decision-year, per day."""
+    if v.g != "all":
+        return pd.Series(dtype=float)
+    values = []
+    for _, a, b in v.periods:
+        grid = np.arange(a, b)  # daily
+        cap = v.a.capacity.at(capacity, grid)
+        unit = v.a.unit_costs.at(key, grid)
+        values.append(float(np.sum(cap * unit) / DAYS_PER_YEAR))
+    return v.all_only(values)
+
+
+def _outside_events_cost(v: View, event: str, key: str) -> pd.Series:
+    if v.g != "all":
+        return pd.Series(dtype=float)
+    frame = v.a.outside[v.a.outside["event"] == event]
+    unit = v.a.unit_costs.at(key, frame["t_days"].to_numpy())
+    frame = frame.assign(_c=unit)
+    return v.all_only([float(p["_c"].sum()) for p in v.in_periods(frame)])
+
+
+def _outside_hotel_days(v: View) -> pd.Series:
+    if v.g != "all":
+        return pd.Series(dtype=float)
+    ended = v.a.outside[v.a.outside["event"] == "placement_ended"]
+    t1 = ended["t_days"].to_numpy(float)
+    t0 = t1 - ended["value"].to_numpy(float)
+    values = []
+    for _, a, b in v.periods:
+        lo, hi = np.maximum(t0, a), np.minimum(t1, b)
+        values.append(float(v.a.unit_costs.integral("per_day_hotel", lo, np.maximum(hi, lo)).sum()))
+    return v.all_only(values)
+
+
+def _sum(*parts: pd.Series) -> pd.Series:
+    present = [part for part in parts if len(part)]
+    if not present:
+        return pd.Series(dtype=float)
+    out = present[0]
+    for part in present[1:]:
+        out = out.add(part, fill_value=0.0)
+    return out
+
+
+def _route(frame: pd.DataFrame, route: str) -> pd.DataFrame:
+    return frame[(frame["route"] == route).to_numpy(bool)]
+
+
+@metric(
+    "cost_home_office_gbp",
+    "Home Office: decision capacity and decisions, hotels and Home Office accommodation (GBP)",
+    "gbp",
+)
+def cost_home_office(v: View) -> pd.Series:
+    sp = v.a.derived("placements", v.g)
+    hotel = sp[(sp["placement_type"] == "hotel").to_numpy(bool)]
+    return _sum(
+        _capacity_cost(v, "rg", "per_rg_capacity_year"),
+        _capacity_cost(v, "cg", "per_cg_capacity_year"),
+        _event_cost(v, _route(v.of("rg_decided"), "home_office"), "per_rg_decision"),
+        _event_cost(v, _route(v.of("cg_decided"), "home_office"), "per_cg_decision"),
+        _spell_cost(v, hotel, "per_day_hotel", None),
+        _outside_hotel_days(v),
+    )
+
+
+@metric(
+    "cost_local_authorities_gbp",
+    "local authorities: care placements and devolved panels (GBP)",
+    "gbp",
+)
+def cost_local_authorities(v: View) -> pd.Series:
+    sp = v.a.derived("placements", v.g)
+    parts = [_capacity_cost(v, "panel", "per_panel_capacity_year")]
+    for kind in PLACEMENT_TYPES[:-1]:
+        chosen = sp[(sp["placement_type"] == kind).to_numpy(bool)]
+        parts.append(_spell_cost(v, chosen, f"per_day_{kind}", None))
+    return _sum(*parts)
+
+
+def _guardian_spells(v: View, kinds: Sequence[str]) -> pd.DataFrame:
+    gs = v.a.derived("guardians", v.g)
+    return gs[gs["guardian_kind"].isin(kinds).to_numpy(bool, na_value=False)]
+
+
+@metric(
+    "cost_guardianship_gbp",
+    "guardians before 18: ICTG direct and indirect, Scotland, Northern Ireland (GBP)",
+    "gbp",
+)
+def cost_guardianship(v: View) -> pd.Series:
+    return _sum(
+        _spell_cost(v, _guardian_spells(v, ["ictg_direct"]), "per_ictg_direct_day", True),
+        _event_cost(v, _allocated(v, "ictg_indirect"), "per_ictg_indirect_case"),
+        _spell_cost(
+            v,
+            _guardian_spells(v, ["scottish_guardianship", "ni_independent_guardian"]),
+            "per_guardian_day_scotland_ni",
+            True,
+        ),
+    )
+
+
+@metric(
+    "cost_police_cps_gbp",
+    "police and CPS: missing episodes, investigations, prosecutions (GBP)",
+    "gbp",
+)
+def cost_police_cps(v: View) -> pd.Series:
+    return _sum(
+        _event_cost(v, v.of("went_missing"), "per_missing_episode"),
+        _outside_events_cost(v, "went_missing", "per_missing_episode"),
+        _event_cost(v, v.of("investigation_opened"), "per_investigation"),
+        _event_cost(v, v.of("prosecution_completed"), "per_prosecution"),
+    )
+
+
+@metric("cost_post18_gbp", "after 18: MSVCC support and guardians who continue (GBP)", "gbp")
+def cost_post18(v: View) -> pd.Series:
+    return _sum(
+        _spell_cost(v, v.a.derived("msvcc", v.g), "per_msvcc_day", None),
+        _spell_cost(v, _guardian_spells(v, ["ictg_direct"]), "per_ictg_direct_day", False),
+        _spell_cost(
+            v,
+            _guardian_spells(v, ["scottish_guardianship", "ni_independent_guardian"]),
+            "per_guardian_day_scotland_ni",
+            False,
+        ),
+    )
+
+
+@metric("cost_legal_aid_gbp", "legal advice before the RG (GBP)", "gbp")
+def cost_legal_aid(v: View) -> pd.Series:
+    return _event_cost(v, v.of("legal_advice"), "per_legal_aid_case")
+
+
+@metric("public_cost_gbp", "all public costs: the sum of the cost_*_gbp payers (GBP)", "gbp")
+def _public_cost(v: View) -> pd.Series:
+    return _sum(
+        cost_home_office(v),
+        cost_local_authorities(v),
+        cost_guardianship(v),
+        cost_police_cps(v),
+        cost_post18(v),
+        cost_legal_aid(v),
+    )
+
+
+# metric -> what it counts (the registry's labels; kept as a plain dict for callers)
+METRICS: dict[str, str] = {name: m.label for name, m in REGISTRY.items()}
+
+
+# --------------------------------------------------------------------------- yearly summary
 def year_periods(origin: dt.date, start: dt.date, end: dt.date) -> list[tuple[int, float, float]]:
     """(year, first day, end day) for each calendar year touched by [start, end]; days are
     counted from ``origin`` (the simulation's day 0)."""
@@ -408,13 +1073,11 @@ def summary(
     metrics: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Long table: year, group_by, group, metric, value (for one replicate); only ``metrics``
-    when given."""
-    periods = year_periods(origin, start, end)
-    parts = [analysis.metrics(periods, g) for g in group_bys]
-    out = pd.concat(parts, ignore_index=True).rename(columns={"period": "year"})
+    when given (the others are not computed)."""
     if metrics is not None:
-        unknown = sorted(set(metrics) - set(METRICS))
+        unknown = sorted(set(metrics) - set(REGISTRY))
         if unknown:
-            raise KeyError(f"unknown metrics {unknown}; known: {sorted(METRICS)}")
-        out = out[out["metric"].isin(metrics)].reset_index(drop=True)
-    return out
+            raise KeyError(f"unknown metrics {unknown}; known: {sorted(REGISTRY)}")
+    periods = year_periods(origin, start, end)
+    parts = [analysis.metrics(periods, g, metrics) for g in group_bys]
+    return pd.concat(parts, ignore_index=True).rename(columns={"period": "year"})

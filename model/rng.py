@@ -31,6 +31,8 @@ class Stream(IntEnum):
     LEAVE = 12
     TRANSITION = 13
     RETRAFFICKING = 14
+    HOTELS = 15  # never-referred children in Home Office hotels
+    CLOCK_RESETS = 16  # fresh hazard budgets after a clock has fired (per child)
     MESA = 99
 
 

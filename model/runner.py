@@ -87,8 +87,7 @@ def simulate(scenario: Scenario, replicate: int) -> NRMModel:
 def analyse(model: NRMModel) -> tuple[Analysis, pd.DataFrame, pd.DataFrame]:
     events = model.log.to_frame()
     children = children_frame(model)
-    costs = dict(model.scenario_costs())
-    return Analysis(events, children, model.end_day, costs), events, children
+    return Analysis(events, children, model.end_day), events, children
 
 
 def run_one(spec: RunSpec) -> RunResult:

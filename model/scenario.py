@@ -52,9 +52,17 @@ UNITS: dict[str, tuple[str, float, float]] = {
     "choice": ("choice", -math.inf, math.inf),
 }
 ENTRY_KEYS = {
-    "value", "unit", "source", "locator", "note", "range", "calibrate", "allowed", "null",
+    "value",
+    "unit",
+    "source",
+    "locator",
+    "note",
+    "range",
+    "calibrate",
+    "allowed",
+    "null",
     "null_ruled_out_by",
-}  # fmt: skip
+}
 META_KEYS = {"name", "description", "extends"}
 RUN_KEYS = {"start", "end", "seed", "replicates", "warmup_start"}
 TIMELINE_KEYS = {"date", "name", "source", "set", "note", "enabled"}
@@ -554,9 +562,11 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
         spec = SCHEMA.get(dotted)
         if spec is None:
             raise ScenarioError(
-                path, where, "the engine declares no such parameter (model/params.py)."
+                path,
+                where,
+                "the engine declares no such parameter (model/params.py)."
                 + suggest(dotted, SCHEMA),
-            )  # fmt: skip
+            )
         if parent_name and dotted not in entries:
             raise ScenarioError(
                 path,
@@ -575,10 +585,11 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
             )
         if unit != spec.unit:
             raise ScenarioError(
-                path, f"{where}.unit",
+                path,
+                f"{where}.unit",
                 f"unit {unit!r} differs from {spec.unit!r}, the unit the engine declares "
                 "(model/params.py)",
-            )  # fmt: skip
+            )
         source = node.get("source")
         if source is None:
             raise ScenarioError(
@@ -611,11 +622,12 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
         if "allowed" in node and tuple(node["allowed"]) != allowed:
             unknown = [a for a in node["allowed"] if a not in allowed]
             raise ScenarioError(
-                path, f"{where}.allowed",
+                path,
+                f"{where}.allowed",
                 f"value {node['allowed']!r}: the engine knows exactly {list(allowed)} "
                 f"(model/params.py){'; unknown: ' + str(unknown) if unknown else ''}. A policy "
                 "the code does not implement cannot be declared in a scenario file",
-            )  # fmt: skip
+            )
         if "calibrate" in node and not isinstance(node["calibrate"], bool):
             raise ScenarioError(
                 path, f"{where}.calibrate", f"value {node['calibrate']!r} must be true or false"
@@ -636,13 +648,14 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
         if "null" in node:
             if base is not None:
                 raise ScenarioError(
-                    path, f"{where}.null", "the null of an effect is declared once, in "
+                    path,
+                    f"{where}.null",
+                    "the null of an effect is declared once, in "
                     f"{base.declared_in}; a scenario may not change it",
-                )  # fmt: skip
+                )
             null = check_value(path, f"{where}.null", node["null"], unit, allowed)
         if base is None:
-            _check_null(path, where, spec.effect, null, rng, node.get("null_ruled_out_by"),
-                        sources)  # fmt: skip
+            _check_null(path, where, spec.effect, null, rng, node.get("null_ruled_out_by"), sources)
         entries[dotted] = Entry(
             dotted,
             value,
@@ -660,9 +673,11 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
         missing = sorted(set(SCHEMA) - set(entries))
         if missing:
             raise ScenarioError(
-                path, "params", f"no value for {missing}: every parameter the engine declares "
+                path,
+                "params",
+                f"no value for {missing}: every parameter the engine declares "
                 "(model/params.py) needs a value, unit and source here",
-            )  # fmt: skip
+            )
 
     items = doc.get("timeline", [])
     if not isinstance(items, list):
@@ -724,14 +739,24 @@ def _load_mechanisms(
             raise ScenarioError(path, f"{where}.name", "missing; give the mechanism a name")
         keys = item.get("parameters", [])
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-            raise ScenarioError(path, f"{where}.parameters", f"value {keys!r} must be a list of "
-                                "parameter names")  # fmt: skip
+            raise ScenarioError(
+                path, f"{where}.parameters", f"value {keys!r} must be a list of parameter names"
+            )
         for key in keys:
             if key not in entries:
-                raise ScenarioError(path, f"{where}.parameters", f"unknown parameter '{key}'."
-                                    + suggest(key, entries))  # fmt: skip
-        out.append({"name": item["name"], "parameters": list(keys),
-                    "note": str(item.get("note", "")), "declared_in": str(path)})  # fmt: skip
+                raise ScenarioError(
+                    path,
+                    f"{where}.parameters",
+                    f"unknown parameter '{key}'." + suggest(key, entries),
+                )
+        out.append(
+            {
+                "name": item["name"],
+                "parameters": list(keys),
+                "note": str(item.get("note", "")),
+                "declared_in": str(path),
+            }
+        )
     return tuple(out)
 
 
@@ -748,18 +773,22 @@ def _check_null(
     the null out (``null_ruled_out_by = "<source key>"``)."""
     if effect and null is None:
         raise ScenarioError(
-            path, where, "sizes an assumed effect (model/params.py), so it needs "
+            path,
+            where,
+            "sizes an assumed effect (model/params.py), so it needs "
             "'null = <value at which the mechanism does nothing>'",
-        )  # fmt: skip
+        )
     if null is None or rng is None or not isinstance(null, int | float):
         return
     if not rng[0] <= null <= rng[1]:
         if ruled_out_by is None:
             raise ScenarioError(
-                path, where, f"null {null!r} is outside the plausible range {list(rng)}; widen "
+                path,
+                where,
+                f"null {null!r} is outside the plausible range {list(rng)}; widen "
                 "the range to contain it, or name the source that rules it out with "
-                "null_ruled_out_by = \"<source key>\"",
-            )  # fmt: skip
+                'null_ruled_out_by = "<source key>"',
+            )
         _check_source(path, f"{where}.null_ruled_out_by", ruled_out_by, sources)
 
 

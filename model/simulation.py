@@ -1,8 +1,12 @@
 """``NRMModel``: a Mesa model that owns a SimPy environment, the services and the children.
 
 SimPy owns time (``env.now``, days since the scenario start). Mesa owns the population of
-``Child`` agents and the periodic snapshots: one ``step()`` advances SimPy by one reporting
-period (``REPORT_EVERY_DAYS``) and collects counts with a ``mesa.DataCollector``.
+``Child`` agents (and never-referred ``UnaccompaniedChild`` agents in Home Office hotels) and
+the periodic snapshots: one ``step()`` advances SimPy by one reporting period
+(``REPORT_EVERY_DAYS``) and collects counts with a ``mesa.DataCollector``.
+
+Simultaneous events follow SimPy's scheduling order; nothing relies on it except that a
+timeline change on a date applies before anything else that day (it is scheduled first).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from model.scenario import Scenario
 from model.stages import (
     care,
     cg_decision,
+    disqualification,
     guardianship,
+    hotels,
     identification,
     justice,
     leave,
@@ -36,14 +42,13 @@ from model.stages import (
     transition,
 )
 from model.stages.identification import LocalAuthorities
-from model.stages.rg_decision import servers_for
 
 REPORT_EVERY_DAYS = 30.4375  # one reporting period: a twelfth of a year
 EVENT_CODE = {e: i for i, e in enumerate(EVENTS)}
 SLOTS = {
     Stream.ATTRIBUTES: identification.ATTRIBUTE_SLOTS,
     Stream.RG: rg_decision.RG_SLOTS,
-    Stream.DISQUALIFICATION: 1,
+    Stream.DISQUALIFICATION: disqualification.DISQUALIFICATION_SLOTS,
     Stream.CG: cg_decision.CG_SLOTS,
     Stream.RECONSIDERATION: reconsideration.RECONSIDERATION_SLOTS,
     Stream.CARE: care.CARE_SLOTS,
@@ -70,9 +75,8 @@ class NRMModel(mesa.Model):
         self._rows = self.log.rows
         self.counts: Counter[str] = Counter()
         self.n_repeats = 0
-        # two draw tables per stream: first referrals, and repeat referrals
         # per-referral uniforms: all stages in one row fetched at referral (first referrals and
-        # repeat referrals use separate tables); missing episodes have their own table
+        # repeat referrals use separate tables); missing episodes have their own tables
         self.draws = (StageDraws(self.streams, SLOTS), StageDraws(self.streams, SLOTS, (1,)))
         self._offsets = self.draws[0].offsets
         self.missing_draws = (
@@ -80,11 +84,13 @@ class NRMModel(mesa.Model):
             DrawTable(self.streams.seed(Stream.MISSING, 1), care.MISSING_SLOTS),
         )
         self.local_authorities = LocalAuthorities(self)
-        p = self.params
         self.rg_queue = DecisionQueue(self.env, 0, "rg")
         self.cg_queue = DecisionQueue(self.env, 0, "cg")
         self.pilot_queue = DecisionQueue(self.env, 0, "devolved_pilot")
-        self._resize_decision_teams()
+        self._capacity_logged: dict[str, float] = {}
+        self._costs_logged: dict[str, float] = {}
+        self._derive()
+        p = self.params
         self.placements = {
             k: SlotPool(self.env, getattr(p.care, f"capacity_{k}"), k) for k in care.PLACEMENT_TYPES
         }
@@ -92,15 +98,20 @@ class NRMModel(mesa.Model):
         self.params_changed = self.env.event()
         self.hotels_closed = self.env.event()  # fires when policy.hotels_in_use turns off
         self.env.process(self._timeline())
+        self.pool = identification.Pool(self)
+        self.env.process(self.pool.run())
         self.env.process(identification.arrivals(self))
-        self.birthdays: dict[int, list[tuple[Child, int]]] = {}
-        self.env.process(transition.birthdays(self))
+        self.env.process(hotels.arrivals(self))
+        self.birthdays: dict[int, list[Child]] = {}
+        self.followup_ends: dict[int, list[Child]] = {}
+        self.env.process(transition.daily(self))
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "date": lambda m: m.calendar.date(m.env.now).isoformat(),
                 **{state: (lambda m, s=state: m.counts[s]) for state in OPEN_STATES},
                 "in_care": lambda m: m.counts["in_care"],
                 "ictg_direct_active": lambda m: m.counts["ictg_direct"],
+                "unidentified_pool": lambda m: m.pool.size,
                 "rg_queue": lambda m: len(m.rg_queue),
                 "cg_queue": lambda m: len(m.cg_queue),
             }
@@ -117,25 +128,34 @@ class NRMModel(mesa.Model):
         while self.env.now < self.end_day:
             self.step()
 
-    def scenario_costs(self) -> dict[str, float]:
-        """Unit costs (group ``cost``) in force at the end of the run."""
-        return {k.split(".", 1)[1]: v for k, v in self.params.flat.items() if k.startswith("cost.")}
-
-    def _resize_decision_teams(self) -> None:
-        """Case workers in each decision queue from the capacities in force (Little's law)."""
+    def _derive(self) -> None:
+        """Quantities that follow from the parameters in force: decision teams (Little's
+        law), the NBA-era RG logits, the panel work-time scale; log capacities and unit costs
+        when they change (the costs of capacity and the dated unit costs come from these)."""
         p = self.params
         rg_capacity = (
-            p.rg_decision.capacity_ratio_to_referrals
-            * p.identification.child_referrals_per_year
-            * p.identification.awareness_multiplier
+            p.rg_decision.capacity_ratio_to_referrals * p.identification.child_referrals_per_year
         )
-        self.rg_queue.set_servers(servers_for(rg_capacity, p.rg_decision.mean_work_days))
-        cg_capacity = p.cg_decision.capacity_per_year * p.cg_decision.capacity_multiplier
-        self.cg_queue.set_servers(servers_for(cg_capacity, p.cg_decision.mean_work_days))
-        pilot = p.devolved_pilot
+        self.rg_queue.set_servers(
+            rg_decision.servers_for(rg_capacity, p.rg_decision.mean_work_days)
+        )
+        cg_capacity = cg_decision.capacity_per_year(p)
+        self.cg_queue.set_servers(cg_decision.servers_for_cg(cg_capacity, p))
+        self.panel_scale_days = rg_decision.panel_scale_days(p.devolved_pilot)
+        panel_capacity = p.devolved_pilot.capacity_per_year_per_la * p.devolved_pilot.la_count
         self.pilot_queue.set_servers(
-            servers_for(pilot.capacity_per_year_per_la * pilot.la_count, pilot.mean_work_days)
+            rg_decision.servers_for(panel_capacity, 2.0 * self.panel_scale_days)
         )
+        self.nba_logits = rg_decision.nba_logits(p)
+        for name, value in (("rg", rg_capacity), ("cg", cg_capacity), ("panel", panel_capacity)):
+            if self._capacity_logged.get(name) != value:
+                self._capacity_logged[name] = value
+                self._system(Event.CAPACITY, name, value)
+        for name in p.cost.__attrs_attrs__:
+            value = getattr(p.cost, name.name)
+            if self._costs_logged.get(name.name) != value:
+                self._costs_logged[name.name] = value
+                self._system(Event.UNIT_COST, name.name, value)
 
     def _timeline(self) -> Any:
         """SimPy process: apply each timeline entry on its date, then resize services."""
@@ -148,7 +168,7 @@ class NRMModel(mesa.Model):
             elif not hotels_before and self.params.policy.hotels_in_use:
                 self.hotels_closed = self.env.event()
             p = self.params
-            self._resize_decision_teams()
+            self._derive()
             for kind, pool in self.placements.items():
                 pool.set_capacity(getattr(p.care, f"capacity_{kind}"))
             self.ictg_direct.set_capacity(p.guardianship.ictg_direct_caseload)
@@ -165,7 +185,7 @@ class NRMModel(mesa.Model):
 
     def record(
         self,
-        child: Child,
+        child: Any,
         event: Event,
         positive: bool | int = -1,
         detail: str = "",
@@ -188,7 +208,7 @@ class NRMModel(mesa.Model):
     def record_at(
         self,
         t_days: float,
-        child: Child,
+        child: Any,
         event: Event,
         positive: bool | int = -1,
         detail: str = "",
@@ -209,6 +229,10 @@ class NRMModel(mesa.Model):
             )
         )
 
+    def _system(self, event: Event, detail: str, value: float) -> None:
+        """A system row (child_id -1): a series the metrics need (pool, capacity, unit cost)."""
+        self._rows.append((self.env.now, -1, -1, EVENT_CODE[event], -1, 0, detail, value))
+
     def active(self, child: Child, episode: int) -> bool:
         return child.episode == episode and child.state in OPEN_STATES
 
@@ -226,44 +250,87 @@ class NRMModel(mesa.Model):
     def close_episode(self, child: Child, state: str) -> None:
         self.cancel_job(child)
         self.set_state(child, state)
-        retrafficking.after_close(self, child)
+        self.record(child, Event.CASE_CLOSED, -1, state)
+        if state == "confirmed":
+            child.confirmed = True
+        guardianship.on_case_closed(self, child)
+        self.update_hazards(child)
 
-    def start_episode(self, child: Child) -> None:
-        """Referral: route, log, start the side processes and the decision pathway."""
+    def update_hazards(self, child: Child) -> None:
+        """Re-read every time-varying hazard of the child after its situation changed."""
+        retrafficking.update(self, child)
+        justice.update(self, child)
+
+    def start_episode(self, child: Child, kind: str = "new") -> None:
+        """A referral that opens a case: route, log, start the side processes and the
+        decision pathway."""
         now = self.env.now
         child.u = self.draws[1 if child.episode else 0].row(child.r)
-        if child.episode == 0:
+        first = child.episode == 0
+        if first:
             identification.draw_attributes(self, child)
+            child.followup_end = child.day18 + transition.followup_days(self.params)
         child.referred_at = now
         child.episode_starts.append(now)
         child.state = "awaiting_rg"
+        child.exploited = False
         self.counts["awaiting_rg"] += 1
         criminalised_now = justice.criminalise(self, child)
+        child.pod_considered = disqualification.considered(self, child)
+        rg_decision.at_referral(self, child)
         child.route = rg_decision.choose_route(self, child)
-        self.record(child, Event.REFERRED, -1, "first_responder")
+        self.record(child, Event.REFERRED, -1, kind)
+        child.n_referrals += 1
         if criminalised_now:
             self.record(child, Event.CRIMINALISED)
+        if child.legal_advice:
+            self.record(child, Event.LEGAL_ADVICE)
         justice.start(self, child)
         care.start(self, child)
         guardianship.start(self, child)
-        retrafficking.start_open_case(self, child)
-        transition.schedule(self, child)
+        retrafficking.start(self, child, first)
+        if first:
+            transition.schedule(self, child)
+        self.update_hazards(child)
         self.env.process(referral_episode(self, child))
 
     def re_trafficked(self, child: Child, where: str) -> None:
         self.record(child, Event.RE_TRAFFICKED, -1, where)
-        retrafficking.maybe_re_refer(self, child)
+        if where != "after_18":
+            child.exploited = True
+            retrafficking.maybe_re_refer(self, child)
+        self.update_hazards(child)
 
     def repeat_referral(self, child: Child) -> None:
-        """A repeat referral starts a new episode; an open earlier case is superseded."""
-        if child.state in OPEN_STATES:
-            self.record(child, Event.SUPERSEDED)
-            self.cancel_job(child)
+        """A child re-trafficked and identified again. With a case open, the new instance is
+        recorded on it (``linked``; the case keeps its referral date); otherwise a new episode
+        opens and goes through the decisions again."""
+        if child.adult or self.env.now >= child.followup_end:
+            return
+        if child.is_open:
+            self.record(child, Event.REFERRED, -1, "linked")
+            child.n_referrals += 1
+            child.exploited = False
+            child.missing_long_term = False
+            retrafficking.restart_clock(self, child)
+            care.start(self, child)
+            guardianship.start(self, child)
+            self.update_hazards(child)
+            return
         self.counts[child.state] -= 1
         child.episode += 1
         child.r = self.n_repeats
         self.n_repeats += 1
-        self.start_episode(child)
+        child.missing_long_term = False
+        retrafficking.restart_clock(self, child)
+        self.start_episode(child, "repeat")
+
+    def duplicate_referral(self, child: Child, episode: int) -> None:
+        """A second referral about the same instance: joins the case, no new decision."""
+        if child.adult or self.env.now >= child.followup_end or child.episode != episode:
+            return
+        self.record(child, Event.REFERRED, -1, "duplicate")
+        child.n_referrals += 1
 
 
 def children_frame(model: NRMModel) -> Any:
@@ -285,10 +352,13 @@ def children_frame(model: NRMModel) -> Any:
                 c.local_authority,
                 c.has_parental_responsibility,
                 c.exploited_overseas,
+                c.arrived_irregularly,
                 c.criminalised,
                 c.guardian_kind,
-                c.episode + 1,
+                c.n_referrals,
                 c.state,
+                c.confirmed,
+                c.removed,
             )
             for c in model.agents_by_type[Child]
         ]
@@ -308,12 +378,15 @@ def children_frame(model: NRMModel) -> Any:
         "local_authority",
         "has_parental_responsibility",
         "exploited_overseas",
+        "arrived_irregularly",
         "criminalised",
         "guardian_kind",
         "referrals",
         "final_state",
+        "confirmed",
+        "removed_at_18",
     ]
-    data = (
+    data: dict[str, Any] = (
         dict(zip(columns, zip(*rows, strict=True), strict=True))
         if rows
         else {c: [] for c in columns}

@@ -222,7 +222,7 @@ SCENARIO_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
         [params.identification]
         awareness_multiplier = { value = 3.0, source = "assumption" }
         """,
-        ("params.identification.awareness_multiplier", "3.0", "plausible range", "[0.8, 1.5]"),
+        ("params.identification.awareness_multiplier", "3.0", "plausible range", "[1.0, 1.5]"),
     ),
     "malformed_toml": (
         """

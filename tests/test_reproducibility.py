@@ -191,7 +191,7 @@ def test_changing_the_sex_mix_leaves_arrival_times_unchanged(small: Scenario) ->
     e0, e1 = m0.log.to_frame(), m1.log.to_frame()
 
     def arrivals(ev: pd.DataFrame) -> pd.Series:
-        ref = ev[(ev["event"] == "referred") & (ev["episode"] == 0)]
+        ref = ev[(ev["event"] == "referred") & (ev["referral_kind"] == "new")]
         return ref.set_index("child_id")["t_days"].sort_index()
 
     pd.testing.assert_series_equal(arrivals(e0), arrivals(e1))

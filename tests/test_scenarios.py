@@ -354,23 +354,37 @@ def test_relative_extends_path_resolves_against_the_extending_file(
 # ------------------------------------------------------------------- every parameter is read
 # Parameters read through a computed name: (group, prefix) -> the suffixes the model uses.
 def _dynamic_suffixes(baseline: Scenario) -> dict[tuple[str, str], set[str]]:
-    from model.stages.care import PLACEMENT_TYPES
-    from model.stages.identification import NATIONS
+    from model.params import NATIONS, PLACEMENT_TYPES
+    from model.stages.guardianship import SUFFIX
 
+    effects = (
+        "missing_hazard_ratio",
+        "retrafficking_hazard_ratio",
+        "dropout_at_18_odds_ratio",
+        "criminalisation_hazard_ratio",
+    )
     return {
         ("care", "capacity_"): set(PLACEMENT_TYPES),
-        ("care", "missing_rate_"): set(PLACEMENT_TYPES),
+        ("care", "missing_rate_ratio_"): set(PLACEMENT_TYPES) - {"foster", "hotel"},
         ("cost", "per_day_"): set(PLACEMENT_TYPES),
         ("local_authorities", "count_"): set(NATIONS),
+        **{("guardianship", f"{e}_"): set(SUFFIX.values()) for e in effects},
     }
 
 
 def _model_reads() -> tuple[set[str], set[str], set[str]]:
-    """Attribute names, string subscripts / getattr names, and f-string prefixes in model/."""
+    """Attribute names, string constants (subscripts, getattr names, cost keys passed to
+    functions), and f-string prefixes (or a name passed as a string and completed in an
+    f-string) in model/ outside the schema module."""
     attrs, keys, prefixes = set(), set(), set()
     for path in MODEL_DIR.rglob("*.py"):
+        if path.name == "params.py":
+            continue  # the schema declares every name; reading is what is tested
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                keys.add(node.value)
+                prefixes.add(node.value + "_")
             if isinstance(node, ast.Attribute):
                 attrs.add(node.attr)
             elif isinstance(node, ast.Subscript):
@@ -462,15 +476,21 @@ def _baseline_copy(tmp_path: Path, old: str, new: str) -> Path:
 
 
 def test_an_effect_without_a_null_is_rejected(tmp_path: Path) -> None:
-    path = _baseline_copy(tmp_path, "nba_amended_odds_ratio = { value = 1.0, null = 1.0,",
-                          "nba_amended_odds_ratio = { value = 1.0,")  # fmt: skip
+    path = _baseline_copy(
+        tmp_path,
+        "nba_amended_odds_ratio = { value = 1.0, null = 1.0,",
+        "nba_amended_odds_ratio = { value = 1.0,",
+    )
     with pytest.raises(ScenarioError, match="needs 'null = "):
         load_scenario(path)
 
 
 def test_a_null_outside_the_range_needs_a_source(tmp_path: Path) -> None:
-    path = _baseline_copy(tmp_path, "missing_hazard_ratio_direct = { value = 0.85, null = 1.0,",
-                          "missing_hazard_ratio_direct = { value = 0.85, null = 1.5,")  # fmt: skip
+    path = _baseline_copy(
+        tmp_path,
+        "missing_hazard_ratio_direct = { value = 0.85, null = 1.0,",
+        "missing_hazard_ratio_direct = { value = 0.85, null = 1.5,",
+    )
     with pytest.raises(ScenarioError, match="outside the plausible range"):
         load_scenario(path)
 

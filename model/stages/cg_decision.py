@@ -1,12 +1,20 @@
 """Stage 4: recovery period and the Conclusive Grounds (CG) decision.
 
-After a positive RG comes the recovery period (``cg_decision.min_recovery_days``), then the
-case joins the CG queue. Home Office CG capacity
-(``cg_decision.capacity_per_year``, decisions a year for child cases, changed on the timeline)
-is finite, so waiting times and the backlog emerge from the queue. In the devolved pilot the
-panel often decides CG at the same meeting as RG (``devolved_pilot.p_cg_same_meeting``).
+After a positive RG comes the recovery period (``cg_decision.min_recovery_days``: 45 days
+until 12 Dec 2022, 30 from 13 Dec 2022; ``min_recovery_days_scotland`` for Scottish cases),
+then the case joins the CG queue. Home Office capacity for child cases is finite
+(``capacity_per_year`` from the published series, or ``capacity_after_2024`` once
+``after_published_years`` is set, times ``capacity_multiplier`` and ``1 +
+added_capacity_share``), so waits and the backlog emerge from the queue.
 
-Parameters: groups ``cg_decision``, ``devolved_pilot``; ``policy.decision_regime``.
+The CG standard in force on the decision date (``policy.cg_regime``) sets the probability of
+a positive decision; it is kept apart from the RG test because the cause of the 2023 fall in
+CG positives is not published. A devolved panel often decides CG at the same meeting as the RG
+(``devolved_pilot.p_cg_same_meeting``), otherwise after the recovery period in the panel
+queue; it decides with the Home Office probability times ``devolved_pilot.cg_odds_ratio`` on
+the odds.
+
+Parameters: groups ``cg_decision``, ``devolved_pilot``; ``policy.cg_regime``.
 """
 
 from __future__ import annotations
@@ -20,45 +28,60 @@ import simpy
 from model.events import Event
 from model.rng import Stream
 from model.stages import wait_for_decision
-from model.stages.rg_decision import DEVOLVED_PILOT
+from model.stages.rg_decision import DEVOLVED_PILOT, expit, logit, panel_work_days, servers_for
 
 if TYPE_CHECKING:
     from model.agents import Child
+    from model.params import Params
     from model.simulation import NRMModel
 
-CG_SLOTS = 3
+CG_SLOTS = 6  # 0 work time, 1 decision, 2 same meeting, 3 second work draw; 4-5 reserved
 
 
-def p_positive_cg(model: NRMModel, child: Child) -> float:
-    if child.route == DEVOLVED_PILOT:
-        return model.params.devolved_pilot.p_cg_positive
-    p = model.params.cg_decision
-    return (
-        p.p_positive_pre_nba
-        if model.params.policy.decision_regime == "pre_nba"
-        else p.p_positive_nba
-    )
+def capacity_per_year(p: Params) -> float:
+    """Home Office CG decisions a year available for child cases."""
+    c = p.cg_decision
+    base = c.capacity_after_2024 if c.after_published_years else c.capacity_per_year
+    return base * c.capacity_multiplier * (1.0 + c.added_capacity_share)
+
+
+def servers_for_cg(capacity: float, p: Params) -> int:
+    return servers_for(capacity, p.cg_decision.mean_work_days)
+
+
+def recovery_days(p: Params, child: Child) -> float:
+    c = p.cg_decision
+    return c.min_recovery_days_scotland if child.nation == "scotland" else c.min_recovery_days
+
+
+def p_positive(p: Params, panel: bool) -> float:
+    c = p.cg_decision
+    base = c.p_positive_pre_nba if p.policy.cg_regime == "pre_nba" else c.p_positive_nba
+    if not panel:
+        return base
+    return expit(logit(base) + math.log(p.devolved_pilot.cg_odds_ratio))
 
 
 def decide(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, bool | None]:
     """Recovery period, queue, decision. Returns None if the case closed meanwhile."""
     u = model.row(Stream.CG, child)
-    pilot = child.route == DEVOLVED_PILOT
-    if pilot and u[2] < model.params.devolved_pilot.p_cg_same_meeting:
-        positive = u[1] < p_positive_cg(model, child)
-        model.record(child, Event.CG_DECIDED, positive, model.params.policy.decision_regime)
+    panel = child.route == DEVOLVED_PILOT
+    if panel and u[2] < model.params.devolved_pilot.p_cg_same_meeting:
+        positive = u[1] < p_positive(model.params, True)
+        model.record(child, Event.CG_DECIDED, positive, model.params.policy.cg_regime)
         return positive
     model.set_state(child, "awaiting_cg")  # includes the recovery period
     episode = child.episode
-    yield model.env.timeout(model.params.cg_decision.min_recovery_days)  # holds no decision-maker
+    yield model.env.timeout(recovery_days(model.params, child))  # holds no decision-maker
     if not model.active(child, episode):
         return None
-    if pilot:
-        mean_days, queue = model.params.devolved_pilot.mean_work_days, model.pilot_queue
+    if panel:
+        work, queue = panel_work_days(model, u[0], u[3]), model.pilot_queue
     else:
-        mean_days, queue = model.params.cg_decision.mean_work_days, model.cg_queue
-    if not (yield from wait_for_decision(model, child, queue, -mean_days * math.log1p(-u[0]))):
+        work = -model.params.cg_decision.mean_work_days * math.log1p(-u[0])
+        queue = model.cg_queue
+    if not (yield from wait_for_decision(model, child, queue, work)):
         return None
-    positive = u[1] < p_positive_cg(model, child)
-    model.record(child, Event.CG_DECIDED, positive, model.params.policy.decision_regime)
+    positive = u[1] < p_positive(model.params, panel)
+    model.record(child, Event.CG_DECIDED, positive, model.params.policy.cg_regime)
     return positive

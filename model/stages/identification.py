@@ -1,20 +1,31 @@
 """Stage 1: exploitation, identification and referral into the NRM.
 
-New children arrive as a Poisson process whose rate is read from the parameters in force
-(``identification.child_referrals_per_year``, changed by timeline entries each year).
-Repeat referrals are not generated here: they come from the re-trafficking stage, so the
-rate of new children is the published total minus the expected repeat share.
+Exploitation begins before anyone notices. Exploited children wait in an **unidentified pool**
+until a first responder refers them (rate ``1 / identification.mean_years_to_identification``
+times ``identification.awareness_multiplier``), or leave childhood unidentified
+(``identification.unidentified_exit_rate_per_year``). Nobody observes this pool child by
+child, so it is a compartment integrated on a daily grid (``Pool``), while every referred
+child is an agent.
+
+At the observed identification rate the referral stream is the published one: new children
+arrive as a Poisson process at ``child_referrals_per_year x (1 - repeat_share_of_referrals)``
+(repeat referrals come from the re-trafficking stage). A faster identification rate
+(``awareness_multiplier > 1``, the earlier-identification lever) drains the pool faster:
+referrals rise by ``awareness x pool / pool_at_observed_rate``, first sharply then towards a
+new steady level, and the child-days exploited unidentified fall. Harm accrues in the pool and
+while a re-trafficked child waits to be identified again (``child_days_exploited_unidentified``).
 
 Parameters (group ``identification``): child_referrals_per_year, repeat_share_of_referrals,
-awareness_multiplier, sex, age_band, youngest_age_years, nationality, exploitation_male,
-exploitation_female, nation, p_parental_responsibility_uk,
-p_parental_responsibility_non_uk, p_exploited_overseas_uk, p_exploited_overseas_non_uk,
-and group ``local_authorities``.
+awareness_multiplier, mean_years_to_identification, unidentified_exit_rate_per_year, sex,
+age_band, youngest_age_years, nationality, exploitation_male, exploitation_female, nation,
+p_parental_responsibility_uk, p_parental_responsibility_non_uk, p_exploited_overseas_uk,
+p_exploited_overseas_non_uk, p_arrived_irregularly_non_uk; group ``local_authorities``.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -23,16 +34,16 @@ import simpy
 
 from model.agents import Child
 from model.calendar import DAYS_PER_YEAR
-from model.params import Share
+from model.events import Event
+from model.params import EXPLOITATION_TYPES, NATIONS, Params, Share
 from model.rng import Stream
 
 if TYPE_CHECKING:
     from model.simulation import NRMModel
 
-NATIONS = ("england", "wales", "scotland", "northern_ireland")
-SINGLE_TYPES = ("criminal", "sexual", "labour", "domestic_servitude")
+SINGLE_TYPES = tuple(t for t in EXPLOITATION_TYPES if t != "mixed")
 AGE_BANDS = {"0-11": (None, 12.0), "12-14": (12.0, 15.0), "15-17": (15.0, 18.0)}
-ATTRIBUTE_SLOTS = 11
+ATTRIBUTE_SLOTS = 16  # 12 used; the rest reserved so a new attribute does not move others
 
 
 class LocalAuthorities:
@@ -78,14 +89,70 @@ class LocalAuthorities:
         return self.pilot_rank[la] < pilot_la_count
 
 
-def new_child_rate_per_day(model: NRMModel) -> float:
-    p = model.params.identification
-    return (
-        p.child_referrals_per_year
-        * p.awareness_multiplier
-        * (1.0 - p.repeat_share_of_referrals)
-        / DAYS_PER_YEAR
-    )
+# --------------------------------------------------------------------------- the pool
+def published_new_child_rate(p: Params) -> float:
+    """New children referred a year at the observed identification rate."""
+    i = p.identification
+    return i.child_referrals_per_year * (1.0 - i.repeat_share_of_referrals)
+
+
+def pool_step(
+    pool: float, inflow_per_year: float, outflow_rate_per_year: float, days: float
+) -> float:
+    """Exact solution of dP/dt = inflow - rate * P over ``days`` (rates per year)."""
+    if outflow_rate_per_year <= 0.0:
+        return pool + inflow_per_year * days / DAYS_PER_YEAR
+    steady = inflow_per_year / outflow_rate_per_year
+    return steady + (pool - steady) * math.exp(-outflow_rate_per_year * days / DAYS_PER_YEAR)
+
+
+class Pool:
+    """Exploited children not yet identified: a compartment with the observed identification
+    rate (``reference``) and the one in force (``size``), integrated day by day.
+
+    Onset inflow is what keeps the reference pool at ``referrals / identification rate``, so
+    at the observed rate the pool implies exactly the published referral stream.
+    """
+
+    def __init__(self, model: NRMModel) -> None:
+        self.model = model
+        p = model.params.identification
+        h0 = 1.0 / p.mean_years_to_identification
+        self.reference = published_new_child_rate(model.params) / h0
+        self.size = self.reference
+        self.onsets = 0.0  # cumulative, for the balance check
+        self.identified = 0.0
+        self.left_unidentified = 0.0
+        self.start_size = self.size
+
+    @property
+    def referral_factor(self) -> float:
+        """New-child referral rate relative to the published one."""
+        if self.reference <= 0.0:
+            return 1.0
+        m = self.model.params.identification.awareness_multiplier
+        return m * self.size / self.reference
+
+    def run(self) -> Generator[simpy.Event, Any, None]:
+        """SimPy process: one step a day; records the pool size (child-days) each day."""
+        model = self.model
+        env = model.env
+        while env.now < model.end_day:
+            p = model.params.identification
+            h0 = 1.0 / p.mean_years_to_identification
+            a = p.unidentified_exit_rate_per_year
+            m = p.awareness_multiplier
+            target = published_new_child_rate(model.params) / h0
+            inflow = (h0 + a) * target  # onsets per year
+            model._system(Event.POOL_SIZE, "", self.size)
+            before = self.size
+            self.reference = pool_step(self.reference, inflow, h0 + a, 1.0)
+            self.size = pool_step(self.size, inflow, m * h0 + a, 1.0)
+            mean = 0.5 * (before + self.size)
+            self.onsets += inflow / DAYS_PER_YEAR
+            self.identified += m * h0 * mean / DAYS_PER_YEAR
+            self.left_unidentified += a * mean / DAYS_PER_YEAR
+            yield env.timeout(1.0)
 
 
 def arrivals(model: NRMModel) -> Generator[simpy.Event, Any, None]:
@@ -95,7 +162,7 @@ def arrivals(model: NRMModel) -> Generator[simpy.Event, Any, None]:
     gaps: list[float] = []
     index = 0
     while True:
-        rate = new_child_rate_per_day(model)
+        rate = published_new_child_rate(model.params) * model.pool.referral_factor / DAYS_PER_YEAR
         if rate <= 0:
             yield model.params_changed
             continue
@@ -110,6 +177,7 @@ def arrivals(model: NRMModel) -> Generator[simpy.Event, Any, None]:
         model.start_episode(child)
 
 
+# --------------------------------------------------------------------------- attributes
 def draw_attributes(model: NRMModel, child: Child) -> None:
     """Draw the child's attributes from the mix in force at referral (one table row)."""
     p = model.params.identification
@@ -135,6 +203,7 @@ def draw_attributes(model: NRMModel, child: Child) -> None:
     child.has_parental_responsibility = u[9] < p_pr
     p_over = p.p_exploited_overseas_uk if uk else p.p_exploited_overseas_non_uk
     child.exploited_overseas = u[10] < p_over
+    child.arrived_irregularly = (not uk) and u[11] < p.p_arrived_irregularly_non_uk
 
 
 def two_types(mix: Share, u1: float, u2: float) -> tuple[str, str]:

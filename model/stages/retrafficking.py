@@ -1,15 +1,23 @@
-"""Stage 10b: re-trafficking and repeat referral.
+"""Stage 10b: re-trafficking, before and after 18, and repeat referral.
 
-A child can be re-trafficked (i) while missing from care (see ``care``), (ii) in the
-community while their case is open and they are not looked after
-(``retrafficking.rate_per_year_open_case``), or (iii) after the case closes without
-protection: negative, withdrawn, suspended or disqualified
-(``retrafficking.rate_per_year_after_exit``); confirmed victims face
-``retrafficking.rate_per_year_confirmed``. A re-trafficked child is identified and referred
-again with ``retrafficking.p_re_referred`` after an exponential delay, if still under 18:
-that is a repeat referral, a new episode; an open earlier case is closed as superseded.
+A child can be re-trafficked (i) while missing from care and not found (see ``care``), or
+(ii) in the community when not in care, at a hazard that depends on the child's situation
+now: ``retrafficking.rate_per_year_child`` under 18 and ``rate_per_year_after_18`` in the
+follow-up after 18, times ``female_hazard_ratio`` for girls, ``confirmed_hazard_ratio`` after
+a positive CG (what the decision does beyond the channels modelled elsewhere), the guardian's
+``retrafficking_hazard_ratio_<kind>`` while supported, and after 18 valid leave
+(``leave.retrafficking_hazard_ratio_after_18``) and MSVCC support (``msvcc_hazard_ratio``).
+The hazard is a clock (``model.hazard.HazardClock``) re-read whenever the situation changes.
 
-Parameters: group ``retrafficking``.
+A child re-trafficked before 18 is exploited again; with ``p_re_referred`` they are identified
+and referred again after an exponential delay, if still under 18: with a case open the new
+instance is recorded on it (``referred`` with ``linked``; the case keeps its referral date),
+otherwise a new episode opens. Separately, a referral is followed by a second referral about
+the same instance with ``p_duplicate_referral`` (another first responder): it joins the case
+with no new decision. Re-trafficking after 18 is counted (``re_trafficked_after_18``), not
+referred (adult referrals are outside the model).
+
+Parameters: group ``retrafficking``; ``guardianship``, ``leave`` effects.
 """
 
 from __future__ import annotations
@@ -17,57 +25,95 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from model.calendar import DAYS_PER_YEAR
+import numpy as np
+
+from model.hazard import HazardClock
 from model.rng import Stream
+from model.stages import guardianship, leave
 
 if TYPE_CHECKING:
     from model.agents import Child
     from model.simulation import NRMModel
 
-RETRAFFICKING_SLOTS = 4
+RETRAFFICKING_SLOTS = 8  # 0 clock budget, 1 re-referred, 2 delay, 3 duplicate, 4 its delay
 
 
-def _schedule(model: NRMModel, child: Child, rate_per_year: float, u: float, where: str) -> None:
-    if rate_per_year <= 0:
-        return
-    t = -math.log1p(-u) / rate_per_year * DAYS_PER_YEAR
-    if model.env.now + t >= min(child.day18, model.end_day):
-        return
-    r, episode = child.r, child.episode
-
-    def fire(_ev: object) -> None:
-        if child.episode != episode or child.r != r:
-            return  # already referred again
-        if where == "community" and (not child.is_open or child.in_care):
-            return
-        model.re_trafficked(child, where)
-
-    model.env.timeout(t).callbacks.append(fire)
-
-
-def start_open_case(model: NRMModel, child: Child) -> None:
-    """At referral: community re-trafficking hazard while the case is open."""
+def start(model: NRMModel, child: Child, first: bool) -> None:
+    """At a referral that opens a case: the re-trafficking clock (first referral) and a
+    possible duplicate referral."""
     u = model.row(Stream.RETRAFFICKING, child)
-    _schedule(model, child, model.params.retrafficking.rate_per_year_open_case, u[0], "community")
-
-
-def after_close(model: NRMModel, child: Child) -> None:
-    """When a case closes: hazard for the rest of childhood, by outcome."""
+    if first:
+        child.retraffic_clock = HazardClock(
+            model.env, u[0], lambda: _fire(model, child), child.followup_end
+        )
     p = model.params.retrafficking
-    rate = p.rate_per_year_confirmed if child.state == "confirmed" else p.rate_per_year_after_exit
-    u = model.row(Stream.RETRAFFICKING, child)
-    _schedule(model, child, rate, u[1], "after_exit")
+    if u[3] < p.p_duplicate_referral:
+        delay = -p.mean_days_to_duplicate * math.log1p(-u[4])
+        episode = child.episode
+        if model.env.now + delay < min(child.day18, model.end_day):
+            model.env.timeout(delay).callbacks.append(
+                lambda _ev: model.duplicate_referral(child, episode)
+            )
+
+
+def rate(model: NRMModel, child: Child) -> float:
+    """Re-trafficking events a year for this child now (0 while in care, exploited, or out
+    of the model)."""
+    now = model.env.now
+    if child.exploited or child.in_care or child.removed or now >= child.followup_end:
+        return 0.0
+    p = model.params.retrafficking
+    sex = p.female_hazard_ratio if child.sex == "female" else 1.0
+    r = sex * guardianship.active_effect(model.params, child, "retrafficking_hazard_ratio")
+    if child.confirmed:
+        r *= p.confirmed_hazard_ratio
+    if now < child.day18:
+        return r * p.rate_per_year_child
+    if child.retrafficked_as_adult:
+        return 0.0
+    r *= p.rate_per_year_after_18
+    if leave.valid(model, child):
+        r *= model.params.leave.retrafficking_hazard_ratio_after_18
+    if now < child.msvcc_until:
+        r *= p.msvcc_hazard_ratio
+    return r
+
+
+def update(model: NRMModel, child: Child) -> None:
+    if child.retraffic_clock is not None:
+        child.retraffic_clock.set_rate(rate(model, child))
+
+
+def restart_clock(model: NRMModel, child: Child) -> None:
+    """A fresh hazard budget once a re-trafficked child is identified again."""
+    if child.retraffic_clock is None:
+        return
+    child.n_clock_resets += 1
+    seed = model.streams.seed(Stream.CLOCK_RESETS, child.index, child.n_clock_resets)
+    u = float(np.random.default_rng(seed).random())
+    child.retraffic_clock.reset(u)
+
+
+def _fire(model: NRMModel, child: Child) -> None:
+    if model.env.now < child.day18:
+        model.re_trafficked(child, "community")
+    else:
+        child.retrafficked_as_adult = True
+        model.re_trafficked(child, "after_18")
 
 
 def maybe_re_refer(model: NRMModel, child: Child) -> None:
     """After re-trafficking: schedule a repeat referral if identified while still a child."""
     p = model.params.retrafficking
     u = model.row(Stream.RETRAFFICKING, child)
-    if u[2] >= p.p_re_referred:
+    u_refer, u_delay = u[1], u[2]
+    if child.n_clock_resets:  # a second event in the same episode: fresh draws
+        seed = model.streams.seed(Stream.CLOCK_RESETS, child.index, child.n_clock_resets, 1)
+        u_refer, u_delay = np.random.default_rng(seed).random(2).tolist()
+    if u_refer >= p.p_re_referred:
         return
-    delay = -p.mean_days_to_re_referral * math.log1p(-u[3])
-    when = model.env.now + delay
-    if when >= min(child.day18, model.end_day):
+    delay = -p.mean_days_to_re_referral * math.log1p(-u_delay)
+    if model.env.now + delay >= min(child.day18, model.end_day):
         return
     episode = child.episode
     model.env.timeout(delay).callbacks.append(

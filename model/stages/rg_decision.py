@@ -1,19 +1,30 @@
 """Stage 2: the Reasonable Grounds (RG) decision, by the Home Office or a devolved panel.
 
 Route: a child whose local authority is in the devolved pilot on the referral date, who is
-more than ``devolved_pilot.exclusion_days_before_18`` days from 18 and not being considered
-for public-order disqualification, goes to the local panel; everyone else to the Home Office
-Single Competent Authority. Both are finite-capacity queues, so waits emerge.
+more than ``devolved_pilot.exclusion_days_before_18`` days from 18 and is not being considered
+for public-order disqualification (see ``disqualification.considered``) goes to the local
+panel; everyone else to the Home Office Single Competent Authority. Both are finite-capacity
+queues, so waits emerge.
 
-Under the Jan-Jul 2023 "objective evidence" test a Home Office case cannot be decided until
-``rg_decision.extra_days_objective_evidence`` days after referral (first responders were
-asked for more evidence); it holds no decision-maker meanwhile.
+The evidence standard in force on the *decision* date (``policy.decision_regime``) applies to
+both routes. Home Office probability of a positive RG:
 
-The evidence standard in force on the *decision* date (``policy.decision_regime``:
-``pre_nba`` before 30 Jan 2023, ``nba_objective`` to Jul 2023, ``nba_amended`` after) sets
-the probability of a positive decision.
+* ``pre_nba``: ``rg_decision.p_positive_pre_nba``;
+* ``nba_objective`` (Jan-Jul 2023): the NBA-era rate, lower for exploitation overseas
+  (``rg_decision.nba_overseas_odds_ratio``) with its mean over cases held at
+  ``rg_decision.p_positive_nba`` (so the overseas effect is fitted jointly with the published
+  2023 rate); a case waits ``extra_days_objective_evidence`` for evidence first (no
+  decision-maker held);
+* ``nba_amended`` (from Jul 2023): the same, times ``nba_amended_odds_ratio`` on the odds.
 
-Parameters: groups ``rg_decision``, ``devolved_pilot``, ``policy.decision_regime``.
+Legal advice before the RG (``policy.legal_aid_before_rg``; taken up with
+``legal_aid.p_take_up``) multiplies the odds by ``legal_aid.rg_positive_odds_ratio``. A panel
+decides with the Home Office probability of the same regime times
+``devolved_pilot.rg_odds_ratio`` on the odds. The pilot's 45 days is a deadline, not a mean:
+panel work time is gamma(2) with ``devolved_pilot.p_within_deadline`` of decisions inside
+``devolved_pilot.deadline_days`` when panels have spare capacity; waits for a panel come on top.
+
+Parameters: groups ``rg_decision``, ``devolved_pilot``, ``legal_aid``; ``policy``.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import simpy
+from scipy.special import gammaincinv
 
 from model.events import Event
 from model.rng import Stream
@@ -30,17 +42,86 @@ from model.stages import wait_for_decision
 
 if TYPE_CHECKING:
     from model.agents import Child
+    from model.params import DevolvedPilot, Params
     from model.simulation import NRMModel
 
 HOME_OFFICE, DEVOLVED_PILOT = 1, 2
-RG_SLOTS = 4
+RG_SLOTS = 8  # 0-1 work time, 2 decision, 3 legal advice take-up; 4-7 reserved
 
 
 def servers_for(capacity_per_year: float, mean_work_days: float) -> int:
     """Case workers needed for a throughput: Little's law, capacity x time in service."""
-    return (
-        max(1, round(capacity_per_year * mean_work_days / 365.25)) if capacity_per_year > 0 else 0
-    )
+    if capacity_per_year <= 0:
+        return 0
+    return max(1, round(capacity_per_year * mean_work_days / 365.25))
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1.0 - 1e-9)
+    return math.log(p / (1.0 - p))
+
+
+def expit(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def overseas_share(p: Params) -> float:
+    """Share of referred children exploited wholly or partly overseas (from the mix in force)."""
+    i = p.identification
+    uk = i.nationality["uk"]
+    return uk * i.p_exploited_overseas_uk + (1.0 - uk) * i.p_exploited_overseas_non_uk
+
+
+def nba_logits(p: Params) -> tuple[float, float]:
+    """(domestic, overseas) logits of a positive Home Office RG under the NBA test, such that
+    their mean over cases equals ``rg_decision.p_positive_nba`` (Newton's method)."""
+    mean = p.rg_decision.p_positive_nba
+    shift = math.log(p.rg_decision.nba_overseas_odds_ratio)
+    w = overseas_share(p)
+    b = logit(mean)
+    for _ in range(50):
+        lo, hi = expit(b), expit(b + shift)
+        f = (1.0 - w) * lo + w * hi - mean
+        if abs(f) < 1e-12:
+            break
+        b -= f / ((1.0 - w) * lo * (1.0 - lo) + w * hi * (1.0 - hi))
+    return b, b + shift
+
+
+def p_positive(model: NRMModel, child: Child, panel: bool) -> float:
+    """Probability of a positive RG under the regime in force now (a pure function of the
+    parameters in force, the child's attributes and the route)."""
+    p = model.params
+    regime = p.policy.decision_regime
+    if regime == "pre_nba":
+        x = logit(p.rg_decision.p_positive_pre_nba)
+    else:
+        x = model.nba_logits[1 if child.exploited_overseas else 0]
+        if regime == "nba_amended":
+            x += math.log(p.rg_decision.nba_amended_odds_ratio)
+    if child.legal_advice:
+        x += math.log(p.legal_aid.rg_positive_odds_ratio)
+    if panel:
+        x += math.log(p.devolved_pilot.rg_odds_ratio)
+    return expit(x)
+
+
+def panel_scale_days(pilot: DevolvedPilot) -> float:
+    """Scale of the gamma(2) panel work time that puts ``p_within_deadline`` of decisions
+    inside ``deadline_days``."""
+    return pilot.deadline_days / float(gammaincinv(2.0, pilot.p_within_deadline))
+
+
+def panel_work_days(model: NRMModel, u1: float, u2: float) -> float:
+    """A gamma(2) draw: the sum of two exponentials of the panel scale."""
+    return -model.panel_scale_days * (math.log1p(-u1) + math.log1p(-u2))
+
+
+def at_referral(model: NRMModel, child: Child) -> None:
+    """Whether the child gets legal advice before the RG (if the policy offers it)."""
+    p = model.params
+    u = model.row(Stream.RG, child)
+    child.legal_advice = p.policy.legal_aid_before_rg and u[3] < p.legal_aid.p_take_up
 
 
 def choose_route(model: NRMModel, child: Child) -> int:
@@ -49,42 +130,27 @@ def choose_route(model: NRMModel, child: Child) -> int:
         return HOME_OFFICE
     if child.day18 - model.env.now <= pilot.exclusion_days_before_18:
         return HOME_OFFICE
-    if child.criminalised and model.params.policy.pod_policy in ("s63_original", "s63_revised"):
-        return HOME_OFFICE  # children considered for disqualification are excluded
+    if child.pod_considered:
+        return HOME_OFFICE  # children being considered for disqualification are excluded
     return DEVOLVED_PILOT
-
-
-def p_positive_rg(model: NRMModel, child: Child) -> float:
-    """Probability of a positive RG under the regime in force now, for this route."""
-    if child.route == DEVOLVED_PILOT:
-        return model.params.devolved_pilot.p_rg_positive
-    p = model.params.rg_decision
-    regime = model.params.policy.decision_regime
-    if regime == "pre_nba":
-        return p.p_positive_pre_nba
-    if regime == "nba_amended":
-        odds = p.p_positive_nba / (1.0 - p.p_positive_nba) * p.nba_amended_odds_ratio
-        return odds / (1.0 + odds)
-    return p.p_positive_nba
 
 
 def decide(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, bool | None]:
     """Queue for a decision-maker, then decide. Returns None if the case closed meanwhile."""
     u = model.row(Stream.RG, child)
-    if child.route == DEVOLVED_PILOT:
-        mean_days = model.params.devolved_pilot.mean_work_days
-        queue = model.pilot_queue
+    panel = child.route == DEVOLVED_PILOT
+    if panel:
+        work, queue = panel_work_days(model, u[0], u[1]), model.pilot_queue
     else:
         p = model.params.rg_decision
-        mean_days = p.mean_work_days
-        queue = model.rg_queue
+        work, queue = -p.mean_work_days * math.log1p(-u[0]), model.rg_queue
         if model.params.policy.decision_regime == "nba_objective":
             episode = child.episode  # waiting for evidence, not for a decision-maker
             yield model.env.timeout(p.extra_days_objective_evidence)
             if not model.active(child, episode):
                 return None
-    if not (yield from wait_for_decision(model, child, queue, -mean_days * math.log1p(-u[0]))):
+    if not (yield from wait_for_decision(model, child, queue, work)):
         return None
-    positive = u[1] < p_positive_rg(model, child)
+    positive = u[2] < p_positive(model, child, panel)
     model.record(child, Event.RG_DECIDED, positive, model.params.policy.decision_regime)
     return positive
