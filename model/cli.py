@@ -557,14 +557,16 @@ def print_table(summary: object, name: str, reps: int, out: Path) -> None:
 
 
 def _fmt(value: float, metric: str, signed: bool = False) -> str:
+    """A value for the terminal tables; ``signed`` for differences (+/- and points)."""
     if value != value:  # NaN
         return "-"
-    sign = "+" if signed else ""
+    sign = ("+" if value >= 0 else "-") if signed else ("-" if value < 0 else "")
+    size = abs(value)
     if metric.endswith("_rate"):
-        return f"{value * 100:{sign},.1f} pts" if signed else f"{value:.0%}"
+        return f"{sign}{size * 100:.1f} pts" if signed else f"{value:.0%}"
     if metric.endswith("_gbp"):
-        return f"£{value / 1e6:{sign},.1f}m"
-    return f"{value:{sign},.0f}"
+        return f"{sign}£{size / 1e6:,.{1 if signed else 0}f}m"
+    return f"{sign}{size:,.0f}"
 
 
 if __name__ == "__main__":

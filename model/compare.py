@@ -76,6 +76,7 @@ def compare_summaries(summaries: Mapping[str, pd.DataFrame], baseline: str) -> p
     if baseline not in summaries:
         raise KeyError(f"baseline {baseline!r} is not among {list(summaries)}")
     base = _values(summaries[baseline]).rename("base")
+    base_mean = base.groupby(level=KEYS).mean().rename("mean_a")
     parts = []
     for label, summary in summaries.items():
         both = pd.concat([_values(summary).rename("x"), base], axis=1, join="outer")
@@ -86,11 +87,11 @@ def compare_summaries(summaries: Mapping[str, pd.DataFrame], baseline: str) -> p
             mean=("x", "mean"),
             sd=("x", "std"),
             n_x=("x", "count"),
-            mean_a=("base", "mean"),
             diff_vs_baseline=("diff", "mean"),
             diff_sd=("diff", "std"),
             n=("diff", "count"),
-        ).reset_index()
+        )
+        out = out.join(base_mean).reset_index()  # the baseline's mean over all its replicates
         half = t_half_width(out["sd"], out["n_x"])
         out["ci_low"], out["ci_high"] = out["mean"] - half, out["mean"] + half
         half = t_half_width(out["diff_sd"], out["n"])
@@ -119,7 +120,9 @@ def differences(summary_a: pd.DataFrame, summary_b: pd.DataFrame) -> pd.DataFram
     ``relative_diff``."""
     table = compare_summaries({"a": summary_a, "b": summary_b}, baseline="a")
     rows = table[table["scenario"] == "b"].reset_index(drop=True)
-    return rows[[*KEYS, "mean_a", "mean_b", "diff_mean", "n", *LEGACY_COLUMNS[3:]]]
+    return rows[
+        [*KEYS, "mean_a", "mean_b", "diff_mean", "n", "diff_low95", "diff_high95", "relative_diff"]
+    ]
 
 
 def significant(row: pd.Series) -> bool:
