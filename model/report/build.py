@@ -166,12 +166,12 @@ def _window_totals(
     years: Sequence[int],
     order: Sequence[str],
     baseline: str,
-    group_by: str = "all",
 ) -> pd.DataFrame:
-    """Paired comparison of additive metrics summed over ``years`` (per replicate)."""
+    """Paired comparison of additive metrics summed over ``years`` (per replicate), for all
+    children."""
     label = f"{years[0]}-{years[-1]}" if len(years) > 1 else str(years[0])
     rows = summary[
-        (summary["group_by"] == group_by)
+        (summary["group_by"] == "all")
         & summary["metric"].isin(metrics)
         & summary["year"].isin(years)
     ]
@@ -502,7 +502,6 @@ def page_context(inputs: Inputs, figdir: Path) -> dict[str, Any]:
         "pathway_table": pathway_table,
         "pathways_since": spec["pathways_since"],
         "breakdowns": breakdowns,
-        "breakdown_metrics": [info(m).label for m in bdown_metrics],
         "cost_rows": cost_rows,
         "payers_missing": payers_missing,
         "ledger": ledger,
@@ -519,5 +518,4 @@ def page_context(inputs: Inputs, figdir: Path) -> dict[str, Any]:
             "dirty": (man.get("git") or {}).get("dirty"),
             "versions": man.get("versions", {}),
         },
-        "fmt_value": fmt_value,
     }

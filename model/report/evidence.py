@@ -11,7 +11,6 @@ NGO/secondary, legislation or guidance), *fitted* (``calibration:<fit-id>``) or 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -219,7 +218,3 @@ def assumption_ledger(
         "costs": [r for r in rows if r["key"].startswith("cost.")],
         "effects": [r for r in rows if r["null"] is not None],
     }
-
-
-def to_date(text: str) -> dt.date:
-    return dt.date.fromisoformat(text)
