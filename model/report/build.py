@@ -205,7 +205,8 @@ def _sentence(metric: str, base: Mapping[str, Any], row: Mapping[str, Any]) -> s
     kind = info(metric).kind
     if kind not in ("rate", "share") and base["mean"] and not _is_nan(base["mean"]):
         rel = row["diff_vs_baseline"] / abs(base["mean"])
-        text += f", {rel:+.1%}" if abs(rel) < 0.1 else f", {rel:+.0%}"
+        pct = f"{rel:+.1%}" if abs(rel) < 0.1 else f"{rel:+.0%}"
+        text += ", " + pct.replace("-", "\N{MINUS SIGN}")
     return (
         text
         + f"; 95% interval {fmt_diff(row['diff_ci_low'], metric)} to "

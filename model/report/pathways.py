@@ -187,6 +187,18 @@ def draw_alluvial(ax: Any, flows: pd.DataFrame, title: str) -> None:
         codes.append(MplPath.CLOSEPOLY)
         ax.add_patch(PathPatch(MplPath(verts, codes), facecolor=c, alpha=0.35, lw=0))
 
+    def spread(centres: list[float], min_gap: float = 0.05) -> list[float]:
+        """Label heights at least ``min_gap`` apart, top to bottom, near their nodes."""
+        out: list[float] = []
+        for c in centres:
+            out.append(min(c, out[-1] - min_gap) if out else c)
+        return out
+
+    def label(x: float, node_y: float, text_y: float, text: str) -> None:
+        ax.text(x + 0.012, text_y, text, va="center", fontsize=8)
+        if abs(text_y - node_y) > 1e-9:
+            ax.plot([x, x + 0.01], [node_y, text_y], color="#999999", lw=0.6)
+
     y = 1.0
     ax.add_patch(Rectangle((xs[0], y - (1 - gap * 4)), width, 1 - gap * 4, color="#444444"))
     ref_top = 1.0
@@ -196,8 +208,6 @@ def draw_alluvial(ax: Any, flows: pd.DataFrame, title: str) -> None:
         band(xs[0] + width, (ref_top - h, ref_top), xs[1], (lo, hi), colours[node])
         ref_top -= h
         ax.add_patch(Rectangle((xs[1], lo), width, h, color=colours[node]))
-        label = f"{RG_STAGE[node]}: {float(rg_totals[node]):,.0f}"
-        ax.text(xs[1] + width + 0.01, (lo + hi) / 2, label, va="center", fontsize=8)
     src_top = positive[1]
     for node in cg_nodes:
         lo, hi = cg_span[node]
@@ -205,9 +215,17 @@ def draw_alluvial(ax: Any, flows: pd.DataFrame, title: str) -> None:
         band(xs[1] + width, (src_top - h, src_top), xs[2], (lo, hi), colours[node])
         src_top -= h
         ax.add_patch(Rectangle((xs[2], lo), width, h, color=colours[node]))
-        label = f"{CG_STAGE[node]}: {float(cg_totals[node]):,.0f}"
-        ax.text(xs[2] + width + 0.01, (lo + hi) / 2, label, va="center", fontsize=8)
+    label_ys = [0.0]
+    for x, nodes, spans, totals, names in (
+        (xs[1], rg_nodes, rg_span, rg_totals, RG_STAGE),
+        (xs[2], cg_nodes, cg_span, cg_totals, CG_STAGE),
+    ):
+        centres = [sum(spans[n]) / 2 for n in nodes]
+        for node, centre, text_y in zip(nodes, centres, spread(centres), strict=True):
+            label(x + width, centre, text_y, f"{names[node]}: {float(totals[node]):,.0f}")
+            label_ys.append(text_y)
     ax.text(xs[0], 1.03, f"Referred: {total:,.0f}", fontsize=8, va="bottom")
     low = min([lo for lo, _ in rg_span.values()] + [lo for lo, _ in cg_span.values()] + [0.0])
+    low = min(low, min(label_ys) - 0.03)
     ax.set_xlim(-0.02, 1.25)
     ax.set_ylim(min(low, 1 - (1 - gap * 4)) - 0.03, 1.08)
