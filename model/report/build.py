@@ -214,300 +214,289 @@ def _sentence(metric: str, base: Mapping[str, Any], row: Mapping[str, Any]) -> s
     )
 
 
-def page_context(inputs: Inputs, figdir: Path) -> dict[str, Any]:
-    """Everything the template shows; figures are written to ``figdir`` on the way."""
-    man = inputs.manifest
-    spec = man["comparison"]
-    order: list[str] = list(spec["scenarios"])
-    baseline: str = spec["baseline"]
-    options = [s for s in order if s != baseline]
-    resolved: dict[str, Any] = man["scenario"]
-    sources: dict[str, Any] = spec.get("sources", {})
-    comp = inputs.comparison
-    idx = _index(comp)
-    null_idx = _index(inputs.null_comparison) if inputs.null_comparison is not None else {}
-    available = set(comp["metric"])
-    periods = sorted(int(p) for p in comp["period"].unique())
-    last = str(periods[-1])
+def _figure(src: str, path: Path, alt: str) -> dict[str, str]:
+    """An embedded figure: base64 PNG, its file under figures/, and its alt text."""
+    return {"src": src, "file": f"{FIGURES}/{path.name}", "alt": alt}
 
-    Table = Mapping[Any, dict[str, Any]]
+
+class _Page:
+    """State shared by the report's sections, read once from the saved files."""
+
+    def __init__(self, inputs: Inputs, figdir: Path) -> None:
+        self.inputs, self.figdir = inputs, figdir
+        self.spec: dict[str, Any] = inputs.manifest["comparison"]
+        self.order: list[str] = list(self.spec["scenarios"])
+        self.baseline: str = self.spec["baseline"]
+        self.options = [s for s in self.order if s != self.baseline]
+        self.resolved: dict[str, Any] = inputs.manifest["scenario"]
+        self.sources: dict[str, Any] = self.spec.get("sources", {})
+        self.reps = int(self.spec["replicates"])
+        comp = self.comp = inputs.comparison
+        self.idx = _index(comp)
+        self.null_idx = _index(inputs.null_comparison) if inputs.null_comparison is not None else {}
+        self.available = set(comp["metric"])
+        self.periods = sorted(int(p) for p in comp["period"].unique())
+        self.last = str(self.periods[-1])
+        self.lastrows = comp[
+            (comp["group_by"] == "all") & (comp["period"].astype(str) == self.last)
+        ]
+        self.facts = {
+            name: evidence.option_evidence(self.resolved[self.baseline], self.resolved[name],
+                                           self.sources)
+            for name in self.options
+        }  # fmt: skip
+        self.dates = sorted({d for f in self.facts.values() for d in f["dates"]})
+        first_year = int(self.dates[0][:4]) if self.dates else self.periods[0]
+        window = [p for p in self.periods if p >= first_year] or self.periods
+        self.window = f"{window[0]}\N{EN DASH}{window[-1]}" if len(window) > 1 else str(window[0])
+        additive = [
+            m
+            for m in dict.fromkeys([*HEADLINE, *CHILDREN, *COST_BY_PAYER])
+            if m in self.available and info(m).additive
+        ]
+        totals = _window_totals(inputs.summary, additive, window, self.order, self.baseline)
+        self.tidx = _index(totals)
+        self.tperiod = str(totals["period"].iloc[0]) if len(totals) else ""
 
     def row(
-        name: str,
-        metric: str,
-        group_by: str = "all",
-        group: str = "all",
-        period: str = last,
-        table: Table | None = None,
+        self, name: str, metric: str, table: Mapping[Any, dict[str, Any]] | None = None
     ) -> dict[str, Any] | None:
-        return (idx if table is None else table).get((name, metric, group_by, group, period))
+        """The row for all children in the last year (from ``table``, default comparison)."""
+        return (self.idx if table is None else table).get((name, metric, "all", "all", self.last))
 
-    facts = {
-        name: evidence.option_evidence(resolved[baseline], resolved[name], sources)
-        for name in options
-    }
-    dates = sorted({d for f in facts.values() for d in f["dates"]})
-    first_year = int(dates[0][:4]) if dates else periods[0]
-    window = [p for p in periods if p >= first_year] or periods
-    window_label = f"{window[0]}\N{EN DASH}{window[-1]}" if len(window) > 1 else str(window[0])
-    additive = [
-        m
-        for m in dict.fromkeys([*HEADLINE, *CHILDREN, *COST_BY_PAYER])
-        if m in available and info(m).additive
-    ]
-    totals = _window_totals(inputs.summary, additive, window, order, baseline)
-    tidx = _index(totals)
-    tperiod = str(totals["period"].iloc[0]) if len(totals) else ""
+    def total(self, name: str, metric: str) -> dict[str, Any] | None:
+        """The row of a metric summed over the policy years."""
+        return self.tidx.get((name, metric, "all", "all", self.tperiod))
 
-    def table_rows(metrics: Sequence[str]) -> list[dict[str, Any]]:
+    def table_rows(self, metrics: Sequence[str]) -> list[dict[str, Any]]:
+        """Rows of a baseline-and-changes table for the metrics this run has."""
         out = []
         for metric in metrics:
-            if metric not in available:
+            if metric not in self.available:
                 continue
-            base = row(baseline, metric)
             cells = []
-            for name in options:
-                cell = _cell(row(name, metric), metric)
-                null_row = row(name, metric, table=null_idx) if null_idx else None
+            for name in self.options:
+                cell = _cell(self.row(name, metric), metric)
+                null_row = self.row(name, metric, self.null_idx) if self.null_idx else None
                 cell["null"] = _cell(null_row, metric) if null_row else None
                 cells.append(cell)
             total = None
-            if info(metric).additive and tperiod:
+            if info(metric).additive and self.tperiod:
                 total = {
-                    "base": _cell(tidx.get((baseline, metric, "all", "all", tperiod)), metric),
-                    "cells": [
-                        _cell(tidx.get((n, metric, "all", "all", tperiod)), metric) for n in options
-                    ],
+                    "base": _cell(self.total(self.baseline, metric), metric),
+                    "cells": [_cell(self.total(n, metric), metric) for n in self.options],
                 }
             out.append(
                 {
                     "metric": metric,
                     "label": info(metric).label,
-                    "base": _cell(base, metric),
+                    "base": _cell(self.row(self.baseline, metric), metric),
                     "cells": cells,
                     "total": total,
                 }
             )
         return out
 
-    # 1. plain-language summary
-    summaries = []
-    for name in options:
-        changes, same, unsure = [], [], []
-        for metric in dict.fromkeys([*HEADLINE, *CHILDREN]):
-            r, base = row(name, metric), row(baseline, metric)
-            if r is None or base is None or _is_nan(r["diff_vs_baseline"]):
-                continue
-            if _is_nan(r["diff_ci_low"]):
-                unsure.append(info(metric).label)
-            elif _significant(r):
-                note = None
-                nr = row(name, metric, table=null_idx) if null_idx else None
-                if nr is not None:
-                    note = (
-                        "also with every assumed effect at its null"
-                        if _significant(nr)
-                        else "not detectable with every assumed effect at its null: this change "
-                        "rests on the assumed effect sizes"
-                    )
-                changes.append({"text": _sentence(metric, base, r), "null": note})
-            else:
-                same.append(info(metric).label)
-        cost_total = tidx.get((name, "public_cost_gbp", "all", "all", tperiod))
-        summaries.append(
-            {
-                "name": name,
-                "description": resolved[name].get("description", ""),
-                "changes": changes,
-                "same": same,
-                "unsure": unsure,
-                "cost_total": (
-                    {"period": window_label, **_cell(cost_total, "public_cost_gbp")}
-                    if cost_total
-                    else None
-                ),
-                "evidence": facts[name],
-            }
-        )
-
-    # 2. headline table and figures
-    figs: dict[str, Any] = {}
-    headline = table_rows(HEADLINE)
-    rel_metrics = [m for m in dict.fromkeys([*HEADLINE, *CHILDREN]) if m in available]
-    lastrows = comp[(comp["group_by"] == "all") & (comp["period"].astype(str) == last)]
-    if options and rel_metrics:
-        figs["relative"] = {
-            "src": figures.relative_changes(
-                lastrows,
-                options,
-                rel_metrics,
-                f"Change against {baseline} in {last}",
-                figdir / "relative_changes.png",
-            ),
-            "file": f"{FIGURES}/relative_changes.png",
-            "alt": f"Change of each metric against {baseline} in {last}, with 95% intervals",
-        }
-    trend_metrics = [m for m in TRENDS if m in available]
-    allrows = comp[(comp["group_by"] == "all") & (comp["group"] == "all")]
-    if trend_metrics:
-        figs["trends"] = {
-            "src": figures.trends(allrows, order, trend_metrics, dates, figdir / "trends.png"),
-            "file": f"{FIGURES}/trends.png",
-            "alt": "Yearly means with 95% intervals, scenarios overlaid; dashed lines mark "
-            "policy changes",
-        }
-
-    # 3. children, pathways
-    children = table_rows(CHILDREN)
-    children_missing = [info(m).label for m in CHILDREN if m not in available]
-    reps = int(spec["replicates"])
-    pathway_figs, pathway_table = [], []
-    flows_by = {}
-    for i, name in enumerate(order):
-        flows = mean_flows(inputs.pathways[inputs.pathways["scenario"] == name], reps)
-        flows_by[name] = flows
-        path = figdir / f"pathway_{i}.png"
-        title = f"{name}: referrals from {spec['pathways_since']} by their status on " \
-                f"{resolved[name]['run']['end']} (mean of {reps} replicates)"  # fmt: skip
-        pathway_figs.append(
-            {
-                "name": name,
-                "src": figures.pathway(flows, title, path),
-                "file": f"{FIGURES}/{path.name}",
-                "alt": f"Pathway diagram for {name}: referred, RG outcome, CG outcome",
-            }
-        )
-    for rg_key, rg_label in RG_STAGE.items():
-        stages = [("", "")] if rg_key != "rg_positive" else list(CG_STAGE.items())
-        for cg_key, cg_label in stages:
-            values = []
-            for name in order:
-                f = flows_by[name]
-                hit = f[(f["rg_stage"] == rg_key) & (f["cg_stage"] == cg_key)]["referrals"]
-                values.append(float(hit.sum()))
-            if any(values):
-                label = rg_label + (f" → {cg_label}" if cg_label else "")
-                pathway_table.append({"label": label, "values": [f"{v:,.0f}" for v in values]})
-
-    # 4. breakdowns
-    bdown_metrics = [m for m in BREAKDOWN_METRICS if m in available]
-    non_uk = _non_uk(
-        inputs.summary, [m for m in bdown_metrics if info(m).additive], int(last), order, baseline
-    )
-    bidx = {**idx, **_index(non_uk)}
-    breakdowns = []
-    for k, (group_by, heading, labels) in enumerate(BREAKDOWNS):
-        present = sorted(set(comp.loc[comp["group_by"] == group_by, "group"]))
-        if not present:
-            continue
-        if group_by == "nationality_group":
-            present = ["uk", "non_uk", *[g for g in present if g != "uk"]]
-        groups = [
-            (
-                g,
-                labels.get(
-                    g,
-                    g
-                    if group_by != "nationality_group" or g in ("uk", "non_uk")
-                    else f"Non-UK: {g}",
-                ),
-            )
-            for g in present
-        ]
-        sub = pd.concat(
-            [
-                comp[(comp["group_by"] == group_by) & (comp["period"].astype(str) == last)],
-                non_uk if group_by == "nationality_group" else non_uk.iloc[:0],
-            ],
-        )
-        tables = []
-        for metric in bdown_metrics:
-            trows = []
-            for g, glabel in groups:
-                base = bidx.get((baseline, metric, group_by, g, last))
-                if base is None:
+    def summaries(self) -> list[dict[str, Any]]:
+        """Section 1: per option, what changes, what does not, and what it rests on."""
+        out = []
+        for name in self.options:
+            changes, same, unsure = [], [], []
+            for metric in dict.fromkeys([*HEADLINE, *CHILDREN]):
+                r, base = self.row(name, metric), self.row(self.baseline, metric)
+                if r is None or base is None or _is_nan(r["diff_vs_baseline"]):
                     continue
-                trows.append(
-                    {
-                        "label": glabel,
-                        "base": _cell(base, metric),
-                        "cells": [
-                            _cell(bidx.get((n, metric, group_by, g, last)), metric) for n in options
-                        ],
-                    }
-                )
-            tables.append({"label": info(metric).label, "rows": trows})
-        fig = None
-        if options and bdown_metrics:
-            path = figdir / f"breakdown_{k}.png"
-            fig = {
-                "src": figures.breakdown(
-                    sub,
-                    options,
-                    bdown_metrics,
-                    groups,
-                    f"{heading}: change against {baseline} in {last}",
-                    path,
-                ),
-                "file": f"{FIGURES}/{path.name}",
-                "alt": f"{heading}: change against {baseline} by group, with 95% intervals",
-            }
-        breakdowns.append({"heading": heading, "figure": fig, "tables": tables})
+                if _is_nan(r["diff_ci_low"]):
+                    unsure.append(info(metric).label)
+                elif _significant(r):
+                    note = None
+                    nr = self.row(name, metric, self.null_idx) if self.null_idx else None
+                    if nr is not None:
+                        note = (
+                            "also with every assumed effect at its null"
+                            if _significant(nr)
+                            else "not detectable with every assumed effect at its null: this "
+                            "change rests on the assumed effect sizes"
+                        )
+                    changes.append({"text": _sentence(metric, base, r), "null": note})
+                else:
+                    same.append(info(metric).label)
+            cost_total = self.total(name, "public_cost_gbp")
+            out.append(
+                {
+                    "name": name,
+                    "description": self.resolved[name].get("description", ""),
+                    "changes": changes,
+                    "same": same,
+                    "unsure": unsure,
+                    "cost_total": (
+                        {"period": self.window, **_cell(cost_total, "public_cost_gbp")}
+                        if cost_total
+                        else None
+                    ),
+                    "evidence": self.facts[name],
+                }
+            )
+        return out
 
-    # 5. costs
-    payers = [m for m in COST_BY_PAYER if m in available]
-    payers_missing = [info(m).label for m in COST_BY_PAYER if m not in available]
-    cost_rows = table_rows([*payers, "public_cost_gbp"])
-    shown = payers or (["public_cost_gbp"] if "public_cost_gbp" in available else [])
-    if shown:
-        means = lastrows[(lastrows["group"] == "all") & lastrows["metric"].isin(shown)]
+    def overview_figures(self) -> dict[str, Any]:
+        """Section 2: relative changes in the last year, and the yearly series."""
+        figs: dict[str, Any] = {}
+        baseline, last = self.baseline, self.last
+        rel_metrics = [m for m in dict.fromkeys([*HEADLINE, *CHILDREN]) if m in self.available]
+        if self.options and rel_metrics:
+            path = self.figdir / "relative_changes.png"
+            title = f"Change against {baseline} in {last}"
+            src = figures.relative_changes(self.lastrows, self.options, rel_metrics, title, path)
+            alt = f"Change of each metric against {baseline} in {last}, with 95% intervals"
+            figs["relative"] = _figure(src, path, alt)
+        trend_metrics = [m for m in TRENDS if m in self.available]
+        if trend_metrics:
+            comp = self.comp
+            allrows = comp[(comp["group_by"] == "all") & (comp["group"] == "all")]
+            path = self.figdir / "trends.png"
+            src = figures.trends(allrows, self.order, trend_metrics, self.dates, path)
+            alt = "Yearly means with 95% intervals, scenarios overlaid; dashed lines mark policy "
+            figs["trends"] = _figure(src, path, alt + "changes")
+        return figs
+
+    def pathways(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Section 3: one alluvial figure per scenario and a table of end states."""
+        flows_by, figs = {}, []
+        for i, name in enumerate(self.order):
+            saved = self.inputs.pathways
+            flows = flows_by[name] = mean_flows(saved[saved["scenario"] == name], self.reps)
+            path = self.figdir / f"pathway_{i}.png"
+            title = (
+                f"{name}: referrals from {self.spec['pathways_since']} by their status on "
+                f"{self.resolved[name]['run']['end']} (mean of {self.reps} replicates)"
+            )
+            alt = f"Pathway diagram for {name}: referred, RG outcome, CG outcome"
+            figs.append({"name": name, **_figure(figures.pathway(flows, title, path), path, alt)})
+        table = []
+        for rg_key, rg_label in RG_STAGE.items():
+            stages = [("", "")] if rg_key != "rg_positive" else list(CG_STAGE.items())
+            for cg_key, cg_label in stages:
+                values = []
+                for name in self.order:
+                    f = flows_by[name]
+                    hit = f[(f["rg_stage"] == rg_key) & (f["cg_stage"] == cg_key)]["referrals"]
+                    values.append(float(hit.sum()))
+                if any(values):
+                    label = rg_label + (f" → {cg_label}" if cg_label else "")
+                    table.append({"label": label, "values": [f"{v:,.0f}" for v in values]})
+        return figs, table
+
+    def breakdowns(self, metrics: Sequence[str]) -> list[dict[str, Any]]:
+        """Section 4: changes by group for each breakdown, a figure and tables."""
+        comp, baseline, last = self.comp, self.baseline, self.last
+        additive = [m for m in metrics if info(m).additive]
+        non_uk = _non_uk(self.inputs.summary, additive, int(last), self.order, baseline)
+        bidx = {**self.idx, **_index(non_uk)}
+        out = []
+        for k, (group_by, heading, labels) in enumerate(BREAKDOWNS):
+            present = sorted(set(comp.loc[comp["group_by"] == group_by, "group"]))
+            if not present:
+                continue
+            nationality = group_by == "nationality_group"
+            if nationality:
+                present = ["uk", "non_uk", *[g for g in present if g != "uk"]]
+            groups = [
+                (g, labels.get(g, f"Non-UK: {g}" if nationality and g not in labels else g))
+                for g in present
+            ]
+            rows = comp[(comp["group_by"] == group_by) & (comp["period"].astype(str) == last)]
+            sub = pd.concat([rows, non_uk if nationality else non_uk.iloc[:0]])
+            tables = []
+            for metric in metrics:
+                trows = []
+                for g, glabel in groups:
+                    base = bidx.get((baseline, metric, group_by, g, last))
+                    if base is None:
+                        continue
+                    cells = [_cell(bidx.get((n, metric, group_by, g, last)), metric)
+                             for n in self.options]  # fmt: skip
+                    trows.append({"label": glabel, "base": _cell(base, metric), "cells": cells})
+                tables.append({"label": info(metric).label, "rows": trows})
+            fig = None
+            if self.options and metrics:
+                path = self.figdir / f"breakdown_{k}.png"
+                title = f"{heading}: change against {baseline} in {last}"
+                src = figures.breakdown(sub, self.options, metrics, groups, title, path)
+                alt = f"{heading}: change against {baseline} by group, with 95% intervals"
+                fig = _figure(src, path, alt)
+            out.append({"heading": heading, "figure": fig, "tables": tables})
+        return out
+
+    def cost_figure(self, payers: Sequence[str]) -> dict[str, Any] | None:
+        """Section 5: mean cost by payer (or the total if no payer split) per scenario."""
+        shown = list(payers) or (["public_cost_gbp"] if "public_cost_gbp" in self.available
+                                 else [])  # fmt: skip
+        if not shown:
+            return None
+        rows = self.lastrows
+        means = rows[(rows["group"] == "all") & rows["metric"].isin(shown)]
         means = means.pivot_table(index="scenario", columns="metric", values="mean")
-        figs["costs"] = {
-            "src": figures.costs(
-                means, order, shown, f"Public cost by payer in {last} (mean)", figdir / "costs.png"
-            ),
-            "file": f"{FIGURES}/costs.png",
-            "alt": f"Public cost by payer in {last} for each scenario",
-        }
-    ledger = evidence.assumption_ledger(resolved[baseline], sources)
-    cost_grades = evidence.grade_counts(ledger["costs"])
+        path = self.figdir / "costs.png"
+        title = f"Public cost by payer in {self.last} (mean)"
+        src = figures.costs(means, self.order, shown, title, path)
+        return _figure(src, path, f"Public cost by payer in {self.last} for each scenario")
 
+
+def page_context(inputs: Inputs, figdir: Path) -> dict[str, Any]:
+    """Everything the template shows; figures are written to ``figdir`` on the way."""
+    page = _Page(inputs, figdir)
+    man, spec, baseline, options = inputs.manifest, page.spec, page.baseline, page.options
+    available = page.available
+    summaries = page.summaries()
+    headline = page.table_rows(HEADLINE)
+    figs = page.overview_figures()
+    children = page.table_rows(CHILDREN)
+    pathway_figs, pathway_table = page.pathways()
+    bdown_metrics = [m for m in BREAKDOWN_METRICS if m in available]
+    breakdowns = page.breakdowns(bdown_metrics)
+    payers = [m for m in COST_BY_PAYER if m in available]
+    cost_rows = page.table_rows([*payers, "public_cost_gbp"])
+    cost_fig = page.cost_figure(payers)
+    if cost_fig is not None:
+        figs["costs"] = cost_fig
+    ledger = evidence.assumption_ledger(page.resolved[baseline], page.sources)
     descriptions: dict[str, str] = spec.get("metrics", {})
     shown_metrics = sorted(
         {r["metric"] for r in [*headline, *children, *cost_rows]}
         | set(bdown_metrics)
-        | set(trend_metrics)
+        | {m for m in TRENDS if m in available}
     )
     return {
         "title": f"{', '.join(options) or baseline} compared with {baseline}",
         "baseline": baseline,
-        "baseline_description": resolved[baseline].get("description", ""),
+        "baseline_description": page.resolved[baseline].get("description", ""),
         "options": options,
-        "order": order,
-        "colours": {name: figures.colour(i) for i, name in enumerate(order)},
-        "last": last,
-        "first": str(periods[0]),
-        "window": window_label,
-        "dates": dates,
-        "reps": reps,
+        "order": page.order,
+        "colours": {name: figures.colour(i) for i, name in enumerate(page.order)},
+        "last": page.last,
+        "first": str(page.periods[0]),
+        "window": page.window,
+        "dates": page.dates,
+        "reps": page.reps,
         "seed": spec["root_seed"],
         "effects": spec["effects"],
-        "with_null": bool(null_idx),
+        "with_null": bool(page.null_idx),
         "ensemble": spec.get("ensemble"),
         "summaries": summaries,
         "headline": headline,
         "children": children,
-        "children_missing": children_missing,
+        "children_missing": [info(m).label for m in CHILDREN if m not in available],
         "figures": figs,
         "pathway_figures": pathway_figs,
         "pathway_table": pathway_table,
         "pathways_since": spec["pathways_since"],
         "breakdowns": breakdowns,
         "cost_rows": cost_rows,
-        "payers_missing": payers_missing,
+        "payers_missing": [info(m).label for m in COST_BY_PAYER if m not in available],
         "ledger": ledger,
-        "cost_grades": cost_grades,
-        "facts": facts,
+        "cost_grades": evidence.grade_counts(ledger["costs"]),
+        "facts": page.facts,
         "glossary": [
             {"metric": m, "label": info(m).label, "text": descriptions.get(m, "")}
             for m in shown_metrics
