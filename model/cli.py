@@ -1,5 +1,6 @@
-"""The ``nrmsim`` command: ``run`` a scenario, ``compare`` two with common random numbers,
-``check`` the calibrated baseline against published targets, ``calibrate`` fitted parameters.
+"""The ``nrmsim`` command: ``run`` a scenario, ``compare`` several with common random numbers
+(and write the report), ``report`` re-renders a saved comparison, ``check`` the calibrated
+baseline against published targets, ``calibrate`` fitted parameters.
 
 Exit codes: 0 success; 1 a check failed; 2 bad input (scenario, option, file), with a
 message naming the file, key, value and what is allowed.
@@ -15,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from model.output import OutputExistsError
 
@@ -100,23 +102,52 @@ def build_parser() -> argparse.ArgumentParser:
         help="null: every assumed effect size set to its null (see baseline.toml `null`)",
     )
 
-    cmp_ = sub.add_parser("compare", help="compare two scenarios with common random numbers")
-    cmp_.add_argument("scenario_a", help="the comparator, e.g. status_quo_2027")
-    cmp_.add_argument("scenario_b", help="the option, e.g. repeal_nba")
-    cmp_.add_argument("--reps", type=_positive_int, help="replicates; default from scenario A")
-    cmp_.add_argument("--seed", type=_seed, help="root seed for both; default scenario A's")
-    cmp_.add_argument("--start", type=_date, help="first day for both")
-    cmp_.add_argument("--end", type=_date, help="last day for both")
+    cmp_ = sub.add_parser(
+        "compare",
+        help="compare scenarios with common random numbers; writes report.html",
+        description="Run every scenario with the same seed and replicate numbers (common random "
+        "numbers) and write comparison.csv (paired differences against the baseline with 95%% "
+        "intervals), summary.csv, pathways.csv, manifest.json, figures/*.png and report.html.",
+    )
+    cmp_.add_argument(
+        "scenarios",
+        nargs="+",
+        metavar="SCENARIO",
+        help="names in scenarios/ or .toml paths; the first is the baseline unless --baseline",
+    )
+    cmp_.add_argument("--baseline", help="which of the scenarios is the comparator")
+    cmp_.add_argument("--reps", type=_positive_int, help="replicates; default from the baseline")
+    cmp_.add_argument("--seed", type=_seed, help="root seed for all; default the baseline's")
+    cmp_.add_argument("--start", type=_date, help="first day for all")
+    cmp_.add_argument("--end", type=_date, help="last day for all")
     cmp_.add_argument("--workers", type=_positive_int, default=1)
-    cmp_.add_argument("--out", type=Path, help="output folder; default out/<a>-vs-<b>")
+    cmp_.add_argument("--out", type=Path, help="output folder; default out/<baseline>-vs-<...>")
     cmp_.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
-    cmp_.add_argument("--quiet", action="store_true")
+    cmp_.add_argument("--quiet", action="store_true", help="no progress bar or table")
     cmp_.add_argument(
         "--effects",
         choices=("default", "null"),
         default="default",
-        help="null: run both scenarios with every assumed effect size set to its null",
+        help="null: run every scenario with every assumed effect size set to its null",
     )
+    cmp_.add_argument(
+        "--with-null",
+        action="store_true",
+        help="also run the same comparison with every assumed effect at its null (null/) and "
+        "show both in the report (twice the runs)",
+    )
+    cmp_.add_argument(
+        "--ensemble",
+        metavar="FIT_ID",
+        help="replicate r uses parameter set r of the fit's calibration ensemble (the same set "
+        "in every scenario), so intervals include parameter uncertainty",
+    )
+
+    rep = sub.add_parser(
+        "report", help="re-render report.html from a saved compare folder (runs nothing)"
+    )
+    rep.add_argument("folder", type=Path, help="a folder written by nrmsim compare")
+    rep.add_argument("--quiet", action="store_true", help="do not print the report's path")
 
     check = sub.add_parser("check", help="compare the calibrated historical run with targets")
     check.add_argument("--json", action="store_true", help="print the comparison as JSON")
@@ -164,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "compare":
         return cmd_compare(args)
+    if args.command == "report":
+        return cmd_report(args)
     if args.command == "check":
         from model.calibration import cmd_check
 
@@ -269,51 +302,185 @@ def _run_with_bar(specs: list, args: argparse.Namespace, label: str) -> list:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Run A and B with the same seed and replicates; write and print B - A with intervals."""
+    """Run every scenario with the same seed and replicates; write the paired comparison
+    against the baseline, the pathways and the report."""
     import pandas as pd
 
-    from model.compare import differences
+    from model.compare import compare_summaries
     from model.output import atomic_dir, manifest, write_table
+    from model.report import build_report, flows_since
+    from model.report.evidence import cited_sources, policy_dates
+    from model.results import METRICS
     from model.runner import RunSpec
     from model.scenario import load_scenario
 
-    run = {"start": args.start, "end": args.end}
-    a = load_scenario(args.scenario_a).with_run(**run, seed=args.seed).with_effects(args.effects)
-    b = load_scenario(args.scenario_b).with_run(**run, seed=a.seed).with_effects(args.effects)
-    if (a.start, a.end) != (b.start, b.end):
+    if len(args.scenarios) < 2:
+        raise InputError("give at least two scenarios: the baseline and one or more options")
+    if args.with_null and args.effects == "null":
         raise InputError(
-            f"{a.name} runs {a.start}..{a.end} but {b.name} runs {b.start}..{b.end}; "
-            "give --start and --end to compare the same period"
+            "--with-null adds a run with null effects; it cannot go with --effects null"
         )
-    reps = args.reps or a.replicates
-    out, force = _out_folder(args, f"{a.name}-vs-{b.name}")
-    specs = [RunSpec(a, r, group_bys=("all",)) for r in range(reps)] + [
-        RunSpec(b, r, group_bys=("all",)) for r in range(reps)
+    loaded = [load_scenario(s) for s in args.scenarios]
+    names = [s.name for s in loaded]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(
+            f"scenario name(s) {twice} given more than once; each scenario needs its own "
+            "[meta].name so its rows can be told apart"
+        )
+    base_i = 0
+    if args.baseline is not None:
+        matches = [
+            i
+            for i, (a, n) in enumerate(zip(args.scenarios, names, strict=True))
+            if args.baseline in (a, n)
+        ]
+        if not matches:
+            raise InputError(f"--baseline {args.baseline!r} is not one of the scenarios {names}")
+        base_i = matches[0]
+    run = {"start": args.start, "end": args.end}
+    base = loaded[base_i].with_run(**run, seed=args.seed)
+    ordered = [base] + [
+        s.with_run(**run, seed=base.seed) for i, s in enumerate(loaded) if i != base_i
     ]
-    results = _run_with_bar(specs, args, f"{a.name} vs {b.name}")
-    summary_a = pd.concat([r.summary for r in results[:reps]], ignore_index=True)
-    summary_b = pd.concat([r.summary for r in results[reps:]], ignore_index=True)
-    table = differences(summary_a, summary_b)
+    for sc in ordered[1:]:
+        if (sc.start, sc.end) != (base.start, base.end):
+            raise InputError(
+                f"{base.name} runs {base.start}..{base.end} but {sc.name} runs "
+                f"{sc.start}..{sc.end}; give --start and --end to compare the same period"
+            )
+    ensemble = None
+    if args.ensemble is not None:
+        from model.ensemble import load_ensemble
+
+        ensemble = load_ensemble(args.ensemble)
+    reps = args.reps or base.replicates
+    options = [s.name for s in ordered[1:]]
+    default = f"{base.name}-vs-{'-'.join(options)}"
+    out, force = _out_folder(
+        args, default if len(default) <= 80 else f"{base.name}-vs-{len(options)}-options"
+    )
+    dates = sorted({d for sc in ordered[1:] for d in policy_dates(base.resolved(), sc.resolved())})
+    since = dt.date.fromisoformat(dates[0]) if dates else base.start
+    modes = [args.effects, *(["null"] if args.with_null else [])]
+    specs = [
+        RunSpec(
+            _with_set(sc, ensemble, r, args.ensemble).with_effects(mode),
+            r,
+            derive=flows_since(since) if mode == args.effects else None,
+        )
+        for mode in modes
+        for sc in ordered
+        for r in range(reps)
+    ]
+    started = time.perf_counter()
+    results = _run_with_bar(specs, args, f"{base.name} vs {', '.join(options)}")
+    wall = time.perf_counter() - started
+    per_mode = len(ordered) * reps
     with atomic_dir(out, force=force) as tmp:
-        write_table(table, tmp / "comparison.csv")
-        write_table(pd.concat([summary_a, summary_b], ignore_index=True), tmp / "summary.csv")
+        for m in range(len(modes)):
+            folder = tmp if m == 0 else tmp / "null"
+            folder.mkdir(exist_ok=True)
+            chunk = results[m * per_mode : (m + 1) * per_mode]
+            summaries = {
+                sc.name: pd.concat(
+                    [r.summary for r in chunk[i * reps : (i + 1) * reps]], ignore_index=True
+                )
+                for i, sc in enumerate(ordered)
+            }
+            write_table(compare_summaries(summaries, base.name), folder / "comparison.csv")
+            write_table(pd.concat(summaries.values(), ignore_index=True), folder / "summary.csv")
+            if m == 0:
+                flows = [
+                    r.derived.assign(scenario=r.scenario, replicate=r.replicate)
+                    for r in chunk
+                    if r.derived is not None
+                ]
+                table = pd.concat(flows, ignore_index=True)
+                cols = ["scenario", "replicate", "rg_stage", "cg_stage", "referrals"]
+                write_table(table[cols], tmp / "pathways.csv")
         meta = manifest(
-            {"a": a.resolved(), "b": b.resolved()},
-            a.seed,
+            {sc.name: sc.with_effects(args.effects).resolved() for sc in ordered},
+            base.seed,
             range(reps),
             {
                 "command": args.argv,
                 "effects": args.effects,
-                "outputs": ["comparison.csv", "summary.csv", "manifest.json"],
+                "comparison": {
+                    "baseline": base.name,
+                    "scenarios": [sc.name for sc in ordered],
+                    "replicates": reps,
+                    "root_seed": base.seed,
+                    "effects": args.effects,
+                    "with_null": args.with_null,
+                    "ensemble": args.ensemble,
+                    "ensemble_sets": (
+                        None
+                        if ensemble is None
+                        else [int(ensemble.iloc[r % len(ensemble)]["set_id"]) for r in range(reps)]
+                    ),
+                    "pathways_since": since.isoformat(),
+                    "sources": cited_sources(ordered),
+                    "metrics": dict(sorted(METRICS.items())),
+                },
+                "outputs": [
+                    "comparison.csv",
+                    "summary.csv",
+                    "pathways.csv",
+                    "manifest.json",
+                    "report.html",
+                    "figures/",
+                    *(["null/"] if args.with_null else []),
+                ],
+                "timing": {
+                    "wall_s": round(wall, 3),
+                    "workers": args.workers,
+                    "runs": len(specs),
+                    "per_run": [
+                        {
+                            "scenario": r.scenario,
+                            "replicate": r.replicate,
+                            **{k: round(v, 3) for k, v in r.timing.items()},
+                        }
+                        for r in results
+                    ],
+                },
             },
         )
         (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
+        build_report(tmp)
     if not args.quiet:
-        print_comparison(table, a.name, b.name, reps, out)
+        comparison = pd.read_csv(out / "comparison.csv", dtype={"group": str})
+        print_comparison(comparison, base.name, options, reps, out)
     return 0
 
 
-def print_comparison(table: object, name_a: str, name_b: str, reps: int, out: Path) -> None:
+def _with_set(scenario: Any, ensemble: Any, replicate: int, fit_id: str | None) -> Any:
+    """The scenario with replicate ``replicate``'s ensemble parameter set, if any."""
+    if ensemble is None or fit_id is None:
+        return scenario
+    from model.ensemble import apply_set, set_for_replicate
+
+    return apply_set(scenario, set_for_replicate(ensemble, replicate), fit_id)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Re-render report.html and figures/ from a saved compare folder."""
+    from model.report import ReportInputError, build_report
+
+    try:
+        path = build_report(args.folder)
+    except ReportInputError as exc:
+        raise InputError(str(exc)) from None
+    if not args.quiet:
+        print(f"report: {path}")
+    return 0
+
+
+def print_comparison(
+    table: object, baseline: str, options: Sequence[str], reps: int, out: Path
+) -> None:
+    """Key metrics in the last year: the baseline's mean and each option's change."""
     import pandas as pd
     from rich.console import Console
     from rich.table import Table
@@ -322,31 +489,35 @@ def print_comparison(table: object, name_a: str, name_b: str, reps: int, out: Pa
 
     assert isinstance(table, pd.DataFrame)
     rows = table[(table["group_by"] == "all") & table["metric"].isin(KEY_METRICS)]
-    last = rows["year"].max()
+    last = rows["period"].max()
+    rows = rows[rows["period"] == last].set_index(["scenario", "metric"])
     tab = Table(
-        title=f"{name_b} minus {name_a}, {last}: mean of {reps} paired replicate(s) "
-        "[95% interval]; * = interval excludes 0"
+        title=f"{last}: {baseline} and the change in each option, mean of {reps} paired "
+        "replicate(s) [95% interval]; * = interval excludes 0"
     )
-    for col in ("metric", name_a, name_b, "difference"):
+    for col in ("metric", baseline, *options):
         tab.add_column(col, justify="left" if col == "metric" else "right")
     for metric in KEY_METRICS:
-        r = rows[(rows["metric"] == metric) & (rows["year"] == last)]
-        if r.empty:
+        if (baseline, metric) not in rows.index:
             continue
-        r = r.iloc[0]
-        diff = _fmt(r["diff_mean"], metric) + (
-            f" [{_fmt(r['diff_low95'], metric)}, {_fmt(r['diff_high95'], metric)}]"
-            if r["diff_low95"] == r["diff_low95"]
-            else ""
-        )
-        tab.add_row(
-            metric,
-            _fmt(r["mean_a"], metric),
-            _fmt(r["mean_b"], metric),
-            diff + (" *" if significant(r) else ""),
-        )
-    Console(width=140).print(tab)
-    Console(width=140).print(f"every year and metric: {out}/comparison.csv")
+        cells = []
+        for name in options:
+            if (name, metric) not in rows.index:
+                cells.append("-")
+                continue
+            r = rows.loc[(name, metric)]
+            diff = _fmt(r["diff_vs_baseline"], metric, signed=True)
+            if r["diff_ci_low"] == r["diff_ci_low"]:
+                diff += (
+                    f" [{_fmt(r['diff_ci_low'], metric, signed=True)}, "
+                    f"{_fmt(r['diff_ci_high'], metric, signed=True)}]"
+                )
+            cells.append(diff + (" *" if significant(r) else ""))
+        tab.add_row(metric, _fmt(rows.loc[(baseline, metric), "mean"], metric), *cells)
+    console = Console(width=160)
+    console.print(tab)
+    console.print(f"every year, group and metric: {out}/comparison.csv")
+    console.print(f"report: {out / 'report.html'}", soft_wrap=True)
 
 
 SHORT = {
@@ -385,14 +556,17 @@ def print_table(summary: object, name: str, reps: int, out: Path) -> None:
     )
 
 
-def _fmt(value: float, metric: str) -> str:
+def _fmt(value: float, metric: str, signed: bool = False) -> str:
+    """A value for the terminal tables; ``signed`` for differences (+/- and points)."""
     if value != value:  # NaN
         return "-"
+    sign = ("+" if value >= 0 else "-") if signed else ("-" if value < 0 else "")
+    size = abs(value)
     if metric.endswith("_rate"):
-        return f"{value:.0%}"
+        return f"{sign}{size * 100:.1f} pts" if signed else f"{value:.0%}"
     if metric.endswith("_gbp"):
-        return f"£{value / 1e6:,.0f}m"
-    return f"{value:,.0f}"
+        return f"{sign}£{size / 1e6:,.{1 if signed else 0}f}m"
+    return f"{sign}{size:,.0f}"
 
 
 if __name__ == "__main__":

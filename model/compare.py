@@ -1,49 +1,132 @@
-"""Compare two scenarios with common random numbers.
+"""Compare scenarios with common random numbers.
 
-Both scenarios run with the same root seed and replicate numbers, so replicate r of each
-draws the same uniforms wherever the two scenarios do the same thing; the difference in each
-replicate then reflects the policy, not the noise. ``differences`` is a pure function of two
-summary tables.
+Every scenario runs with the same root seed and replicate numbers, so replicate r of each
+draws the same uniforms wherever the scenarios do the same thing; the difference in each
+replicate then reflects the policy, not the noise. ``compare_summaries`` is a pure function
+of the scenarios' summary tables: per (period, group_by, group, metric), each scenario's mean
+over replicates with a 95% t-interval, and the mean paired difference against the baseline
+(scenario minus baseline, replicate by replicate) with its own 95% t-interval. For the baseline
+itself the differences are exactly 0.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 KEYS = ["year", "group_by", "group", "metric"]
+COLUMNS = [
+    "scenario",
+    "metric",
+    "group_by",
+    "group",
+    "period",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "diff_vs_baseline",
+    "diff_ci_low",
+    "diff_ci_high",
+    "n",
+]
+# the columns of the two-scenario output, kept for scripts written against it
+LEGACY_COLUMNS = [
+    "year",
+    "mean_a",
+    "mean_b",
+    "diff_mean",
+    "diff_low95",
+    "diff_high95",
+    "relative_diff",
+]
+
+
+def t_half_width(sd: pd.Series, n: pd.Series) -> pd.Series:
+    """Half-width of the 95% t-interval of a mean of ``n`` values with standard deviation
+    ``sd``; NaN where ``n`` < 2 (no spread to estimate)."""
+    counts = n.to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = stats.t.ppf(0.975, np.maximum(counts - 1, 1)) * sd.to_numpy(float)
+        half = half / np.sqrt(counts)
+    return pd.Series(np.where(counts > 1, half, np.nan), index=sd.index)
+
+
+def compare_summaries(summaries: Mapping[str, pd.DataFrame], baseline: str) -> pd.DataFrame:
+    """Paired comparison of several scenarios against one of them.
+
+    Args:
+        summaries: label -> long summary (``replicate, year, group_by, group, metric, value``),
+            in the order the rows should come out. Labels need not equal the ``scenario``
+            column (a scenario may be compared with a renamed copy of itself).
+        baseline: the label of the comparator.
+
+    Returns:
+        One row per (scenario, period, group_by, group, metric) with ``COLUMNS`` then
+        ``LEGACY_COLUMNS``. ``mean`` and ``ci_*`` are over the scenario's replicates;
+        ``diff_*`` over replicates present in both (``n`` of them), so a replicate missing
+        from one side is left out rather than compared with another's.
+
+    Raises:
+        KeyError: ``baseline`` is not one of the labels.
+    """
+    if baseline not in summaries:
+        raise KeyError(f"baseline {baseline!r} is not among {list(summaries)}")
+    base = _values(summaries[baseline]).rename("base")
+    base_mean = base.groupby(level=KEYS).mean().rename("mean_a")
+    parts = []
+    for label, summary in summaries.items():
+        both = pd.concat([_values(summary).rename("x"), base], axis=1, join="outer")
+        both = both[both["x"].notna()] if label != baseline else both
+        both["diff"] = both["x"] - both["base"]
+        grouped = both.groupby(level=KEYS, sort=True)
+        out = grouped.agg(
+            mean=("x", "mean"),
+            sd=("x", "std"),
+            n_x=("x", "count"),
+            diff_vs_baseline=("diff", "mean"),
+            diff_sd=("diff", "std"),
+            n=("diff", "count"),
+        )
+        out = out.join(base_mean).reset_index()  # the baseline's mean over all its replicates
+        half = t_half_width(out["sd"], out["n_x"])
+        out["ci_low"], out["ci_high"] = out["mean"] - half, out["mean"] + half
+        half = t_half_width(out["diff_sd"], out["n"])
+        out["diff_ci_low"] = out["diff_vs_baseline"] - half
+        out["diff_ci_high"] = out["diff_vs_baseline"] + half
+        out.insert(0, "scenario", label)
+        parts.append(out)
+    table = pd.concat(parts, ignore_index=True)
+    table["n"] = table["n"].astype(int)
+    table["period"] = table["year"]
+    table["mean_b"] = table["mean"]
+    table["diff_mean"] = table["diff_vs_baseline"]
+    table["diff_low95"] = table["diff_ci_low"]
+    table["diff_high95"] = table["diff_ci_high"]
+    table["relative_diff"] = table["diff_vs_baseline"] / table["mean_a"].where(table["mean_a"] != 0)
+    return table[COLUMNS + LEGACY_COLUMNS]
+
+
+def _values(summary: pd.DataFrame) -> pd.Series:
+    return summary.set_index([*KEYS, "replicate"])["value"].astype(float)
 
 
 def differences(summary_a: pd.DataFrame, summary_b: pd.DataFrame) -> pd.DataFrame:
-    """Per (year, group_by, group, metric): means of A and B and the mean paired difference
-    B - A over replicates, with a 95% t-interval (NaN with one replicate or undefined values).
-    """
-    a = summary_a.set_index([*KEYS, "replicate"])["value"].rename("a")
-    b = summary_b.set_index([*KEYS, "replicate"])["value"].rename("b")
-    both = pd.concat([a, b], axis=1).reset_index()
-    both["diff"] = both["b"] - both["a"]
-    grouped = both.groupby(KEYS, sort=True)
-    out = grouped.agg(
-        mean_a=("a", "mean"),
-        mean_b=("b", "mean"),
-        diff_mean=("diff", "mean"),
-        diff_sd=("diff", "std"),
-        n=("diff", "count"),
-    ).reset_index()
-    n = out["n"].to_numpy(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        half = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * out["diff_sd"] / np.sqrt(n)
-    half = half.where(n > 1)
-    out["diff_low95"] = out["diff_mean"] - half
-    out["diff_high95"] = out["diff_mean"] + half
-    out["relative_diff"] = out["diff_mean"] / out["mean_a"].where(out["mean_a"] != 0)
-    return out.drop(columns="diff_sd")
+    """The two-scenario table (B - A) in its original columns: per (year, group_by, group,
+    metric), ``mean_a``, ``mean_b``, ``diff_mean``, ``n``, ``diff_low95``, ``diff_high95``,
+    ``relative_diff``."""
+    table = compare_summaries({"a": summary_a, "b": summary_b}, baseline="a")
+    rows = table[table["scenario"] == "b"].reset_index(drop=True)
+    return rows[
+        [*KEYS, "mean_a", "mean_b", "diff_mean", "n", "diff_low95", "diff_high95", "relative_diff"]
+    ]
 
 
 def significant(row: pd.Series) -> bool:
     """True if the 95% interval of the difference excludes zero."""
-    lo, hi = row["diff_low95"], row["diff_high95"]
+    lo = row["diff_ci_low"] if "diff_ci_low" in row else row["diff_low95"]
+    hi = row["diff_ci_high"] if "diff_ci_high" in row else row["diff_high95"]
     return bool(not math.isnan(lo) and (lo > 0 or hi < 0))

@@ -31,6 +31,9 @@ class RunSpec:
     keep_events: bool = False
     group_bys: tuple[str, ...] = GROUP_BYS
     metrics: tuple[str, ...] | None = None  # None: every metric; else only these rows
+    # optional: a table derived from (events, children, scenario) in the process that ran the
+    # replicate, so callers get what they need from the event log without shipping the log
+    derive: Callable[[pd.DataFrame, pd.DataFrame, Scenario], pd.DataFrame] | None = None
 
 
 @dataclass
@@ -42,6 +45,7 @@ class RunResult:
     events: pd.DataFrame | None = None
     children: pd.DataFrame | None = None
     timing: dict[str, float] = field(default_factory=dict)
+    derived: pd.DataFrame | None = None  # RunSpec.derive's table, if asked for
 
 
 def pool_context() -> BaseContext:
@@ -103,6 +107,7 @@ def run_one(spec: RunSpec) -> RunResult:
     periods = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     t2 = time.perf_counter()
     n_referrals = float((events["event"] == "referred").sum())
+    derived = spec.derive(events, children, sc) if spec.derive is not None else None
     if spec.keep_events:
         start = pd.Timestamp(sc.sim_start)
         days = pd.to_timedelta(events["t_days"].to_numpy() // 1, unit="D")
@@ -121,6 +126,7 @@ def run_one(spec: RunSpec) -> RunResult:
             "analyse_s": t2 - t1,
             "referrals": n_referrals,
         },
+        derived,
     )
 
 
