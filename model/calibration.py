@@ -1,11 +1,17 @@
-"""Calibration targets, the CI check and the fit.
+"""Calibration targets, the CI gate (``nrmsim check``) and the fit (``nrmsim calibrate``).
 
-``calibration/targets.toml`` holds published figures as data. ``evaluate`` runs a scenario
-for a fixed seed and replicate count and computes each target's simulated value with the same
-metric functions as ``summary.csv`` (``model.results``). ``nrmsim check`` gates on the
-``fit`` targets; ``nrmsim calibrate`` fits the parameters marked ``calibrate = true`` with
-``scipy.optimize.least_squares`` (bounded to their plausible ranges), using common random
-numbers: every candidate is run with the same seeds and replicates.
+``calibration/targets.toml`` holds published figures as data. Each target has a ``role``:
+``input-check`` (it echoes an input: referral counts and mixes, figures a parameter is
+computed from) or ``outcome`` (the model produces it), and a ``view`` (``model.observe``) that
+turns a run into the figure as published. ``evaluate`` runs a scenario for a fixed seed and
+replicate count; ``nrmsim check`` passes only if every ``fit`` target of both roles is inside
+its tolerance (``validate`` targets are reported, not gated) and never re-optimises.
+
+``nrmsim calibrate`` fits the parameters marked ``calibrate = true`` with Optuna (TPE or
+CMA-ES, for noisy simulators) under common random numbers (every candidate runs the same
+seeds), writes the point estimate back into ``baseline.toml``, and saves an ensemble of
+parameter sets consistent with every fit target (``calibration/fits/<fit-id>/``), a report
+and a convergence plot.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.results import GROUP_BYS, METRICS, Analysis
+from model.observe import VIEWS, ObservationModel, load_observation, observe
+from model.results import GROUP_BYS, REGISTRY
 from model.scenario import (
     SCENARIO_DIR,
     Scenario,
@@ -37,15 +44,21 @@ from model.scenario import (
 
 CALIBRATION_DIR = SCENARIO_DIR.parent / "calibration"
 TARGETS_FILE = CALIBRATION_DIR / "targets.toml"
+ROLES = ("input-check", "outcome")
 TARGET_KEYS = {
     "id",
+    "role",
     "metric",
     "group_by",
     "group",
     "kind",
+    "view",
+    "observation",
     "start",
     "end",
     "at",
+    "cohort_start",
+    "cohort_end",
     "denominator",
     "value",
     "unit",
@@ -55,11 +68,13 @@ TARGET_KEYS = {
     "tolerance",
     "tolerance_note",
     "use",
+    "history",
     "mapping_note",
     "weight",
 }
 # Fixed by the gate: CI compares the calibrated historical run at this seed and replicate count.
 CHECK_REPLICATES = 4
+DISTANCE_CAP = 10.0  # a target this many tolerances away counts no worse in the fit objective
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,7 @@ class Target:
     """A published figure the model should reproduce, with its own uncertainty."""
 
     id: str
+    role: str  # input-check | outcome
     metric: str
     group_by: str
     group: str
@@ -78,6 +94,9 @@ class Target:
     tolerance_value: float
     use: str  # fit | validate
     source: str
+    view: str = "metric"
+    observation: str = ""  # key of the observation model's child share, for all-ages counts
+    cohort: tuple[dt.date, dt.date] | None = None
     locator: str = ""
     unit: str = ""
     population: str = "children"
@@ -94,12 +113,13 @@ class Target:
         return self.tolerance_value
 
 
-def load_targets(path: Path | None = None) -> list[Target]:
+def load_targets(path: Path | None = None, obs: ObservationModel | None = None) -> list[Target]:
     """Read and validate the targets file; errors name the file, target and key."""
     path = path or TARGETS_FILE
     doc = _read_toml(path)
     sources = load_sources()
     groups = known_groups()
+    obs = obs or load_observation()
     out: list[Target] = []
     seen: set[str] = set()
     items = doc.get("target", [])
@@ -116,8 +136,9 @@ def load_targets(path: Path | None = None) -> list[Target]:
                     f"{where}.{key}",
                     f"unknown key; allowed: {sorted(TARGET_KEYS)}." + suggest(key, TARGET_KEYS),
                 )
-        for key in (
+        required = (
             "id",
+            "role",
             "metric",
             "group_by",
             "group",
@@ -126,10 +147,11 @@ def load_targets(path: Path | None = None) -> list[Target]:
             "source",
             "tolerance",
             "use",
-        ):
+        )
+        for key in required:
             if key not in t:
                 raise ScenarioError(path, f"{where}.{key}", "missing")
-        for key in ("id", "metric", "group_by", "kind", "use", "source"):
+        for key in ("id", "role", "metric", "group_by", "kind", "use", "source"):
             if not isinstance(t[key], str):
                 raise ScenarioError(path, f"{where}.{key}", f"value {t[key]!r} must be a string")
         for key in ("value", "weight"):
@@ -144,6 +166,30 @@ def load_targets(path: Path | None = None) -> list[Target]:
         if t["id"] in seen:
             raise ScenarioError(path, f"{where}.id", f"duplicate id '{t['id']}'")
         seen.add(t["id"])
+        if t["role"] not in ROLES:
+            raise ScenarioError(
+                path,
+                f"{where}.role",
+                f"value {t['role']!r} not allowed; "
+                f"allowed: {list(ROLES)}." + suggest(t["role"], ROLES),
+            )
+        view = t.get("view", "metric")
+        if view not in VIEWS:
+            raise ScenarioError(
+                path,
+                f"{where}.view",
+                f"value {view!r} not allowed; allowed: "
+                f"{sorted(VIEWS)}." + suggest(str(view), VIEWS),
+            )
+        observation = t.get("observation", "")
+        if observation and observation not in obs.values["child_share"]:
+            raise ScenarioError(
+                path,
+                f"{where}.observation",
+                f"value {observation!r} is not a "
+                f"child_share in {obs.path}; allowed: "
+                f"{sorted(obs.values['child_share'])}",
+            )
         _check_metric(path, where, t["metric"], t["group_by"])
         _check_group(path, where, t["group_by"], str(t["group"]), groups)
         if t["kind"] not in ("flow", "stock"):
@@ -166,14 +212,9 @@ def load_targets(path: Path | None = None) -> list[Target]:
                 "scenarios/sources.toml." + suggest(t["source"], sources),
             )
         tol = t["tolerance"]
-        if not isinstance(tol, dict):
-            raise ScenarioError(
-                path,
-                f"{where}.tolerance",
-                f"value {tol!r} must be a table {{ kind = 'relative' | 'absolute', value = > 0 }}",
-            )
         if (
-            tol.get("kind") not in ("relative", "absolute")
+            not isinstance(tol, dict)
+            or tol.get("kind") not in ("relative", "absolute")
             or not isinstance(tol.get("value"), int | float)
             or tol["value"] <= 0
         ):
@@ -183,13 +224,28 @@ def load_targets(path: Path | None = None) -> list[Target]:
                 f"value {tol!r} must be {{ kind = 'relative' | 'absolute', value = > 0 }}",
             )
         if t["kind"] == "flow":
-            start, end = t.get("start"), t.get("end")
-            if not isinstance(start, dt.date) or not isinstance(end, dt.date) or end <= start:
+            start_in, end_in = t.get("start"), t.get("end")
+            if (
+                not isinstance(start_in, dt.date)
+                or not isinstance(end_in, dt.date)
+                or end_in <= start_in
+            ):
                 raise ScenarioError(path, where, "a flow needs dates start < end")
+            start, end = start_in, end_in
         else:
-            start = end = t.get("at")
-            if not isinstance(end, dt.date):
+            at = t.get("at")
+            if not isinstance(at, dt.date):
                 raise ScenarioError(path, f"{where}.at", "a stock needs a date `at`")
+            start = end = at
+        cohort = None
+        if view == "cohort_awaiting_share":
+            c0, c1 = t.get("cohort_start"), t.get("cohort_end")
+            if not isinstance(c0, dt.date) or not isinstance(c1, dt.date) or c1 <= c0:
+                raise ScenarioError(
+                    path, where, "a cohort view needs dates cohort_start < cohort_end"
+                )
+            cohort = (c0, c1)
+            start = c0
         den = t.get("denominator")
         if den is not None and not isinstance(den, dict):
             raise ScenarioError(
@@ -205,10 +261,11 @@ def load_targets(path: Path | None = None) -> list[Target]:
             }
             _check_metric(path, f"{where}.denominator", den["metric"], den["group_by"])
             _check_group(path, f"{where}.denominator", den["group_by"], str(den["group"]), groups)
-        notes = {k: t[k] for k in ("tolerance_note", "mapping_note") if k in t}
+        notes = {k: t[k] for k in ("tolerance_note", "mapping_note", "history") if k in t}
         out.append(
             Target(
                 t["id"],
+                t["role"],
                 t["metric"],
                 t["group_by"],
                 str(t["group"]),
@@ -220,6 +277,9 @@ def load_targets(path: Path | None = None) -> list[Target]:
                 float(tol["value"]),
                 t["use"],
                 t["source"],
+                view,
+                observation,
+                cohort,
                 t.get("locator", ""),
                 t.get("unit", ""),
                 t.get("population", "children"),
@@ -233,18 +293,23 @@ def load_targets(path: Path | None = None) -> list[Target]:
 
 
 def known_groups() -> dict[str, set[str]]:
-    """The categories each grouping can take (from the baseline's declared shares)."""
-    from model.stages.care import PLACEMENT_TYPES
-    from model.stages.identification import AGE_BANDS, SINGLE_TYPES
+    """The categories each grouping can take (from the schema)."""
+    from model.params import (
+        AGE_BANDS,
+        EXPLOITATION_TYPES,
+        NATIONALITIES,
+        NATIONS,
+        PLACEMENT_TYPES,
+        SEXES,
+    )
 
-    p = load_scenario("baseline").initial_params().identification
     return {
         "all": {"all"},
-        "sex": set(p.sex.keys),
-        "nationality_group": set(p.nationality.keys),
-        "exploitation_type": set(p.exploitation_male.keys),
-        "exploitation_any": set(SINGLE_TYPES),
-        "nation": set(p.nation.keys),
+        "sex": set(SEXES),
+        "nationality_group": set(NATIONALITIES),
+        "exploitation_type": set(EXPLOITATION_TYPES),
+        "exploitation_any": set(EXPLOITATION_TYPES) - {"mixed"},
+        "nation": set(NATIONS),
         "age_band": set(AGE_BANDS),
         "route": {"home_office", "devolved_pilot"},
         "placement_type": set(PLACEMENT_TYPES),
@@ -258,8 +323,20 @@ def _check_group(
         raise ScenarioError(
             path,
             f"{where}.group",
-            f"value {group!r} is not a {group_by} group; "
-            f"allowed: {sorted(groups[group_by])}." + suggest(group, groups[group_by]),
+            f"value {group!r} is not a {group_by} group; allowed: {sorted(groups[group_by])}."
+            + suggest(group, groups[group_by]),
+        )
+
+
+def _check_metric(path: Path, where: str, metric: str, group_by: str) -> None:
+    if metric not in REGISTRY:
+        raise ScenarioError(
+            path, f"{where}.metric", f"unknown metric '{metric}'." + suggest(metric, REGISTRY)
+        )
+    allowed = (*GROUP_BYS, "placement_type")  # placement_type: placement metrics only
+    if group_by not in allowed:
+        raise ScenarioError(
+            path, f"{where}.group_by", f"value {group_by!r} not allowed; allowed: {list(allowed)}"
         )
 
 
@@ -272,144 +349,82 @@ def check_periods(targets: Sequence[Target], scenario: Scenario) -> None:
                 t.file,
                 f"target {t.id}",
                 f"period {t.start}..{t.end} is outside "
-                f"the run of '{scenario.name}' ({scenario.start} to {scenario.end})",
+                f"the run of '{scenario.name}' ({scenario.start} to "
+                f"{scenario.end})",
             )
-
-
-def _check_metric(path: Path, where: str, metric: str, group_by: str) -> None:
-    if metric not in METRICS:
-        raise ScenarioError(
-            path, f"{where}.metric", f"unknown metric '{metric}'." + suggest(metric, METRICS)
-        )
-    allowed = (*GROUP_BYS, "placement_type")  # placement_type: placement metrics only
-    if group_by not in allowed:
-        raise ScenarioError(
-            path, f"{where}.group_by", f"value {group_by!r} not allowed; allowed: {list(allowed)}"
-        )
 
 
 # --------------------------------------------------------------------------- evaluation
-def target_period(target: Target, start: dt.date) -> tuple[float, float]:
-    """[a, b) in days from ``start`` (the simulation's day 0). A flow's end date is exclusive;
-    a stock is read at the end of its date `at` (as ``awaiting_cg_at_year_end`` is read at the
-    end of 31 December)."""
-    if target.kind == "flow":
-        return float((target.start - start).days), float((target.end - start).days)
-    b = float((target.end - start).days) + 1.0
-    return b - 1.0, b
-
-
-def simulated_values(
-    analysis: Analysis, targets: Sequence[Target], start: dt.date
-) -> dict[str, float]:
-    """Each target's simulated value in one replicate (NaN if undefined, e.g. 0/0).
-
-    Periods are computed in batches of non-overlapping periods, one pass per batch and grouping.
-    """
-    cache: dict[tuple[float, float, str], pd.Series] = {}
-    wanted: dict[str, set[tuple[float, float]]] = {}
-    for t in targets:
-        period = target_period(t, start)
-        wanted.setdefault(_base(t.metric, t.group_by), set()).add(period)
-        if t.denominator:
-            wanted.setdefault(_base(t.denominator["metric"], t.denominator["group_by"]), set()).add(
-                period
-            )
-    for base, periods in wanted.items():
-        # one metrics() pass per set of non-overlapping periods
-        batches: list[list[tuple[float, float]]] = []
-        for a, b in sorted(periods):
-            for batch in batches:
-                if batch[-1][1] <= a:
-                    batch.append((a, b))
-                    break
-            else:
-                batches.append([(a, b)])
-        for batch in batches:
-            table = analysis.metrics([(i, a, b) for i, (a, b) in enumerate(batch)], base)
-            indexed = table.set_index(["period", "group_by", "group", "metric"])["value"]
-            for i, (a, b) in enumerate(batch):
-                cache[(a, b, base)] = (
-                    indexed.xs(i, level="period")
-                    if i in indexed.index.levels[0]
-                    else pd.Series(dtype=float)
-                )
-
-    def value(metric: str, group_by: str, group: str, a: float, b: float) -> float:
-        base = _base(metric, group_by)
-        key = (a, b, base)
-        if key not in cache:
-            table = analysis.period_metrics(a, b, base)
-            cache[key] = table.set_index(["group_by", "group", "metric"])["value"]
-        try:
-            return float(cache[key].loc[(group_by, group, metric)])
-        except KeyError:
-            return 0.0 if metric in _COUNT_METRICS else math.nan
-
-    out = {}
-    for t in targets:
-        a, b = target_period(t, start)
-        num = value(t.metric, t.group_by, t.group, a, b)
-        if t.denominator:
-            d = t.denominator
-            den = value(d["metric"], d["group_by"], d["group"], a, b)
-            out[t.id] = num / den if den else math.nan
-        else:
-            out[t.id] = num
-    return out
-
-
-def _base(metric: str, group_by: str) -> str:
-    """The grouping whose table holds this metric (placements_by_type lives with 'all')."""
-    return "all" if metric == "placements_by_type" else group_by
-
-
-_COUNT_METRICS = {m for m in METRICS if not m.endswith(("_rate", "_cg", "_rg"))} | {
-    "awaiting_cg_at_year_end",
-    "awaiting_cg",
-}
-
-
 def evaluate(
-    scenario: Scenario, targets: Sequence[Target], replicates: int, workers: int = 1
+    scenario: Scenario,
+    targets: Sequence[Target],
+    replicates: int,
+    workers: int = 1,
+    obs: ObservationModel | None = None,
 ) -> pd.DataFrame:
     """Run ``replicates`` of the scenario and compare with every target.
 
-    Returns one row per target: observed, simulated mean, 95% interval over replicates,
-    Monte Carlo standard error, tolerance, standardised distance and pass/fail.
+    Returns one row per target: role, use, observed, simulated mean, 95% interval over
+    replicates, Monte Carlo standard error, tolerance, standardised distance and pass/fail.
     """
+    per_rep = replicate_values(scenario, targets, range(replicates), workers, obs)
+    return compare_with_targets(per_rep, targets)
+
+
+def replicate_values(
+    scenario: Scenario,
+    targets: Sequence[Target],
+    replicates: Sequence[int],
+    workers: int = 1,
+    obs: ObservationModel | None = None,
+) -> pd.DataFrame:
+    """Simulated values of every target: one row per replicate, one column per target."""
     from concurrent.futures import ProcessPoolExecutor
 
     from model.runner import pool_context
 
     check_periods(targets, scenario)
-    jobs = [(scenario, r, list(targets)) for r in range(replicates)]
-    if workers > 1 and replicates > 1:
+    obs = obs or load_observation()
+    jobs = [(scenario, r, list(targets), obs) for r in replicates]
+    if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:
-            per_rep = list(pool.map(_replicate_values, jobs))
+            rows = list(pool.map(_replicate_values, jobs))
     else:
-        per_rep = [_replicate_values(job) for job in jobs]
-    sims = pd.DataFrame(per_rep)  # replicates x targets
+        rows = [_replicate_values(job) for job in jobs]
+    return pd.DataFrame(rows)
+
+
+def _replicate_values(job: tuple[Scenario, int, list[Target], ObservationModel]) -> dict:
+    from model.runner import analyse, simulate
+
+    scenario, replicate, targets, obs = job
+    model = simulate(scenario, replicate)
+    analysis, _, _ = analyse(model)
+    return observe(analysis, targets, scenario.sim_start, obs)
+
+
+def compare_with_targets(sims: pd.DataFrame, targets: Sequence[Target]) -> pd.DataFrame:
     rows = []
     for t in targets:
         values = sims[t.id].to_numpy(float)
-        mean = float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
+        finite = np.isfinite(values)
+        mean = float(values[finite].mean()) if finite.any() else math.nan
         se = (
-            float(np.nanstd(values, ddof=1) / math.sqrt(np.isfinite(values).sum()))
-            if np.isfinite(values).sum() > 1
+            float(values[finite].std(ddof=1) / math.sqrt(finite.sum()))
+            if finite.sum() > 1
             else math.nan
         )
         lo, hi = (
-            np.nanpercentile(values, [2.5, 97.5])
-            if np.isfinite(values).any()
-            else (math.nan, math.nan)
+            np.percentile(values[finite], [2.5, 97.5]) if finite.any() else (math.nan, math.nan)
         )
         distance = (mean - t.value) / t.tolerance if t.tolerance else math.nan
         rows.append(
             {
                 "id": t.id,
+                "role": t.role,
                 "use": t.use,
                 "metric": t.metric,
+                "view": t.view,
                 "group": f"{t.group_by}={t.group}",
                 "period": f"{t.start}..{t.end}" if t.kind == "flow" else f"at {t.end}",
                 "observed": t.value,
@@ -425,23 +440,21 @@ def evaluate(
     return pd.DataFrame(rows)
 
 
-def _replicate_values(job: tuple[Scenario, int, list[Target]]) -> dict[str, float]:
-    from model.runner import analyse, simulate
-
-    scenario, replicate, targets = job
-    model = simulate(scenario, replicate)
-    analysis, _, _ = analyse(model)
-    return simulated_values(analysis, targets, scenario.sim_start)
-
-
 # --------------------------------------------------------------------------- nrmsim check
 def cmd_check(args: argparse.Namespace) -> int:
-    """Exit 0 only if every `fit` target is inside its tolerance."""
-    targets = load_targets(args.targets)
+    """Exit 0 only if every fit target (input checks and outcomes) is inside its tolerance."""
+    import time
+
+    started = time.perf_counter()
+    obs = load_observation()
+    targets = load_targets(args.targets, obs)
     scenario = load_scenario(args.scenario)
-    table = evaluate(scenario, targets, CHECK_REPLICATES, workers=args.workers)
+    if args.seed is not None:
+        scenario = scenario.with_run(seed=args.seed)
+    table = evaluate(scenario, targets, CHECK_REPLICATES, workers=args.workers, obs=obs)
     fit = table[table["use"] == "fit"]
     ok = bool(fit["pass"].all())
+    wall = time.perf_counter() - started
     if args.json:
         print(
             json.dumps(
@@ -450,37 +463,62 @@ def cmd_check(args: argparse.Namespace) -> int:
                     "seed": scenario.seed,
                     "replicates": CHECK_REPLICATES,
                     "passed": ok,
+                    "wall_s": round(wall, 1),
+                    "counts": gate_counts(table),
                     "targets": table.replace({np.nan: None}).to_dict(orient="records"),
                 },
                 indent=2,
             )
         )
     else:
-        print_check(table, scenario, ok)
+        print_check(table, scenario, ok, wall)
     return 0 if ok else 1
 
 
-def print_check(table: pd.DataFrame, scenario: Scenario, ok: bool) -> None:
+def gate_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Targets and passes by use and role."""
+    out: dict[str, dict[str, int]] = {}
+    for (use, role), part in table.groupby(["use", "role"]):
+        out[f"{use}/{role}"] = {"targets": len(part), "inside": int(part["pass"].sum())}
+    return out
+
+
+def print_check(table: pd.DataFrame, scenario: Scenario, ok: bool, wall: float) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=160)
-    for use in ("fit", "validate"):
-        part = table[table["use"] == use]
-        title = "fit targets (gate)" if use == "fit" else "validate targets (reported, not gated)"
+    console = Console(width=170)
+    sections = (
+        ("fit", "outcome", "outcome targets (gate: what the model produces)"),
+        ("fit", "input-check", "input checks (gate: figures that echo an input)"),
+        ("validate", None, "validate targets (reported, not gated)"),
+    )
+    for use, role, title in sections:
+        part = table[(table["use"] == use) & ((table["role"] == role) if role else True)]
         tab = Table(
             title=f"{scenario.name}, seed {scenario.seed}, {CHECK_REPLICATES} replicates: {title}"
         )
-        for col in ("target", "observed", "simulated [95%]", "tolerance", "distance", "status"):
-            tab.add_column(col, justify="left" if col == "target" else "right")
+        for col in (
+            "target",
+            "view",
+            "observed",
+            "simulated [95%]",
+            "tolerance",
+            "distance",
+            "status",
+        ):
+            tab.add_column(col, justify="left" if col in ("target", "view") else "right")
         for _, r in part.iterrows():
             status = (
                 "[green]pass[/green]"
                 if r["pass"]
-                else ("[red]FAIL[/red]" if use == "fit" else "[yellow]outside[/yellow]")
+                else "[red]FAIL[/red]"
+                if use == "fit"
+                else "[yellow]outside[/yellow]"
             )
             tab.add_row(
-                r["id"],
+                r["id"] + ("" if role else f" ({r['role']})"),
+                r["view"],
                 _num(r["observed"]),
                 f"{_num(r['simulated'])} [{_num(r['low95'])}, {_num(r['high95'])}]",
                 f"±{_num(r['tolerance'])}",
@@ -488,14 +526,9 @@ def print_check(table: pd.DataFrame, scenario: Scenario, ok: bool) -> None:
                 status,
             )
         console.print(tab)
-    n_fit = int((table["use"] == "fit").sum())
-    n_pass = int(table.loc[table["use"] == "fit", "pass"].sum())
-    n_val = int((table["use"] == "validate").sum())
-    n_val_pass = int(table.loc[table["use"] == "validate", "pass"].sum())
-    console.print(
-        f"fit targets inside tolerance: {n_pass}/{n_fit}; validate targets inside: "
-        f"{n_val_pass}/{n_val}. Check {'PASSED' if ok else 'FAILED'}."
-    )
+    counts = gate_counts(table)
+    parts = [f"{k}: {v['inside']}/{v['targets']} inside" for k, v in sorted(counts.items())]
+    console.print("; ".join(parts) + f". Check {'PASSED' if ok else 'FAILED'} in {wall:.0f} s.")
 
 
 def _num(x: float) -> str:
@@ -516,54 +549,77 @@ def calibrated_parameters(scenario: Scenario) -> list[tuple[str, float, float, f
     return out
 
 
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    from scipy.optimize import least_squares
+def objective(table: pd.DataFrame, targets: Sequence[Target]) -> float:
+    """Sum of squared distances (in tolerances) over fit targets, each capped at
+    ``DISTANCE_CAP``; an undefined value counts as the cap."""
+    weights = {t.id: t.weight for t in targets}
+    d = table["distance"].to_numpy(float)
+    d = np.where(np.isfinite(d), np.minimum(np.abs(d), DISTANCE_CAP), DISTANCE_CAP)
+    w = table["id"].map(weights).to_numpy(float)
+    return float(np.sum(w * d**2))
 
-    targets = [t for t in load_targets(args.targets) if t.use == "fit"]
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit, write back, save the ensemble and the report."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    obs = load_observation()
+    all_targets = load_targets(args.targets, obs)
+    targets = [t for t in all_targets if t.use == "fit"]
     scenario = load_scenario(args.scenario)
     free = calibrated_parameters(scenario)
-    keys = [k for k, *_ in free]
-    x0 = np.array([v for _, v, _, _ in free])
-    lo = np.array([a for *_, a, _ in free])
-    hi = np.array([b for *_, b in free])
-    scale = hi - lo
-    trace: list[dict[str, Any]] = []
+    fit_id = args.fit_id or f"fit-{dt.date.today().isoformat()}"
+    trials: list[dict[str, Any]] = []
+    reps = list(range(args.reps))
 
-    def residuals(z: np.ndarray) -> np.ndarray:
-        if len(trace) >= args.budget:  # least_squares does not count Jacobian evaluations
-            raise _BudgetSpent
-        x = lo + z * scale
-        candidate = scenario.with_values(dict(zip(keys, x.tolist(), strict=True)), "candidate")
-        table = evaluate(candidate, targets, args.reps, workers=args.workers)
-        r = table["distance"].fillna(10.0).to_numpy() * np.array([t.weight for t in targets])
-        trace.append(
+    def run(values: Mapping[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        candidate = scenario.with_values(dict(values), "candidate")
+        sims = replicate_values(candidate, targets, reps, args.workers, obs)
+        return sims, compare_with_targets(sims, targets)
+
+    sampler = (
+        optuna.samplers.CmaEsSampler(seed=args.optimiser_seed, x0={k: v for k, v, _, _ in free})
+        if args.method == "cmaes"
+        else optuna.samplers.TPESampler(
+            seed=args.optimiser_seed, multivariate=True, n_startup_trials=min(20, args.budget // 4)
+        )
+    )
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    study.enqueue_trial({k: v for k, v, _, _ in free})  # start from the current values
+
+    def trial_fn(trial: optuna.Trial) -> float:
+        values = {k: trial.suggest_float(k, lo, hi) for k, _, lo, hi in free}
+        sims, table = run(values)
+        cost = objective(table, targets)
+        fit_pass = int(table["pass"].sum())
+        trials.append(
             {
-                "params": dict(zip(keys, x.tolist(), strict=True)),
-                "cost": float(0.5 * np.sum(r**2)),
-                "inside": int(table["pass"].sum()),
+                "trial": trial.number,
+                "params": values,
+                "cost": cost,
+                "inside": fit_pass,
+                "all_inside": fit_pass == len(targets),
+                "values": sims.mean().to_dict(),
             }
         )
+        best = min(t["cost"] for t in trials)
         print(
-            f"evaluation {len(trace)}: cost {trace[-1]['cost']:.2f}, "
-            f"{trace[-1]['inside']}/{len(targets)} fit targets inside",
+            f"trial {trial.number + 1}/{args.budget}: cost {cost:.1f} (best {best:.1f}), "
+            f"{fit_pass}/{len(targets)} fit targets inside",
             file=sys.stderr,
         )
-        return r
+        return cost
 
-    z0 = np.clip((x0 - lo) / scale, 0.0, 1.0)
-    try:
-        message = least_squares(
-            residuals, z0, bounds=(0.0, 1.0), diff_step=0.05, x_scale=1.0, method="trf"
-        ).message
-    except _BudgetSpent:
-        message = f"stopped after the budget of {args.budget} model evaluations"
-    best = min(trace, key=lambda row: row["cost"])
-    fit_id = args.fit_id or f"fit-{dt.date.today().isoformat()}"
-    fitted = {k: round(float(v), 4) for k, v in best["params"].items()}
-    final_scenario = scenario.with_values(fitted, f"calibration:{fit_id}")
-    all_targets = load_targets(args.targets)
-    table = evaluate(final_scenario, all_targets, CHECK_REPLICATES, workers=args.workers)
-    report = write_report(fit_id, scenario, fitted, table, trace, message, args)
+    study.optimize(trial_fn, n_trials=args.budget)
+    best = min(trials, key=lambda t: t["cost"])
+    fitted = {k: _round(v) for k, v in best["params"].items()}
+    ensemble = build_ensemble(trials, free, targets, run, args)
+    final = scenario.with_values(fitted, f"calibration:{fit_id}")
+    table = evaluate(final, all_targets, CHECK_REPLICATES, workers=args.workers, obs=obs)
+    report = write_report(
+        fit_id, scenario, free, fitted, table, trials, ensemble, args, all_targets
+    )
     print(f"report: {report}")
     if not args.dry_run:
         write_back(SCENARIO_DIR / "baseline.toml", fitted, fit_id)
@@ -571,8 +627,62 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-class _BudgetSpent(Exception):
-    """The optimiser used every model evaluation it was given."""
+def _round(x: float) -> float:
+    return float(f"{x:.4g}")
+
+
+def build_ensemble(
+    trials: list[dict[str, Any]],
+    free: list[tuple[str, float, float, float]],
+    targets: Sequence[Target],
+    run: Any,
+    args: argparse.Namespace,
+) -> pd.DataFrame:
+    """Parameter sets consistent with every fit target (the non-implausible region).
+
+    First every optimiser trial with all fit targets inside; then, while fewer than
+    ``--ensemble-size``, Latin-hypercube points in the box spanned by the accepted sets so far
+    (widened by a fifth of each parameter's range), each run with the same seeds and kept only
+    if every fit target is inside. Stops after ``--ensemble-budget`` extra runs.
+    """
+    from scipy.stats import qmc
+
+    keys = [k for k, *_ in free]
+    lo_range = np.array([lo for *_, lo, _ in free])
+    hi_range = np.array([hi for *_, hi in free])
+    accepted = [
+        dict(t["params"], source="optimiser", trial=t["trial"]) for t in trials if t["all_inside"]
+    ]
+    if not accepted:
+        best = min(trials, key=lambda t: t["cost"])
+        anchor = np.array([[best["params"][k] for k in keys]])
+    else:
+        anchor = np.array([[a[k] for k in keys] for a in accepted])
+    sampler = qmc.LatinHypercube(d=len(keys), seed=args.optimiser_seed)
+    spent = 0
+    while len(accepted) < args.ensemble_size and spent < args.ensemble_budget:
+        pad = 0.2 * (hi_range - lo_range)
+        box_lo = np.maximum(anchor.min(axis=0) - pad, lo_range)
+        box_hi = np.minimum(anchor.max(axis=0) + pad, hi_range)
+        batch = min(8, args.ensemble_budget - spent)
+        points = qmc.scale(sampler.random(batch), box_lo, box_hi)
+        for point in points:
+            values = dict(zip(keys, point.tolist(), strict=True))
+            _, table = run(values)
+            spent += 1
+            if bool(table["pass"].all()):
+                accepted.append(dict(values, source="history-matching", trial=-1))
+                anchor = np.vstack([anchor, point])
+            print(
+                f"ensemble: {len(accepted)} sets consistent with every fit target after "
+                f"{spent} extra runs",
+                file=sys.stderr,
+            )
+    frame = pd.DataFrame(accepted)
+    if frame.empty:
+        frame = pd.DataFrame(columns=[*keys, "source", "trial"])
+    frame.insert(0, "set_id", range(len(frame)))
+    return frame
 
 
 def write_back(path: Path, fitted: Mapping[str, float], fit_id: str) -> None:
@@ -595,85 +705,153 @@ def write_back(path: Path, fitted: Mapping[str, float], fit_id: str) -> None:
     load_scenario("baseline")  # the written file must still validate
 
 
+def informing_targets(
+    trials: list[dict[str, Any]], keys: Sequence[str], targets: Sequence[Target]
+) -> dict[str, list[tuple[str, float]]]:
+    """For each parameter, the fit targets whose simulated value moves most with it across
+    the optimiser's trials (|Spearman rho| >= 0.3, strongest first, at most five)."""
+    from scipy.stats import spearmanr
+
+    params = pd.DataFrame([t["params"] for t in trials])
+    values = pd.DataFrame([t["values"] for t in trials])
+    out: dict[str, list[tuple[str, float]]] = {}
+    for key in keys:
+        found = []
+        for t in targets:
+            if t.id not in values or values[t.id].nunique() < 3:
+                continue
+            rho = float(spearmanr(params[key], values[t.id]).statistic)
+            if math.isfinite(rho) and abs(rho) >= 0.3:
+                found.append((t.id, rho))
+        out[key] = sorted(found, key=lambda x: -abs(x[1]))[:5]
+    return out
+
+
 def write_report(
     fit_id: str,
     scenario: Scenario,
+    free: list[tuple[str, float, float, float]],
     fitted: Mapping[str, float],
     table: pd.DataFrame,
-    trace: list[dict[str, Any]],
-    message: str,
+    trials: list[dict[str, Any]],
+    ensemble: pd.DataFrame,
     args: argparse.Namespace,
+    targets: Sequence[Target],
 ) -> Path:
-    """calibration/reports/<fit-id>.md (+ .png plot) and calibration/fits/<fit-id>.json."""
+    """calibration/reports/<fit-id>.md (+ plots) and calibration/fits/<fit-id>/ (fit.json,
+    trials.csv, ensemble.parquet)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     reports = CALIBRATION_DIR / "reports"
-    fits = CALIBRATION_DIR / "fits"
+    folder = CALIBRATION_DIR / "fits" / fit_id
     reports.mkdir(parents=True, exist_ok=True)
-    fits.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(8, max(6, 0.22 * len(table))))
+    folder.mkdir(parents=True, exist_ok=True)
+    keys = [k for k, *_ in free]
+    # targets: simulated / observed with intervals and tolerance
+    fig, ax = plt.subplots(figsize=(8, max(6, 0.2 * len(table))))
     ratio = table["simulated"] / table["observed"]
-    err_lo = (table["simulated"] - table["low95"]) / table["observed"]
-    err_hi = (table["high95"] - table["simulated"]) / table["observed"]
+    err_lo = ((table["simulated"] - table["low95"]) / table["observed"]).clip(lower=0)
+    err_hi = ((table["high95"] - table["simulated"]) / table["observed"]).clip(lower=0)
     tol = table["tolerance"] / table["observed"].abs()
     y = np.arange(len(table))
     ax.barh(y, 2 * tol, left=1 - tol, color="#dddddd", label="tolerance")
-    colours = np.where(table["use"] == "fit", "#1f77b4", "#ff7f0e")
-    ax.errorbar(
-        ratio, y, xerr=[err_lo.clip(lower=0), err_hi.clip(lower=0)], fmt="none", ecolor="#555555"
+    colours = np.where(
+        table["use"] != "fit", "#ff7f0e", np.where(table["role"] == "outcome", "#1f77b4", "#2ca02c")
     )
+    ax.errorbar(ratio, y, xerr=[err_lo, err_hi], fmt="none", ecolor="#555555")
     ax.scatter(ratio, y, c=colours, zorder=3, s=14)
     ax.axvline(1.0, color="black", lw=0.8)
-    ax.set_yticks(y, table["id"], fontsize=6)
-    ax.set_xlabel("simulated / observed (blue: fit, orange: validate; grey: tolerance)")
+    ax.set_yticks(y, table["id"], fontsize=5)
+    ax.set_xlabel("simulated / observed (blue: outcome, green: input check, orange: validate)")
     ax.set_xlim(0, 2.5)
     ax.invert_yaxis()
     fig.tight_layout()
     png = reports / f"{fit_id}.png"
-    fig.savefig(png, dpi=110)
+    fig.savefig(png, dpi=110, metadata={"Software": None})
     plt.close(fig)
+    # convergence
+    costs = [t["cost"] for t in trials]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.plot(range(1, len(costs) + 1), costs, ".", color="#999999", label="trial")
+    ax.plot(range(1, len(costs) + 1), np.minimum.accumulate(costs), color="#1f77b4", label="best")
+    ax.set_yscale("log")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("objective (sum of squared distances)")
+    ax.legend()
+    fig.tight_layout()
+    conv = reports / f"{fit_id}-convergence.png"
+    fig.savefig(conv, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    informs = informing_targets(trials, keys, [t for t in targets if t.use == "fit"])
+    ens = ensemble[keys] if len(ensemble) else pd.DataFrame(columns=keys)
     lines = [
         f"# Calibration report {fit_id}",
         "",
-        f"Scenario `{scenario.name}`, seed {scenario.seed}; {args.reps} replicates per "
-        f"candidate (common random numbers), {len(trace)} evaluations of "
-        f"scipy.optimize.least_squares (trf, bounded to each parameter's plausible range); "
-        f"optimiser message: {message}",
+        f"Scenario `{scenario.name}`, seed {scenario.seed}; {args.reps} replicates per candidate "
+        f"(common random numbers); Optuna {args.method.upper()} sampler, {len(trials)} trials, "
+        f"optimiser seed {args.optimiser_seed}. Objective: sum over fit targets of the squared "
+        f"distance in tolerances (capped at {DISTANCE_CAP:g}).",
         "",
-        f"Reproduce: `nrmsim calibrate --budget {args.budget} --reps {args.reps} "
-        f"--fit-id {fit_id}`; "
-        f"check: `nrmsim check`.",
+        f"Reproduce: `nrmsim calibrate --method {args.method} --budget {args.budget} --reps "
+        f"{args.reps} --ensemble-size {args.ensemble_size} --ensemble-budget "
+        f"{args.ensemble_budget} --fit-id {fit_id}`; check: `nrmsim check`.",
+        "",
+        "## Convergence",
+        "",
+        f"Best objective {min(costs):.1f} (first trial, the previous values: {costs[0]:.1f}); "
+        f"trials with every fit target inside: {sum(t['all_inside'] for t in trials)}.",
+        "",
+        f"![convergence]({conv.name})",
         "",
         "## Fitted parameters",
         "",
-        "| parameter | before | fitted | plausible range |",
-        "|---|---|---|---|",
+        "| parameter | prior range | before | fitted | ensemble min | ensemble max | ensemble sd |"
+        " informed by (Spearman rho across trials) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for key, entry in sorted(scenario.entries.items()):
-        if key in fitted:
-            lines.append(f"| `{key}` | {entry.value} | {fitted[key]} | {list(entry.range or ())} |")
+    for key, before, lo, hi in free:
+        col = ens[key] if key in ens else pd.Series(dtype=float)
+        inform = ", ".join(f"{tid} ({rho:+.2f})" for tid, rho in informs.get(key, [])) or "-"
+        lines.append(
+            f"| `{key}` | [{lo:g}, {hi:g}] | {before:g} | {fitted[key]:g} | "
+            f"{_g(col.min())} | {_g(col.max())} | {_g(col.std())} | {inform} |"
+        )
     lines += [
+        "",
+        f"## Ensemble: {len(ensemble)} parameter sets consistent with every fit target",
+        "",
+        "Saved in `calibration/fits/{}/ensemble.parquet` (load with "
+        "`model.ensemble.load_ensemble`). Sources: {}.".format(
+            fit_id, dict(ensemble["source"].value_counts()) if len(ensemble) else {}
+        ),
         "",
         f"## Targets ({CHECK_REPLICATES} replicates at the fitted values)",
         "",
-        "| target | use | observed | simulated mean | 95% interval | tolerance | distance "
-        "| status |",
-        "|---|---|---|---|---|---|---|---|",
+        "| target | role | use | observed | simulated mean | 95% interval | tolerance | "
+        "distance | status |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in table.iterrows():
+        status = "pass" if r["pass"] else "FAIL" if r["use"] == "fit" else "outside"
         lines.append(
-            f"| {r['id']} | {r['use']} | {_num(r['observed'])} | {_num(r['simulated'])} | "
-            f"[{_num(r['low95'])}, {_num(r['high95'])}] | ±{_num(r['tolerance'])} | "
-            f"{r['distance']:+.2f} | "
-            f"{'pass' if r['pass'] else 'FAIL' if r['use'] == 'fit' else 'outside'} |"
+            f"| {r['id']} | {r['role']} | {r['use']} | {_num(r['observed'])} | "
+            f"{_num(r['simulated'])} | [{_num(r['low95'])}, {_num(r['high95'])}] | "
+            f"±{_num(r['tolerance'])} | {r['distance']:+.2f} | {status} |"
         )
     lines += ["", f"![simulated vs observed]({png.name})", ""]
     md = reports / f"{fit_id}.md"
     md.write_text("\n".join(lines), encoding="utf-8")
-    (fits / f"{fit_id}.json").write_text(
+    ensemble.to_parquet(folder / "ensemble.parquet", index=False)
+    pd.DataFrame(
+        [
+            {"trial": t["trial"], "cost": t["cost"], "inside": t["inside"], **t["params"]}
+            for t in trials
+        ]
+    ).to_csv(folder / "trials.csv", index=False)
+    (folder / "fit.json").write_text(
         json.dumps(
             {
                 "fit_id": fit_id,
@@ -681,10 +859,16 @@ def write_report(
                 "seed": scenario.seed,
                 "replicates_per_candidate": args.reps,
                 "budget": args.budget,
+                "method": args.method,
+                "optimiser_seed": args.optimiser_seed,
                 "fitted": fitted,
-                "trace": trace,
-                "optimiser": "scipy.optimize.least_squares(method='trf')",
-                "message": message,
+                "parameters": [
+                    {"key": k, "before": b, "low": lo, "high": hi} for k, b, lo, hi in free
+                ],
+                "fit_targets": [t.id for t in targets if t.use == "fit"],
+                "acceptance": "every fit target inside its tolerance (the fit's seed and reps)",
+                "ensemble_size": len(ensemble),
+                "best_cost": min(costs),
             },
             indent=2,
         )
@@ -692,3 +876,7 @@ def write_report(
         encoding="utf-8",
     )
     return md
+
+
+def _g(x: float) -> str:
+    return "-" if x is None or x != x else f"{x:.4g}"

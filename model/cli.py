@@ -16,9 +16,14 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.output import OutputExistsError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from model.scenario import Scenario
 
 KEY_METRICS = (
     "referrals",
@@ -94,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--events", action="store_true", help="also write events.parquet and children.parquet"
     )
+    run.add_argument(
+        "--tables",
+        action="store_true",
+        help="also write published_tables.csv: quarterly tables shaped like the Home Office "
+        "releases (with all-ages equivalents and small cells suppressed)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
     run.add_argument(
         "--effects",
@@ -154,18 +165,40 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--targets", type=Path, help="targets file; default calibration/targets.toml"
     )
-    check.add_argument("--scenario", default="historical")
+    check.add_argument(
+        "--scenario", default="historical", help="a scenario name or .toml path (a variant)"
+    )
+    check.add_argument("--seed", type=_seed, help="root seed; default the scenario's")
     check.add_argument("--workers", type=_positive_int, default=1)
 
     cal = sub.add_parser("calibrate", help="fit parameters marked calibrate = true to fit targets")
     cal.add_argument(
-        "--budget", type=_positive_int, default=40, help="model evaluations the optimiser may use"
+        "--budget", type=_positive_int, default=150, help="optimiser trials (model evaluations)"
+    )
+    cal.add_argument(
+        "--method",
+        choices=("cmaes", "tpe"),
+        default="cmaes",
+        help="Optuna sampler: CMA-ES from the current values (default) or TPE",
+    )
+    cal.add_argument("--optimiser-seed", type=_seed, default=1, help="seed of the sampler")
+    cal.add_argument(
+        "--ensemble-size",
+        type=_positive_int,
+        default=60,
+        help="parameter sets consistent with every fit target to save",
+    )
+    cal.add_argument(
+        "--ensemble-budget",
+        type=_positive_int,
+        default=200,
+        help="extra model evaluations allowed to find the ensemble",
     )
     cal.add_argument("--workers", type=_positive_int, default=1)
     cal.add_argument(
         "--reps",
         type=_positive_int,
-        default=4,
+        default=2,
         help="replicates per candidate (common random numbers across candidates)",
     )
     cal.add_argument("--fit-id", help="name of the fit; default fit-<date>")
@@ -222,13 +255,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     reps = args.reps or scenario.replicates
     out, force = _out_folder(args, scenario.name)
-    specs = [RunSpec(scenario, r, keep_events=args.events) for r in range(reps)]
+    derive = published_tables_of if args.tables else None
+    specs = [RunSpec(scenario, r, keep_events=args.events, derive=derive) for r in range(reps)]
     started = time.perf_counter()
     results = _run_with_bar(specs, args, scenario.name)
     wall = time.perf_counter() - started
     summary = pd.concat([r.summary for r in results], ignore_index=True)
     with atomic_dir(out, force=force) as tmp:
         write_table(summary, tmp / "summary.csv")
+        if args.tables:
+            tables = [
+                r.derived.assign(replicate=r.replicate) for r in results if r.derived is not None
+            ]
+            write_table(pd.concat(tables, ignore_index=True), tmp / "published_tables.csv")
         if args.events:
             write_table(
                 pd.concat([r.events for r in results], ignore_index=True), tmp / "events.parquet"
@@ -260,6 +299,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_table(summary, scenario.name, reps, out)
     return 0
+
+
+def published_tables_of(
+    events: pd.DataFrame, children: pd.DataFrame, scenario: Scenario
+) -> pd.DataFrame:
+    """RunSpec.derive: the Home-Office-shaped quarterly tables of one replicate."""
+    from model.observe import published_tables
+    from model.results import Analysis
+
+    horizon = float((scenario.end - scenario.sim_start).days) + 1.0
+    analysis = Analysis(events, children, horizon)
+    return published_tables(analysis, scenario.sim_start, scenario.start, scenario.end)
 
 
 def _out_folder(args: argparse.Namespace, default_name: str) -> tuple[Path, bool]:

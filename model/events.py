@@ -134,14 +134,20 @@ class EventLog:
             }
         )
         referred = event_codes == EVENTS.index(Event.REFERRED)
-        kind = np.where(referred, detail, "")
-        df["is_repeat"] = pd.array(np.where(referred, kind != "new", None), dtype="boolean")
-        linked = np.isin(kind, ("linked", "duplicate"))
-        df["linked"] = pd.array(np.where(referred, linked, None), dtype="boolean")
-        df["referrer"] = pd.Categorical(np.where(referred, "first_responder", None))
+        kind = np.asarray([d if r else "" for d, r in zip(detail, referred, strict=True)])
+        repeat = np.asarray([k != "new" for k in kind], dtype=object)
+        linked = np.asarray([k in ("linked", "duplicate") for k in kind], dtype=object)
+        repeat[~referred] = None
+        linked[~referred] = None
+        df["is_repeat"] = pd.array(repeat, dtype="boolean")
+        df["linked"] = pd.array(linked, dtype="boolean")
+        referrer = np.full(n, None, dtype=object)
+        referrer[referred] = "first_responder"
+        df["referrer"] = pd.Categorical(referrer)
         for column in sorted(set(DETAIL_COLUMNS.values())):
             codes = [EVENTS.index(e) for e, c in DETAIL_COLUMNS.items() if c == column]
-            values = np.where(np.isin(event_codes, codes), detail, None)
+            values = detail.copy()
+            values[~np.isin(event_codes, codes)] = None
             df[column] = pd.Categorical(values)
         df["value"] = np.fromiter(cols[7], float, n)[order]
         return df

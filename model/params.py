@@ -219,6 +219,10 @@ class CgDecision:
     min_recovery_days_scotland: float = param("days", "fixed")
     capacity_per_year: float = param("decisions/year", "fixed", "child share of SCA decisions")
     capacity_multiplier: float = param("factor", "uncertain", "child cases' share of capacity")
+    capacity_published: bool = param("flag", "lever", "capacity_per_year is a published count")
+    capacity_scale_unpublished: float = param(
+        "factor", "uncertain", "scales capacity_per_year while it is an assumption (before 2021)"
+    )
     after_published_years: bool = param("flag", "lever", "use capacity_after_2024")
     capacity_after_2024: float = param("decisions/year", "uncertain")
     added_capacity_share: float = param("factor", "lever", "extra capacity bought by a policy")

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import mesa
 import simpy
 
@@ -105,10 +106,14 @@ class NRMModel(mesa.Model):
         self.birthdays: dict[int, list[Child]] = {}
         self.followup_ends: dict[int, list[Child]] = {}
         self.env.process(transition.daily(self))
+
+        def state_count(state: str) -> Any:
+            return lambda m: m.counts[state]
+
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "date": lambda m: m.calendar.date(m.env.now).isoformat(),
-                **{state: (lambda m, s=state: m.counts[s]) for state in OPEN_STATES},
+                **{state: state_count(state) for state in OPEN_STATES},
                 "in_care": lambda m: m.counts["in_care"],
                 "ictg_direct_active": lambda m: m.counts["ictg_direct"],
                 "unidentified_pool": lambda m: m.pool.size,
@@ -151,11 +156,11 @@ class NRMModel(mesa.Model):
             if self._capacity_logged.get(name) != value:
                 self._capacity_logged[name] = value
                 self._system(Event.CAPACITY, name, value)
-        for name in p.cost.__attrs_attrs__:
-            value = getattr(p.cost, name.name)
-            if self._costs_logged.get(name.name) != value:
-                self._costs_logged[name.name] = value
-                self._system(Event.UNIT_COST, name.name, value)
+        for field in attrs.fields(type(p.cost)):
+            value = getattr(p.cost, field.name)
+            if self._costs_logged.get(field.name) != value:
+                self._costs_logged[field.name] = value
+                self._system(Event.UNIT_COST, field.name, value)
 
     def _timeline(self) -> Any:
         """SimPy process: apply each timeline entry on its date, then resize services."""

@@ -241,10 +241,11 @@ class _Page:
             (comp["group_by"] == "all") & (comp["period"].astype(str) == self.last)
         ]
         self.facts = {
-            name: evidence.option_evidence(self.resolved[self.baseline], self.resolved[name],
-                                           self.sources)
+            name: evidence.option_evidence(
+                self.resolved[self.baseline], self.resolved[name], self.sources
+            )
             for name in self.options
-        }  # fmt: skip
+        }
         self.dates = sorted({d for f in self.facts.values() for d in f["dates"]})
         first_year = int(self.dates[0][:4]) if self.dates else self.periods[0]
         window = [p for p in self.periods if p >= first_year] or self.periods
@@ -414,8 +415,10 @@ class _Page:
                     base = bidx.get((baseline, metric, group_by, g, last))
                     if base is None:
                         continue
-                    cells = [_cell(bidx.get((n, metric, group_by, g, last)), metric)
-                             for n in self.options]  # fmt: skip
+                    cells = [
+                        _cell(bidx.get((n, metric, group_by, g, last)), metric)
+                        for n in self.options
+                    ]
                     trows.append({"label": glabel, "base": _cell(base, metric), "cells": cells})
                 tables.append({"label": info(metric).label, "rows": trows})
             fig = None
@@ -430,8 +433,7 @@ class _Page:
 
     def cost_figure(self, payers: Sequence[str]) -> dict[str, Any] | None:
         """Section 5: mean cost by payer (or the total if no payer split) per scenario."""
-        shown = list(payers) or (["public_cost_gbp"] if "public_cost_gbp" in self.available
-                                 else [])  # fmt: skip
+        shown = list(payers) or (["public_cost_gbp"] if "public_cost_gbp" in self.available else [])
         if not shown:
             return None
         rows = self.lastrows

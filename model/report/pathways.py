@@ -180,9 +180,16 @@ def draw_alluvial(ax: Any, flows: pd.DataFrame, title: str) -> None:
     def band(x0: float, y0: tuple[float, float], x1: float, y1: tuple[float, float], c: str):
         mid = (x0 + x1) / 2
         verts = [
-            (x0, y0[1]), (mid, y0[1]), (mid, y1[1]), (x1, y1[1]),
-            (x1, y1[0]), (mid, y1[0]), (mid, y0[0]), (x0, y0[0]), (x0, y0[1]),
-        ]  # fmt: skip
+            (x0, y0[1]),
+            (mid, y0[1]),
+            (mid, y1[1]),
+            (x1, y1[1]),
+            (x1, y1[0]),
+            (mid, y1[0]),
+            (mid, y0[0]),
+            (x0, y0[0]),
+            (x0, y0[1]),
+        ]
         codes = [MplPath.MOVETO, *[MplPath.CURVE4] * 3, MplPath.LINETO, *[MplPath.CURVE4] * 3]
         codes.append(MplPath.CLOSEPOLY)
         ax.add_patch(PathPatch(MplPath(verts, codes), facecolor=c, alpha=0.35, lw=0))

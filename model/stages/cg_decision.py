@@ -5,7 +5,9 @@ until 12 Dec 2022, 30 from 13 Dec 2022; ``min_recovery_days_scotland`` for Scott
 then the case joins the CG queue. Home Office capacity for child cases is finite
 (``capacity_per_year`` from the published series, or ``capacity_after_2024`` once
 ``after_published_years`` is set, times ``capacity_multiplier`` and ``1 +
-added_capacity_share``), so waits and the backlog emerge from the queue.
+added_capacity_share``; while the series is an assumption rather than a published count,
+before 2021, also times ``capacity_scale_unpublished``, fitted to the published waits), so
+waits and the backlog emerge from the queue.
 
 The CG standard in force on the decision date (``policy.cg_regime``) sets the probability of
 a positive decision; it is kept apart from the RG test because the cause of the 2023 fall in
@@ -42,6 +44,8 @@ def capacity_per_year(p: Params) -> float:
     """Home Office CG decisions a year available for child cases."""
     c = p.cg_decision
     base = c.capacity_after_2024 if c.after_published_years else c.capacity_per_year
+    if not c.capacity_published:
+        base *= c.capacity_scale_unpublished
     return base * c.capacity_multiplier * (1.0 + c.added_capacity_share)
 
 

@@ -7,7 +7,9 @@ child with no one holding parental responsibility, referred to the service
 (``p_referred_to_ictg``; everyone separated under ``ictg_all_separated``), gets a Direct
 Worker when a caseload place is free (``ictg_direct_caseload``: children at once, first come
 first served, so waits emerge when demand outruns guardians); a child with a parent or carer
-gets indirect support (``ictg_indirect_support``, from Oct 2018) until 18. Scotland: every
+gets indirect support (``ictg_indirect_support``, from Oct 2018) until 18. Before the
+Regional Practice Coordinator role, the original model gave every referred child in the early
+sites one-to-one (direct) support (RR111, Feb 2017 - Jan 2019). Scotland: every
 separated child, until three months after a CG decision once over 18 (or after leave).
 Northern Ireland: separated children (from April 2018), until 18 or the end of the case.
 
@@ -70,10 +72,13 @@ def start(model: NRMModel, child: Child) -> None:
     if child.nation in ("england", "wales"):
         if not model.local_authorities.ictg_covered(child.local_authority, p.ictg_coverage_share):
             return
-        if separated and (p.ictg_all_separated or u[0] < p.p_referred_to_ictg):
+        # before the Regional Practice Coordinator role (Oct 2018) the original model gave
+        # one-to-one support to every child referred in the early sites
+        direct = separated or not p.ictg_indirect_support
+        if direct and (p.ictg_all_separated or u[0] < p.p_referred_to_ictg):
             child.guardian_kind = "awaiting_ictg_direct"  # until a caseload place is free
             model.env.process(direct_ictg(model, child, contact))
-        elif not separated and p.ictg_indirect_support and u[0] < p.p_referred_to_ictg:
+        elif not direct and u[0] < p.p_referred_to_ictg:
             _after(model, child, contact, "ictg_indirect", child.day18)
     elif separated and child.nation == "scotland" and p.scotland_service:
         _after(model, child, contact, "scottish_guardianship", math.inf)
