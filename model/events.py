@@ -32,6 +32,7 @@ class Event(StrEnum):
     RETURNED = "returned"  # value: days missing
     NOT_FOUND = "not_found"  # a missing child who is not found (long-term missing)
     RE_TRAFFICKED = "re_trafficked"  # detail: where (community | missing | after_18)
+    GUARDIAN_REQUESTED = "guardian_requested"  # referred to a guardian service; detail: kind
     GUARDIAN_ALLOCATED = "guardian_allocated"  # detail: guardian kind; value: days to contact
     GUARDIAN_ENDED = "guardian_ended"  # support ends; detail: guardian kind
     TURNED_18 = "turned_18"  # while awaiting a decision
@@ -75,6 +76,7 @@ DETAIL_COLUMNS = {
     Event.RETURNED: "placement_type",
     Event.NOT_FOUND: "placement_type",
     Event.HOTEL_ARRIVED: "placement_type",
+    Event.GUARDIAN_REQUESTED: "guardian_kind",
     Event.GUARDIAN_ALLOCATED: "guardian_kind",
     Event.GUARDIAN_ENDED: "guardian_kind",
     Event.RG_DECIDED: "regime",

@@ -118,32 +118,37 @@ def spells(
     start_mask: np.ndarray | None = None,
     end_mask: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Per child: each ``start`` event paired with the child's next ``end`` event at or after
-    it (horizon if none). Returns the start rows with ``t_end``."""
+    """Per child: each ``start`` event paired with the child's next ``end`` event after it in
+    the log (horizon if none). Returns the start rows with ``t_end``.
+
+    Pairing follows the log order, not only the time, so a spell that starts at the moment
+    the previous one ends (a placement move records the old placement's end, then the new
+    placement) is not closed by that earlier end. ``ev`` must be in log order (``to_frame``).
+    """
     starts_ok = ev["event"].isin([start] if isinstance(start, str) else start).to_numpy()
     ends_ok = ev["event"].isin([end] if isinstance(end, str) else end).to_numpy()
     if start_mask is not None:
         starts_ok = starts_ok & start_mask
     if end_mask is not None:
         ends_ok = ends_ok & end_mask
-    s = ev[starts_ok].copy()
-    e = ev.loc[ends_ok, ["child_id", "t_days"]].sort_values(["child_id", "t_days"], kind="stable")
+    position = np.arange(len(ev), dtype=np.int64)
+    s = ev[starts_ok].assign(_pos=position[starts_ok])
     if s.empty:
+        s = s.drop(columns="_pos")
         s["t_end"] = pd.Series(dtype=float)
         return s
-    s = s.sort_values(["t_days"], kind="stable")
-    s["_order"] = np.arange(len(s))
+    e = pd.DataFrame(
+        {
+            "child_id": ev["child_id"].to_numpy()[ends_ok],
+            "_pos": position[ends_ok],
+            "t_end": ev["t_days"].to_numpy()[ends_ok],
+        }
+    )
     merged = pd.merge_asof(
-        s.sort_values("t_days"),
-        e.rename(columns={"t_days": "t_end"}).sort_values("t_end"),
-        left_on="t_days",
-        right_on="t_end",
-        by="child_id",
-        direction="forward",
-        allow_exact_matches=True,
+        s, e, on="_pos", by="child_id", direction="forward", allow_exact_matches=False
     )
     merged["t_end"] = merged["t_end"].fillna(horizon)
-    return merged.sort_values("_order").drop(columns="_order").reset_index(drop=True)
+    return merged.drop(columns="_pos").reset_index(drop=True)
 
 
 def _explode_types(frame: pd.DataFrame) -> pd.DataFrame:
@@ -719,14 +724,23 @@ def _allocated(v: View, kind: str) -> pd.DataFrame:
     return alloc[(alloc["guardian_kind"] == kind).to_numpy(bool, na_value=False)]
 
 
-@metric("ictg_direct_referrals", "children allocated a direct ICTG", "children")
+def _requested(v: View, kind: str) -> pd.DataFrame:
+    req = v.of("guardian_requested")
+    return req[(req["guardian_kind"] == kind).to_numpy(bool, na_value=False)]
+
+
+@metric(
+    "ictg_direct_referrals",
+    "children referred to a direct ICTG (allocated now or waiting for a caseload place)",
+    "children",
+)
 def _ictg_direct(v: View) -> pd.Series:
-    return v.count(_allocated(v, "ictg_direct"))
+    return v.count(_requested(v, "ictg_direct"))
 
 
-@metric("ictg_indirect_referrals", "children allocated indirect ICTG support", "children")
+@metric("ictg_indirect_referrals", "children referred for indirect ICTG support", "children")
 def _ictg_indirect(v: View) -> pd.Series:
-    return v.count(_allocated(v, "ictg_indirect"))
+    return v.count(_requested(v, "ictg_indirect"))
 
 
 @metric("guardian_allocations", "guardians allocated (any kind)", "children")
@@ -734,15 +748,36 @@ def _guardian_allocations(v: View) -> pd.Series:
     return v.count(v.of("guardian_allocated"))
 
 
+def _requests_with_allocation(v: View) -> pd.DataFrame:
+    """Guardian requests in each period with the days to the allocation that answered them
+    (NaN if none by the horizon: the child turned 18 or left before a place was free)."""
+    req = v.of("guardian_requested")
+    ev = v.a.events_for(v.g)
+    alloc = ev[ev["event"] == "guardian_allocated"]
+    first = alloc.groupby(["child_id", "episode"], observed=True)["value"].first()
+    keys = pd.MultiIndex.from_arrays([req["child_id"], req["episode"]])
+    return req.assign(days=first.reindex(keys).to_numpy(dtype=float))
+
+
 @metric(
     "share_guardian_within_24h",
-    "share of guardian allocations with first contact within 24 hours of the request",
+    "share of referrals to a guardian service answered by first contact within 24 hours",
     "share",
     "rate",
 )
 def _within_24h(v: View) -> pd.Series:
-    alloc = v.of("guardian_allocated")
-    return v.mean(alloc, (alloc["value"] <= 1.0).astype(float))
+    req = _requests_with_allocation(v)
+    return v.mean(req, (req["days"] <= 1.0).astype(float))
+
+
+@metric(
+    "guardian_requests_unanswered",
+    "referrals to a guardian service never allocated (18 or left first; or still waiting)",
+    "children",
+)
+def _unanswered(v: View) -> pd.Series:
+    req = _requests_with_allocation(v)
+    return v.count(req[req["days"].isna()])
 
 
 @metric(

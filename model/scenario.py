@@ -806,9 +806,12 @@ def _check_source(path: Path, where: str, source: Any, sources: Mapping[str, Any
 
 
 def source_kind(entry: Entry, sources: Mapping[str, Mapping[str, Any]]) -> str:
-    """Evidence grade of a parameter: a ``SOURCE_KINDS`` value or 'calibrated'."""
+    """Evidence grade of a parameter: a ``SOURCE_KINDS`` value, 'calibrated', or 'null effect'
+    (an assumed effect switched off by ``with_effects("null")``)."""
     if entry.source == "assumption":
         return "assumption"
+    if entry.source == "null":
+        return "null effect"
     if entry.source.startswith("calibration:"):
         return "calibrated"
     return str(sources[entry.source]["kind"])

@@ -56,17 +56,17 @@ def test_confirmed_hazard_ratio_acts_on_confirmed_children_only(small: Scenario)
     counts = {}
     for hr in (1.0, 0.2):
         sc = longer(small, 1.0, **base, **{"retrafficking.confirmed_hazard_ratio": hr})
-        _, ev, children = run(sc)
+        _, ev, _ = run(sc)
+        cg = of(ev, "cg_decided")
+        confirmed_on = cg[cg["positive"].fillna(False)].groupby("child_id")["t_days"].min()
         rt = of(ev, "re_trafficked")
         rt = rt[rt["reason"] == "community"]
-        confirmed = set(children.loc[children["confirmed"], "child_id"])
-        counts[hr] = (
-            int(rt["child_id"].isin(confirmed).sum()),
-            int((~rt["child_id"].isin(confirmed)).sum()),
-        )
+        after = rt["t_days"] > rt["child_id"].map(confirmed_on).fillna(np.inf)
+        counts[hr] = (int(after.sum()), int((~after).sum()))
     assert counts[1.0][0] > 200
-    assert counts[0.2][0] < 0.5 * counts[1.0][0]
-    # children never confirmed: the same events up to the moment confirmation differs
+    # after confirmation the hazard is scaled by the ratio (allowing for sampling noise)
+    assert counts[0.2][0] < 0.4 * counts[1.0][0]
+    # before confirmation (and for children never confirmed) the hazard is untouched
     assert counts[0.2][1] == pytest.approx(counts[1.0][1], rel=0.15)
 
 
@@ -162,14 +162,19 @@ def test_a_guardian_at_18_lowers_withdrawal_and_suspension(small: Scenario) -> N
                 "identification.age_band": {"0-11": 0.0, "12-14": 0.0, "15-17": 1.0},
                 "cg_decision.capacity_multiplier": 0.2,
                 "guardianship.dropout_at_18_odds_ratio_direct": odds_ratio,
+                "guardianship.ictg_indirect_support": False,
+                "leave.dropout_at_18_odds_ratio": 1.0,
             },
         )
         _, ev, _ = run(sc)
         t18 = of(ev, "turned_18")
         drop = of(ev, "withdrawn", "suspended")
+        drop = drop[drop["reason"].isin(["at_18", "no_consent_at_18"])]
         guarded = guarded_children(ev)
         g18 = t18[t18["child_id"].isin(guarded)]
         shares[odds_ratio] = drop["child_id"].isin(set(g18["child_id"])).sum() / len(g18)
+        assert len(g18) > 300
+    # with no effect, the published 70% drop out (20% withdraw, 50% suspended); 0.06 is ~3 SE
     assert shares[1.0] == pytest.approx(0.7, abs=0.06)
     assert shares[0.2] < shares[1.0] - 0.2
 
@@ -184,6 +189,7 @@ def test_first_contact_is_within_24_hours_unless_the_caseload_binds(small: Scena
                 **GUARDED,
                 "guardianship.ictg_direct_caseload": caseload,
                 "guardianship.p_referred_to_ictg": 1.0,
+                "guardianship.ictg_indirect_support": False,  # every allocation is direct
             }
         )
         m, ev, children = run(sc)
@@ -240,6 +246,7 @@ def test_post18_support_extends_direct_support_and_helps_msvcc_referral(small: S
                 "identification.age_band": {"0-11": 0.0, "12-14": 0.0, "15-17": 1.0},
                 "guardianship.post18_support_days": days,
                 "guardianship.msvcc_referral_odds_ratio_post18": 4.0,
+                "guardianship.ictg_indirect_support": False,  # every guardian is direct
                 "transition.p_withdrawn": 0.0,
                 "transition.p_suspended": 0.0,
                 "cg_decision.capacity_multiplier": 0.1,
@@ -451,12 +458,15 @@ def test_a_child_not_found_is_re_trafficked_and_leaves_care(small: Scenario) -> 
     via_missing = rt[rt["reason"] == "missing"]
     assert set(via_missing["child_id"]) == set(lost["child_id"])
     for child in list(lost["child_id"])[:50]:
-        after = ev[
-            (ev["child_id"] == child)
-            & (ev["t_days"] > lost.loc[lost["child_id"] == child, "t_days"].iloc[0])
-        ]
-        first = after["event"].iloc[0] if len(after) else "placement_ended"
-        assert first in ("placement_ended", "re_trafficked"), first
+        t_lost = lost.loc[lost["child_id"] == child, "t_days"].iloc[0]
+        mine = ev[ev["child_id"] == child]
+        at = set(mine.loc[mine["t_days"] == t_lost, "event"])
+        assert {"re_trafficked", "placement_ended"} <= at, at
+        # the case may go on (decisions are made on the papers) but the child does not come
+        # back to the placement: no return, no new missing episode before a new placement
+        after = mine[mine["t_days"] > t_lost]["event"].tolist()
+        before_placed = after[: after.index("placed")] if "placed" in after else after
+        assert not {"returned", "went_missing"} & set(before_placed), before_placed
 
 
 def test_hotel_population_stays_out_of_nrm_metrics(small: Scenario) -> None:
@@ -551,7 +561,7 @@ def test_ima_removes_irregular_arrivals_without_leave_at_18(small: Scenario) -> 
             "identification.age_band": {"0-11": 0.0, "12-14": 0.0, "15-17": 1.0},
         },
     )
-    _, ev, children = run(sc)
+    m, ev, children = run(sc)
     removed = of(ev, "removed_at_18").merge(children, on="child_id")
     assert len(removed) > 100
     assert removed["arrived_irregularly"].all()
@@ -559,10 +569,16 @@ def test_ima_removes_irregular_arrivals_without_leave_at_18(small: Scenario) -> 
     with_leave = set(of(ev, "leave_granted")["child_id"])
     # removed only without valid leave; everybody irregular and without leave is removed
     irregular = children[children["arrived_irregularly"]]
-    turned = irregular[irregular["day18"] < ev["t_days"].max() - 2]
+    turned = irregular[irregular["day18"] < m.end_day]
     expected = set(turned["child_id"]) - with_leave
     assert set(removed["child_id"]) <= expected
     assert len(set(removed["child_id"])) > 0.8 * len(expected)
+    # nothing more happens to a removed young person (an investigation of their exploiters
+    # may go on)
+    last = removed.groupby("child_id")["t_days"].max()
+    later = ev[ev["t_days"] > ev["child_id"].map(last).fillna(np.inf)]
+    justice = {"investigation_opened", "charged", "prosecution_completed", "convicted"}
+    assert set(later["event"]) <= {"followup_ended"} | justice
 
 
 def test_ima_home_office_accommodation_is_outside_care_with_hotel_rates(small: Scenario) -> None:
@@ -619,6 +635,7 @@ def test_placement_costs_are_dated_and_computed_by_hand(small: Scenario) -> None
     switch = m.calendar.day(dt.date(2024, 4, 1))
     placed = of(ev, "placed", "placement_ended").sort_values(["child_id", "t_days"], kind="stable")
     p = m.params.cost
+    placed = placed[placed["placement_type"] != "hotel"]  # hotels are paid by the Home Office
     by_hand = 0.0
     for _child, rows in placed.groupby("child_id"):
         start = None

@@ -204,7 +204,8 @@ def placement(
             lost = True
             break
         child.missing = True
-        away = -p.mean_missing_days * math.log1p(-m[1])
+        # an episode of going missing *from care* ends when care does (at 18 at the latest)
+        away = min(-p.mean_missing_days * math.log1p(-m[1]), max(0.0, end - env.now))
         yield env.timeout(away)
         child.missing = False
         model.record(child, Event.RETURNED, -1, kind, away)

@@ -76,13 +76,17 @@ def start(model: NRMModel, child: Child) -> None:
         # one-to-one support to every child referred in the early sites
         direct = separated or not p.ictg_indirect_support
         if direct and (p.ictg_all_separated or u[0] < p.p_referred_to_ictg):
+            model.record(child, Event.GUARDIAN_REQUESTED, -1, "ictg_direct")
             child.guardian_kind = "awaiting_ictg_direct"  # until a caseload place is free
             model.env.process(direct_ictg(model, child, contact))
         elif not direct and u[0] < p.p_referred_to_ictg:
+            model.record(child, Event.GUARDIAN_REQUESTED, -1, "ictg_indirect")
             _after(model, child, contact, "ictg_indirect", child.day18)
     elif separated and child.nation == "scotland" and p.scotland_service:
+        model.record(child, Event.GUARDIAN_REQUESTED, -1, "scottish_guardianship")
         _after(model, child, contact, "scottish_guardianship", math.inf)
     elif separated and child.nation == "northern_ireland" and p.northern_ireland_service:
+        model.record(child, Event.GUARDIAN_REQUESTED, -1, "ni_independent_guardian")
         _after(model, child, contact, "ni_independent_guardian", math.inf)
 
 

@@ -59,15 +59,17 @@ def start(model: NRMModel, child: Child, first: bool) -> None:
 def rate(model: NRMModel, child: Child) -> float:
     """Re-trafficking events a year for this child now (0 while in care, exploited, or out
     of the model)."""
+    # state flags, not clock comparisons: 18 and the end of follow-up take effect at the
+    # midnight tick that handles them, whichever other update happens to come first
     now = model.env.now
-    if child.exploited or child.in_care or child.removed or now >= child.followup_end:
+    if child.exploited or child.in_care or child.removed or child.left_model:
         return 0.0
     p = model.params.retrafficking
     sex = p.female_hazard_ratio if child.sex == "female" else 1.0
     r = sex * guardianship.active_effect(model.params, child, "retrafficking_hazard_ratio")
     if child.confirmed:
         r *= p.confirmed_hazard_ratio
-    if now < child.day18:
+    if not child.adult:
         return r * p.rate_per_year_child
     if child.retrafficked_as_adult:
         return 0.0
@@ -95,7 +97,7 @@ def restart_clock(model: NRMModel, child: Child) -> None:
 
 
 def _fire(model: NRMModel, child: Child) -> None:
-    if model.env.now < child.day18:
+    if not child.adult:
         model.re_trafficked(child, "community")
     else:
         child.retrafficked_as_adult = True
