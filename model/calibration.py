@@ -22,6 +22,7 @@ import json
 import math
 import re
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -578,40 +579,73 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         sims = replicate_values(candidate, targets, reps, args.workers, obs)
         return sims, compare_with_targets(sims, targets)
 
-    sampler = (
-        optuna.samplers.CmaEsSampler(seed=args.optimiser_seed, x0={k: v for k, v, _, _ in free})
-        if args.method == "cmaes"
-        else optuna.samplers.TPESampler(
-            seed=args.optimiser_seed, multivariate=True, n_startup_trials=min(20, args.budget // 4)
-        )
-    )
-    study = optuna.create_study(direction="minimize", sampler=sampler)
-    study.enqueue_trial({k: v for k, v, _, _ in free})  # start from the current values
+    log_path = CALIBRATION_DIR / "fits" / fit_id / "trials-progress.csv"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.unlink(missing_ok=True)
 
-    def trial_fn(trial: optuna.Trial) -> float:
-        values = {k: trial.suggest_float(k, lo, hi) for k, _, lo, hi in free}
+    def evaluate_candidate(values: Mapping[str, float], label: str) -> float:
         sims, table = run(values)
         cost = objective(table, targets)
         fit_pass = int(table["pass"].sum())
         trials.append(
             {
-                "trial": trial.number,
-                "params": values,
+                "trial": len(trials),
+                "params": dict(values),
                 "cost": cost,
                 "inside": fit_pass,
                 "all_inside": fit_pass == len(targets),
                 "values": sims.mean().to_dict(),
             }
         )
+        # progress written as it goes, with each fit target's distance, so an interrupted
+        # fit still shows where it stood
+        row = {"trial": len(trials) - 1, "stage": label, "cost": cost, "inside": fit_pass}
+        row.update(values)
+        row.update(dict(zip("d:" + table["id"], table["distance"], strict=True)))
+        pd.DataFrame([row]).to_csv(log_path, mode="a", header=not log_path.exists(), index=False)
         best = min(t["cost"] for t in trials)
         print(
-            f"trial {trial.number + 1}/{args.budget}: cost {cost:.1f} (best {best:.1f}), "
+            f"trial {len(trials)}/{args.budget} [{label}]: cost {cost:.1f} (best {best:.1f}), "
             f"{fit_pass}/{len(targets)} fit targets inside",
             file=sys.stderr,
         )
         return cost
 
-    study.optimize(trial_fn, n_trials=args.budget)
+    current = {k: v for k, v, _, _ in free}
+    bounds = {k: (lo, hi) for k, _, lo, hi in free}
+    if args.method == "blocks":
+        blocks = parameter_blocks([k for k, *_ in free])
+        per_block = max(4, args.budget // (args.rounds * len(blocks)))
+        best_cost = evaluate_candidate(current, "start")
+        for round_no in range(args.rounds):
+            for name, keys in blocks.items():
+                study = optuna.create_study(
+                    direction="minimize", sampler=_sampler(args, {k: current[k] for k in keys})
+                )
+                study.enqueue_trial({k: current[k] for k in keys})
+
+                def block_trial(
+                    trial: optuna.Trial,
+                    keys: list[str] = keys,
+                    label: str = f"round {round_no + 1} {name}",
+                ) -> float:
+                    values = dict(current)
+                    values.update({k: trial.suggest_float(k, *bounds[k]) for k in keys})
+                    return evaluate_candidate(values, label)
+
+                study.optimize(block_trial, n_trials=per_block)
+                if study.best_value < best_cost:
+                    best_cost = study.best_value
+                    current.update(study.best_params)
+    else:
+        study = optuna.create_study(direction="minimize", sampler=_sampler(args, current))
+        study.enqueue_trial(current)  # start from the current values
+
+        def trial_fn(trial: optuna.Trial) -> float:
+            values = {k: trial.suggest_float(k, *bounds[k]) for k in current}
+            return evaluate_candidate(values, args.method)
+
+        study.optimize(trial_fn, n_trials=args.budget)
     best = min(trials, key=lambda t: t["cost"])
     fitted = {k: _round(v) for k, v in best["params"].items()}
     ensemble = build_ensemble(trials, free, targets, run, args)
@@ -625,6 +659,31 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         write_back(SCENARIO_DIR / "baseline.toml", fitted, fit_id)
         print(f"fitted values written to scenarios/baseline.toml with source calibration:{fit_id}")
     return 0
+
+
+def _sampler(args: argparse.Namespace, x0: Mapping[str, float]) -> Any:
+    """The Optuna sampler for a (sub)problem: CMA-ES from ``x0`` needs two or more dimensions;
+    TPE otherwise (and for ``--method tpe``)."""
+    import optuna
+
+    if args.method in ("cmaes", "blocks") and len(x0) >= 2:
+        with warnings.catch_warnings():  # x0 is deprecated in Optuna 4.9 but still honoured
+            warnings.simplefilter("ignore", FutureWarning)
+            return optuna.samplers.CmaEsSampler(seed=args.optimiser_seed, x0=dict(x0))
+    startup = min(10, max(2, args.budget // 8))
+    return optuna.samplers.TPESampler(
+        seed=args.optimiser_seed, multivariate=True, n_startup_trials=startup
+    )
+
+
+def parameter_blocks(keys: Sequence[str]) -> dict[str, list[str]]:
+    """Free parameters grouped by pathway stage (the schema group, the key's prefix): each
+    stage's parameters act mostly on its own targets, so block-coordinate search converges
+    in far fewer model runs than one search over every parameter at once."""
+    blocks: dict[str, list[str]] = {}
+    for key in keys:
+        blocks.setdefault(key.split(".", 1)[0], []).append(key)
+    return blocks
 
 
 def _round(x: float) -> float:
@@ -661,6 +720,13 @@ def build_ensemble(
     sampler = qmc.LatinHypercube(d=len(keys), seed=args.optimiser_seed)
     spent = 0
     while len(accepted) < args.ensemble_size and spent < args.ensemble_budget:
+        if not accepted and spent >= 24:
+            print(
+                "ensemble: no parameter set near the best is consistent with every fit target "
+                "after 24 runs; stopping (the ensemble is empty)",
+                file=sys.stderr,
+            )
+            break
         pad = 0.2 * (hi_range - lo_range)
         box_lo = np.maximum(anchor.min(axis=0) - pad, lo_range)
         box_hi = np.minimum(anchor.max(axis=0) + pad, hi_range)
@@ -791,11 +857,12 @@ def write_report(
         f"# Calibration report {fit_id}",
         "",
         f"Scenario `{scenario.name}`, seed {scenario.seed}; {args.reps} replicates per candidate "
-        f"(common random numbers); Optuna {args.method.upper()} sampler, {len(trials)} trials, "
+        f"(common random numbers); method {args.method} (Optuna), {len(trials)} trials, "
         f"optimiser seed {args.optimiser_seed}. Objective: sum over fit targets of the squared "
         f"distance in tolerances (capped at {DISTANCE_CAP:g}).",
         "",
-        f"Reproduce: `nrmsim calibrate --method {args.method} --budget {args.budget} --reps "
+        f"Reproduce: `nrmsim calibrate --method {args.method} --rounds {args.rounds} "
+        f"--budget {args.budget} --reps "
         f"{args.reps} --ensemble-size {args.ensemble_size} --ensemble-budget "
         f"{args.ensemble_budget} --fit-id {fit_id}`; check: `nrmsim check`.",
         "",

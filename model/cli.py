@@ -177,9 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cal.add_argument(
         "--method",
-        choices=("cmaes", "tpe"),
-        default="cmaes",
-        help="Optuna sampler: CMA-ES from the current values (default) or TPE",
+        choices=("blocks", "cmaes", "tpe"),
+        default="blocks",
+        help="blocks (default): stage by stage, CMA-ES (TPE for one parameter) over each "
+        "stage's parameters in turn, --rounds times; cmaes or tpe: one search over all",
+    )
+    cal.add_argument(
+        "--rounds", type=_positive_int, default=2, help="passes over the blocks (--method blocks)"
     )
     cal.add_argument("--optimiser-seed", type=_seed, default=1, help="seed of the sampler")
     cal.add_argument(

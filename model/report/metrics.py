@@ -40,18 +40,21 @@ REGISTRY: dict[str, MetricInfo] = {
     # what changes for children
     "mean_days_in_limbo": MetricInfo("Days in limbo (referral to final decision, mean)", "days"),
     "mean_age_at_final_decision": MetricInfo("Age at final decision (mean)", "years"),
-    "placement_moves": MetricInfo("Placement moves", "count"),
-    "days_missing": MetricInfo("Days missing", "count"),
+    "placement_moves": MetricInfo("Placement moves", "count", True),
+    "days_missing": MetricInfo("Days missing", "count", True),
     "share_guardian_within_24h": MetricInfo("Share with a guardian within 24 hours", "share"),
+    "guardian_requests_unanswered": MetricInfo(
+        "Referred to a guardian, never allocated one", "count", True
+    ),
     "re_trafficked": MetricInfo("Re-trafficked before 18", "count", True),
     "re_trafficked_after_18": MetricInfo("Re-trafficked after 18", "count", True),
     "withdrawn_or_suspended_at_18": MetricInfo("Cases withdrawn or suspended at 18", "count", True),
     "children_criminalised": MetricInfo("Children criminalised", "count", True),
     "child_days_exploited_unidentified": MetricInfo(
-        "Child-days exploited before identification", "count"
+        "Child-days exploited before identification", "count", True
     ),
     "msvcc_referrals": MetricInfo("Referred to adult support (MSVCC) at 18", "count", True),
-    "msvcc_supported": MetricInfo("Supported by MSVCC after 18", "count"),
+    "msvcc_supported": MetricInfo("Supported by MSVCC after 18", "count", True),
     # cost by payer (their sum is public_cost_gbp)
     "cost_home_office_gbp": MetricInfo("Home Office", "gbp", True),
     "cost_local_authorities_gbp": MetricInfo("Local authorities", "gbp", True),
@@ -79,6 +82,7 @@ CHILDREN = (
     "placement_moves",
     "days_missing",
     "share_guardian_within_24h",
+    "guardian_requests_unanswered",
     "re_trafficked",
     "re_trafficked_after_18",
     "withdrawn_or_suspended_at_18",
