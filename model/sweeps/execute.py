@@ -204,7 +204,8 @@ def completed_run_ids(out: Path) -> set[int]:
 
     done: set[int] = set()
     for path in part_files(out):
-        ids = pq.read_table(path, columns=["run_id"]).column("run_id").to_pylist()
+        table = pq.read_table(path, columns=["run_id"], use_threads=False)
+        ids = table.column("run_id").to_pylist()
         done.update(int(i) for i in ids)
     return done
 
@@ -414,7 +415,7 @@ def _run_dask(tasks: Iterator[Task], scheduler: str, handle: Callable[[Any], Non
         slots = max(1, sum(client.nthreads().values()))
         window = 2 * slots
         first = [client.submit(run_task, t, pure=False) for t in _take(tasks, window)]
-        queue = dask_completed(first)
+        queue = dask_completed(first, loop=client.loop)
         for future in queue:
             handle(future.result())
             future.release()

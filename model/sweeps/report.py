@@ -333,7 +333,7 @@ def _psa_sections(
         diff = an.paired_differences(results, output, comparator).groupby(level="point").mean()
         fig, ax = plt.subplots(figsize=(8, 0.4 * diff.shape[1] + 1.5))
         data = [diff[c].dropna().to_numpy() for c in diff.columns]
-        ax.boxplot(data, vert=False, whis=(5, 95), showfliers=False)
+        ax.boxplot(data, orientation="horizontal", whis=(5, 95), showfliers=False)
         ax.set_yticks(np.arange(1, len(data) + 1), list(diff.columns))
         ax.axvline(0, color="k", lw=0.8)
         way = an.direction(metrics[output], better)
