@@ -174,7 +174,7 @@ def add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
     sw.add_argument(
         "--chunk-size",
         type=_positive_int,
-        help="runs per task (default: about 8 tasks per worker, at most 8 runs)",
+        help="runs per task (default: adaptive, tasks of about 2 s, at most 32 runs)",
     )
     sw.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     an = sub.add_parser(

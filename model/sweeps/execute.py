@@ -44,7 +44,7 @@ from model.sweeps.design import Design, applied_values, apply_point, make_design
 from model.sweeps.spec import Experiment, Factor, Output
 
 ID_COLUMNS = ("run_id", "point", "replicate", "seed")
-MAX_CHUNK = 8
+MAX_CHUNK = 32
 
 Evaluate = Callable[[Scenario, int, tuple[Output, ...]], tuple[dict[str, float], dict[str, float]]]
 
@@ -103,7 +103,7 @@ def run_task(task: Task) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     rows: dict[str, list[dict[str, Any]]] = {}
     timing = []
     for run_id, point, s_index, replicate in task.items:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         base = task.scenarios[s_index]
         values = task.values[point]
         scenario = apply_point(base, values, task.factors, task.ensemble_fit)
@@ -117,7 +117,14 @@ def run_task(task: Task) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
         row.update(values)
         row.update({o.column: float(outputs[o.column]) for o in task.outputs})
         rows.setdefault(base.name, []).append(row)
-        timing.append({"run_id": run_id, **spent, "total_s": time.perf_counter() - t0})
+        timing.append(
+            {
+                "run_id": run_id,
+                **spent,
+                "total_s": time.perf_counter() - t0,
+                "cpu_s": time.process_time() - c0,
+            }
+        )
     frames = {name: pd.DataFrame(r) for name, r in rows.items()}
     return frames, pd.DataFrame(timing)
 
@@ -133,20 +140,39 @@ def run_ids(points: int, scenarios: int, replicates: int) -> Iterator[tuple[int,
                 run_id += 1
 
 
-def auto_chunk(missing: int, slots: int) -> int:
-    """Runs per task: about eight tasks per worker slot, at most ``MAX_CHUNK`` runs each."""
-    return max(1, min(MAX_CHUNK, math.ceil(missing / max(1, slots * 8))))
+class Chunking:
+    """Runs per task. Fixed when given; otherwise adaptive: one run per task until run times
+    are known, then enough runs for a task to take about ``target_s`` seconds (at most
+    ``MAX_CHUNK``), so slow runs report progress run by run and fast runs are batched to cut
+    scheduling and pickling overhead. Results never depend on it (runs are pure)."""
+
+    def __init__(self, fixed: int | None = None, target_s: float = 2.0) -> None:
+        self.fixed, self.target_s = fixed, target_s
+        self.size = fixed or 1
+        self._seconds = 0.0
+        self._runs = 0
+
+    def observe(self, seconds: Sequence[float]) -> None:
+        if self.fixed or not len(seconds):
+            return
+        self._seconds += float(sum(seconds))
+        self._runs += len(seconds)
+        mean = self._seconds / self._runs
+        self.size = max(1, min(MAX_CHUNK, math.ceil(self.target_s / max(mean, 1e-6))))
 
 
 def make_tasks(
     exp: Experiment,
     design: Design,
     items: Sequence[tuple[int, int, int, int]],
-    chunk: int,
+    chunking: Chunking,
     evaluate: Evaluate | None = None,
 ) -> Iterator[Task]:
-    for i in range(0, len(items), chunk):
-        part = tuple(items[i : i + chunk])
+    """Tasks of consecutive run ids, made lazily so each takes the current chunk size."""
+    i = 0
+    while i < len(items):
+        part = tuple(items[i : i + chunking.size])
+        i += len(part)
         points = sorted({p for _, p, _, _ in part})
         used = sorted({s for _, _, s, _ in part})
         yield Task(
@@ -436,13 +462,6 @@ def _take(it: Iterator[Task], n: int) -> list[Task]:
     return out
 
 
-def dask_slots(scheduler: str) -> int:
-    from dask.distributed import Client
-
-    with Client(scheduler, set_as_default=False) as client:
-        return max(1, sum(client.nthreads().values()))
-
-
 def run_sweep(
     exp: Experiment,
     out: Path | str,
@@ -461,7 +480,7 @@ def run_sweep(
     Args:
         workers: local processes (1 = in this process); ignored with ``scheduler``.
         scheduler: address of a Dask scheduler (``tcp://host:8786``) to run the tasks on.
-        chunk_size: runs per task (default: about eight tasks per worker, at most 8 runs).
+        chunk_size: runs per task (default: adaptive, see :class:`Chunking`).
         evaluate: replaces the simulation (tests): (scenario, replicate, outputs) ->
             (values by output column, timings).
     """
@@ -475,14 +494,13 @@ def run_sweep(
     missing = [
         it for it in run_ids(design.points, len(exp.scenarios), exp.replicates) if it[0] not in done
     ]
-    slots = workers if scheduler is None else dask_slots(scheduler)
-    chunk = chunk_size or auto_chunk(len(missing), slots)
+    chunking = Chunking(chunk_size)
     session = {
         "started_utc": _now(),
         "command": list(argv),
         "workers": workers,
         "scheduler": scheduler,
-        "chunk_size": chunk,
+        "chunk_size": chunk_size or "adaptive",
         "done_before": len(done),
         "to_run": len(missing),
         "host": socket.gethostname(),
@@ -510,11 +528,13 @@ def run_sweep(
         store_task(out, frames, timing)
         n = len(timing)
         ran += n
-        spent.extend(timing["total_s"].tolist() if n else [])
+        seconds = timing["total_s"].tolist() if n else []
+        spent.extend(seconds)
+        chunking.observe(seconds)
         bar.update(n)
 
     started = time.perf_counter()
-    tasks = make_tasks(exp, design, missing, chunk, evaluate)
+    tasks = make_tasks(exp, design, missing, chunking, evaluate)
     try:
         if scheduler is None:
             _run_local(tasks, workers, handle)
@@ -524,7 +544,14 @@ def run_sweep(
         bar.close()
         wall = time.perf_counter() - started
         complete = len(completed_run_ids(out)) == total
-        session.update({"ran": ran, "wall_s": round(wall, 3), "ended_utc": _now()})
+        session.update(
+            {
+                "ran": ran,
+                "wall_s": round(wall, 3),
+                "ended_utc": _now(),
+                "last_chunk_size": chunking.size,
+            }
+        )
         manifest["status"] = "complete" if complete else "incomplete"
         write_manifest(out, manifest)
     timing = {

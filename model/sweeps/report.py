@@ -174,7 +174,8 @@ def analyse(folder: Path, out: Path, manifest: Mapping[str, Any]) -> list[str]:
     )
     timing = load_timing(folder)
     if len(timing):
-        t = timing[["simulate_s", "analyse_s", "total_s"]].describe().T.reset_index()
+        cols = [c for c in ("simulate_s", "analyse_s", "total_s", "cpu_s") if c in timing]
+        t = timing[cols].describe().T.reset_index()
         tables["timing.csv"] = t
     for name, frame in tables.items():
         frame.to_csv(out / name, index=False, float_format="%.6g")
