@@ -393,8 +393,9 @@ def _psa_sections(
             "tables": [_html_table("vs comparator", vs, 80), _html_table("P(best)", best, 80)],
         }
     )
+    years = {f"{o['metric']}_{o['year']}": int(o["year"]) for o in spec["outputs"]}
     decision = spec.get("decision") or (
-        {"metric": metrics[ranked[0]], "year": int(ranked[0].rsplit("_", 1)[1])} if ranked else None
+        {"metric": metrics[ranked[0]], "year": years[ranked[0]]} if ranked else None
     )
     if decision is not None:
         column = f"{decision['metric']}_{decision['year']}"

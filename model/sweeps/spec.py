@@ -252,9 +252,15 @@ def load_experiment(name_or_path: str | Path, size: int | None = None) -> Experi
         raise ScenarioError(path, "experiment.end", f"value {end} is before start {start}")
 
     scenarios, comparator = _scenarios(path, exp, method)
-    scenarios = tuple(
-        s.with_run(start=start, end=end, seed=root_seed).with_effects(effects) for s in scenarios
-    )
+    try:
+        scenarios = tuple(
+            s.with_run(start=start, end=end, seed=root_seed).with_effects(effects)
+            for s in scenarios
+        )
+    except ScenarioError as exc:
+        raise ScenarioError(
+            path, "experiment.start", f"the run window does not fit: {exc}"
+        ) from None
     outputs = _outputs(path, exp, scenarios)
     ensemble = "none"
     if "ensemble" in exp:
