@@ -639,3 +639,35 @@ def test_cli_morris_sweep_and_analyse_end_to_end(
     for key in ("spec_hash", "spec", "versions", "git", "seeds", "design", "scenarios"):
         assert key in m
     assert m["status"] == "complete" and m["design"]["points"] == 8
+
+
+def test_grid_of_scenarios_without_factors_and_null_effects(scen_dir: Path, tmp_path: Path) -> None:
+    """Catches: a grid without factors that runs nothing or runs scenarios at different
+    points, and `effects = "null"` not reaching the scenarios the runs use."""
+    path = spec_file(
+        tmp_path,
+        f"""
+        [experiment]
+        name = "levers"
+        scenarios = ["{scen_dir / "tiny.toml"}", "{scen_dir / "tiny_lever.toml"}"]
+        method = "grid"
+        samples = 1
+        replicates = 2
+        root_seed = 8
+        effects = "null"
+        outputs = [{{ metric = "rg_positive_rate", year = 2024 }}]
+        """,
+    )
+    exp = load_experiment(path)
+    assert all(s.effects == "null" for s in exp.scenarios)
+    assert all(
+        s.entries["rg_decision.nba_amended_odds_ratio"].source == "null" for s in exp.scenarios
+    )
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--quiet"]) == 0
+    results = load_results(out)
+    assert len(results) == 4 and set(results["point"]) == {0}
+    assert load_manifest(out)["scenarios"]["tiny"]["effects"] == "null"
+    assert main(["analyse", str(out), "--quiet"]) == 0
+    means = pd.read_csv(out / "analysis" / "grid_means.csv")
+    assert sorted(means["scenario"]) == ["tiny", "tiny_lever"]
