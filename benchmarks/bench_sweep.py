@@ -7,11 +7,14 @@
    ratio is taken pair by pair, so drift in machine speed cancels. Goal: at most 1.2.
 2. Sweep throughput on 2 workers: a real ``run_sweep`` of ``--runs`` runs (the same design)
    on a local pool of 2 processes, against the per-run cost on one core (parallel efficiency).
-3. Projected wall time of ``sobol_main.toml`` at full size on 2 and 16 cores:
+3. Memory of the sweep process as the design grows: peak resident memory of a fresh process
+   running a 3-factor Sobol design of N and 8N points with the simulation replaced by a
+   constant (so only the sweep machinery is measured). Flat = streamed to disk.
+4. Projected wall time of ``sobol_main.toml`` at full size on 2 and 16 cores:
    runs x per-run cost / (cores x efficiency), with the 2-worker efficiency (the 16-core
    figure assumes cores as fast as these and the same efficiency).
 
-Usage: python benchmarks/bench_sweep.py [--pairs 4] [--runs 12] [--json FILE]
+Usage: python benchmarks/bench_sweep.py [--pairs 4] [--runs 12] [--memory 2048] [--json FILE]
 Timings are noisy on a shared machine: quote the pairwise ratio and the load average printed.
 """
 
@@ -102,6 +105,47 @@ def throughput(runs: int, workers: int, per_run_s: float) -> dict[str, float]:
     }
 
 
+def constant(scenario, replicate, outputs):  # type: ignore[no-untyped-def]
+    """Stands in for the simulation in the memory check."""
+    return {o.column: 1.0 for o in outputs}, {"simulate_s": 0.0, "analyse_s": 0.0}
+
+
+def memory_child(samples: int) -> None:
+    import resource
+
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "mem.toml"
+        spec.write_text(
+            '[experiment]\nname = "mem"\nscenario = "baseline"\nmethod = "sobol"\n'
+            f"samples = {samples}\nroot_seed = 1\n"
+            'outputs = [{ metric = "referrals", year = 2024 }]\n'
+            '[[factor]]\nparam = "cg_decision.capacity_multiplier"\n'
+            '[[factor]]\nparam = "rg_decision.mean_work_days"\n'
+            '[[factor]]\nparam = "care.missing_rate_childrens_home"\n',
+            encoding="utf-8",
+        )
+        exp = load_experiment(spec)
+        res = run_sweep(exp, Path(tmp) / "out", workers=1, chunk_size=64, evaluate=constant)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"runs": res.ran, "peak_mb": peak}))
+
+
+def memory(samples: int) -> list[dict[str, float]]:
+    import subprocess
+    import sys
+
+    rows = []
+    for n in (samples, samples * 8):
+        done = subprocess.run(
+            [sys.executable, __file__, "--memory-child", str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return rows
+
+
 def projection(per_run_s: float, efficiency: float) -> dict[str, float]:
     exp = load_experiment(EXPERIMENT_DIR / "sobol_main.toml")
     d = len(exp.factors)
@@ -123,8 +167,20 @@ def main() -> int:
     ap.add_argument("--pairs", type=int, default=4, help="simulate/sweep-run pairs")
     ap.add_argument("--runs", type=int, default=12, help="runs in the throughput sweep")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--memory", type=int, default=2048, help="Sobol N of the smaller design")
+    ap.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--skip-runs", action="store_true", help="only the memory check")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child)
+        return 0
+    print("memory of the sweep process (simulation replaced by a constant):", flush=True)
+    mem = memory(args.memory)
+    for row in mem:
+        print(f"   {row['runs']:>7,} runs: peak {row['peak_mb']:.0f} MB")
+    if args.skip_runs:
+        return 0
     print(f"load average before: {os.getloadavg()}", flush=True)
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     if affinity is not None:
