@@ -203,14 +203,16 @@ def main() -> int:
     )
     proj = projection(cost["sweep_run_s"], min(1.0, thr["efficiency"]))
     print(
-        f"3. sobol_main.toml at full size: {proj['runs']:,} runs ({proj['points']:,} points, "
+        f"4. sobol_main.toml at full size: {proj['runs']:,} runs ({proj['points']:,} points, "
         f"D = {proj['factors']}), {proj['core_hours']:.0f} core-hours: "
         f"{proj['hours_on_2_cores']:.1f} h on 2 cores, {proj['hours_on_16_cores']:.1f} h on 16"
     )
     print(f"load average after: {os.getloadavg()}")
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"cost": cost, "throughput": thr, "projection": proj}, indent=2)
+            json.dumps(
+                {"cost": cost, "throughput": thr, "memory": mem, "projection": proj}, indent=2
+            )
         )
     return 0
 
