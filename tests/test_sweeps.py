@@ -27,11 +27,17 @@ import pytest
 import model.ensemble
 from model.cli import main
 from model.params import SCHEMA
-from model.scenario import SCENARIO_DIR, Scenario, load_scenario
+from model.scenario import SCENARIO_DIR, Scenario, ScenarioError, load_scenario
 from model.simulation import NRMModel
 from model.sweeps import analysis as an
 from model.sweeps.design import apply_point, make_design
-from model.sweeps.execute import completed_run_ids, load_manifest, load_results, run_sweep
+from model.sweeps.execute import (
+    compact,
+    completed_run_ids,
+    load_manifest,
+    load_results,
+    run_sweep,
+)
 from model.sweeps.spec import EXPERIMENT_DIR, Output, default_factor_keys, load_experiment
 
 BASELINE = (SCENARIO_DIR / "baseline.toml").resolve().as_posix()
@@ -106,8 +112,9 @@ def reference_dir(scen_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     """A tiny Sobol sweep (10 points x 2 replicates), run uninterrupted in this process."""
     d = tmp_path_factory.mktemp("reference")
     exp = load_experiment(sobol_spec(scen_dir, d))
-    res = run_sweep(exp, d / "out", workers=1)
+    res = run_sweep(exp, d / "out", workers=1, compact_parts=False)
     assert res.complete and res.total == 20
+    assert len(list((d / "out" / "runs").rglob("part-*.parquet"))) > 3
     return d / "out"
 
 
@@ -372,6 +379,28 @@ def test_resume_after_lost_files_runs_only_the_missing_runs(
     pd.testing.assert_frame_equal(load_results(out), reference)
     assert not list(out.rglob(".*.tmp-*"))
     assert load_manifest(out)["status"] == "complete"
+    assert len(list((out / "runs").rglob("part-*.parquet"))) == 1  # merged once complete
+
+
+def test_a_compaction_stopped_half_way_leaves_readable_identical_rows(
+    reference: pd.DataFrame, reference_dir: Path, tmp_path: Path
+) -> None:
+    """Catches: a compaction that loses rows, or a reader that double counts (or rejects)
+    the identical copies left when a compaction is killed before deleting the parts."""
+    out = tmp_path / "out"
+    shutil.copytree(reference_dir, out)
+    part = next((out / "runs").glob("scenario=*"))
+    merged = pd.concat([pd.read_parquet(p) for p in sorted(part.glob("part-*"))])
+    merged.to_parquet(part / "part-000000000-999999999.parquet", index=False)
+    pd.testing.assert_frame_equal(load_results(out), reference)
+    assert compact(out) > 0
+    assert len(list(part.glob("part-*"))) == 1
+    pd.testing.assert_frame_equal(load_results(out), reference)
+    # different values under one run id are refused
+    bad = merged.head(1).assign(awaiting_cg_at_year_end_2024=-1.0)
+    bad.to_parquet(part / "part-000000000-000000000.parquet", index=False)
+    with pytest.raises(ScenarioError, match="different values"):
+        load_results(out)
 
 
 def test_kill_9_of_the_process_group_then_resume_gives_the_uninterrupted_rows(

@@ -7,7 +7,9 @@ Layout of a sweep folder::
                                            git commit, seeds, design summary, sessions
     design.parquet                         one row per design point (raw sampled values)
     runs/scenario=<name>/part-A-B.parquet  one row per run: run_id, point, replicate, seed,
-                                           factor values (as applied), outputs
+                                           factor values (as applied), outputs; one file
+                                           per finished task, merged when the sweep is
+                                           complete (run ids A to B)
     timing/part-A-B.parquet                seconds per run (kept apart: not reproducible)
 
 Run ids are ``(point * n_scenarios + scenario_index) * replicates + replicate``. A run is a
@@ -261,16 +263,50 @@ def load_results(out: Path | str) -> pd.DataFrame:
     frame = table.to_pandas()
     frame["scenario"] = frame["scenario"].astype(str)
     frame = frame.sort_values("run_id", kind="stable").reset_index(drop=True)
-    if frame["run_id"].duplicated().any():
-        dup = frame.loc[frame["run_id"].duplicated(), "run_id"].head(5).tolist()
-        raise ScenarioError(
-            out,
-            "runs",
-            f"run ids stored twice (e.g. {dup}); the folder was "
-            "edited by hand or written by two sweeps at once",
-        )
+    repeated = frame["run_id"].duplicated(keep=False)
+    if repeated.any():
+        # a compaction stopped between writing the merged file and deleting the parts leaves
+        # identical copies; anything else means the folder was mixed up
+        differ = frame[repeated].groupby("run_id").nunique(dropna=False).gt(1).any(axis=None)
+        if differ:
+            dup = frame.loc[repeated, "run_id"].head(5).tolist()
+            raise ScenarioError(
+                out,
+                "runs",
+                f"run ids stored twice with different values (e.g. {dup}); the folder was "
+                "edited by hand or written by two sweeps at once",
+            )
+        frame = frame.drop_duplicates("run_id").reset_index(drop=True)
     first = ["run_id", "point", "scenario", "replicate", "seed"]
     return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def compact(out: Path) -> int:
+    """Merge each partition's part files (and the timings) into one file; return the number
+    of files removed. Crash-safe: the merged file is renamed into place before the parts it
+    replaces are deleted, and identical duplicate rows left by an interruption between the
+    two are ignored when reading and removed by the next compaction."""
+    import pyarrow.parquet as pq
+
+    folders = [p for p in (out / "runs").glob("scenario=*") if p.is_dir()] + [out / "timing"]
+    removed = 0
+    for folder in folders:
+        files = sorted(p for p in folder.glob("part-*.parquet"))
+        if len(files) <= 1:
+            continue
+        frame = pd.concat(
+            [pq.ParquetFile(p).read(use_threads=False).to_pandas() for p in files],
+            ignore_index=True,
+        )
+        frame = frame.drop_duplicates("run_id").sort_values("run_id", kind="stable")
+        ids = frame["run_id"]
+        target = folder / f"part-{ids.min():09d}-{ids.max():09d}.parquet"
+        write_atomic(parquet_bytes(frame), target)
+        for path in files:
+            if path != target:
+                path.unlink()
+                removed += 1
+    return removed
 
 
 def load_timing(out: Path | str) -> pd.DataFrame:
@@ -474,6 +510,7 @@ def run_sweep(
     evaluate: Evaluate | None = None,
     argv: Sequence[str] = (),
     design: Design | None = None,
+    compact_parts: bool = True,
 ) -> SweepResult:
     """Run (or resume) a sweep into ``out``; return counts and timings.
 
@@ -483,6 +520,8 @@ def run_sweep(
         chunk_size: runs per task (default: adaptive, see :class:`Chunking`).
         evaluate: replaces the simulation (tests): (scenario, replicate, outputs) ->
             (values by output column, timings).
+        compact_parts: once every run is stored, merge the part files (one per task) into
+            one file per scenario (see :func:`compact`).
     """
     from tqdm import tqdm
 
@@ -544,6 +583,8 @@ def run_sweep(
         bar.close()
         wall = time.perf_counter() - started
         complete = len(completed_run_ids(out)) == total
+        if complete and compact_parts:
+            compact(out)
         session.update(
             {
                 "ran": ran,
