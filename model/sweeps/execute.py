@@ -241,10 +241,13 @@ def completed_run_ids(out: Path) -> set[int]:
 def remove_temporaries(out: Path) -> int:
     """Delete temporary files left by an interrupted write (never read anyway)."""
     n = 0
-    for folder in ("runs", "timing"):
-        for path in (out / folder).rglob(".*.tmp-*") if (out / folder).exists() else []:
-            path.unlink(missing_ok=True)
-            n += 1
+    for path in [
+        *out.glob(".*.tmp-*"),
+        *out.glob("runs/**/.*.tmp-*"),
+        *out.glob("timing/.*.tmp-*"),
+    ]:
+        path.unlink(missing_ok=True)
+        n += 1
     return n
 
 
