@@ -545,6 +545,7 @@ def test_psa_probabilities_evppi_and_prim_on_a_known_answer() -> None:
     table = an.evppi_table(inb, theta).set_index("factor")
     assert table.loc["t1", "evppi"] == pytest.approx(0.45, abs=0.04)
     assert table.loc["t2", "evppi"] < 0.03
+    assert table.loc["t1", "above_noise"] and not table.loc["t2", "above_noise"]
     assert table.loc["t1", "evppi"] <= table.loc["t1", "evpi"] + 1e-9
     prim = an.prim_table(results, ["y_2027"], metrics, "sq", theta)
     a = prim[(prim["lever"] == "a")].set_index("factor")

@@ -363,13 +363,27 @@ def evpi(inb: pd.DataFrame) -> float:
     return float(values.max(axis=1).mean() - values.mean(axis=0).max())
 
 
-def evppi_table(inb: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
-    """EVPPI for every factor column (``factors`` indexed by point), largest first."""
+def evppi_noise_floor(inb: pd.DataFrame, permutations: int = 20, seed: int = 0) -> float:
+    """The EVPPI the estimator gives an input unrelated to the outcomes (a random permutation
+    of the design points, 95th percentile over ``permutations``): its upward bias from
+    finite samples and Monte Carlo noise. Below it, an EVPPI is not distinguishable from 0."""
+    rng = np.random.default_rng(seed)
+    n = len(inb)
+    values = [evppi(inb, rng.permutation(n).astype(float)) for _ in range(permutations)]
+    return float(np.quantile(values, 0.95)) if values else float("nan")
+
+
+def evppi_table(inb: pd.DataFrame, factors: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """EVPPI for every factor column (``factors`` indexed by point), largest first, with the
+    EVPI and the estimator's noise floor (:func:`evppi_noise_floor`)."""
     x = factors.loc[inb.index]
     total = evpi(inb)
+    floor = evppi_noise_floor(inb, seed=seed)
     rows = [{"factor": c, "evppi": evppi(inb, x[c]), "evpi": total} for c in x.columns]
     out = pd.DataFrame(rows)
     out["share_of_evpi"] = out["evppi"] / total if total > 0 else np.nan
+    out["noise_floor"] = floor
+    out["above_noise"] = out["evppi"] > floor
     return out.sort_values("evppi", ascending=False, kind="stable").reset_index(drop=True)
 
 

@@ -401,11 +401,20 @@ def _psa_sections(
         column = f"{decision['metric']}_{decision['year']}"
         way = ways.get(column) or an.direction(decision["metric"], better) or "lower"
         inb = an.incremental_net_benefit(results, column, comparator, way).dropna()
-        table = an.evppi_table(inb, factors)
+        table = an.evppi_table(inb, factors, seed=int(spec["root_seed"]))
         tables["psa_evppi.csv"] = table
         top = table.head(TOP).iloc[::-1]
         fig, ax = plt.subplots(figsize=(8, 0.35 * len(top) + 1.2))
         ax.barh(top["factor"], top["evppi"])
+        if len(table):
+            ax.axvline(
+                float(table["noise_floor"].iloc[0]),
+                color="grey",
+                ls="--",
+                lw=1,
+                label="noise floor",
+            )
+            ax.legend(loc="lower right")
         ax.set_xlabel(f"EVPPI ({decision['metric']} in {decision['year']}, per year)")
         images_e = [{"alt": "EVPPI per uncertain parameter", "data": _png(fig)}]
         evpi = float(table["evpi"].iloc[0]) if len(table) else float("nan")
@@ -422,7 +431,11 @@ def _psa_sections(
                     "single-parameter regression (cubic regression spline per option, knots by "
                     "generalised cross-validation) on the replicate means at each design point.",
                     "Read: the parameter with the largest EVPPI is the unknown that, if "
-                    "researched, would most change which lever looks best on this outcome.",
+                    "researched, would most change which lever looks best on this outcome. "
+                    f"Noise floor (95th percentile of the EVPPI of a random permutation of "
+                    f"the design points, i.e. of an irrelevant input): "
+                    f"{float(table['noise_floor'].iloc[0]) if len(table) else float('nan'):.4g}"
+                    "; values below it are not distinguishable from 0.",
                 ],
                 "images": images_e,
                 "tables": [_html_table("EVPPI by parameter", table, TOP)],
