@@ -275,6 +275,16 @@ def load_experiment(name_or_path: str | Path, size: int | None = None) -> Experi
         if method != "psa":
             raise ScenarioError(path, "experiment.decision", "applies to method 'psa' only")
         decision = _output(path, "experiment.decision", exp["decision"], scenarios)
+        from model.sweeps.analysis import BETTER
+
+        if decision.metric not in {**BETTER, **better}:
+            raise ScenarioError(
+                path, "experiment.decision", f"metric '{decision.metric}' has no direction "
+                "(is more better or worse?); add better = { " + decision.metric + ' = "lower" }'
+                ' or "higher"',
+            )  # fmt: skip
+        if decision not in outputs:
+            outputs = (*outputs, decision)
     factors = _factors(path, doc.get("factor"), exp, scenarios, method, default_dist, samples)
     if method in ("sobol", "morris") and len(factors) < 2:
         raise ScenarioError(path, "factor", f"method '{method}' needs at least 2 factors")
