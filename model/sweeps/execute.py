@@ -26,6 +26,7 @@ import io
 import json
 import math
 import os
+import shutil
 import socket
 import sys
 import time
@@ -246,7 +247,10 @@ def remove_temporaries(out: Path) -> int:
         *out.glob("runs/**/.*.tmp-*"),
         *out.glob("timing/.*.tmp-*"),
     ]:
-        path.unlink(missing_ok=True)
+        if path.is_dir():  # e.g. left by an interrupted `nrmsim analyse` (.analysis.tmp-*)
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
         n += 1
     return n
 
