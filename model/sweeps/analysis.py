@@ -312,7 +312,7 @@ def incremental_net_benefit(
 
 def spline_fit(x: np.ndarray, y: np.ndarray, max_knots: int = 8) -> np.ndarray:
     """Fitted E[y | x]: a cubic regression spline, knots at quantiles, the number of knots
-    chosen by generalised cross-validation; a variable with few distinct values (an integer
+    chosen by generalised cross-validation; a variable with few, repeated values (an integer
     or an ensemble id) uses the mean of y at each value."""
     from scipy.interpolate import BSpline
 
@@ -320,7 +320,7 @@ def spline_fit(x: np.ndarray, y: np.ndarray, max_knots: int = 8) -> np.ndarray:
     y = np.asarray(y, float)
     uniq = np.unique(x)
     n = len(x)
-    if len(uniq) <= 8:
+    if len(uniq) <= 8 and len(uniq) <= n / 2:  # repeated values: the mean at each value
         means = pd.Series(y).groupby(x).transform("mean").to_numpy()
         return np.asarray(means, float)
     lo, hi = float(x.min()), float(x.max())
