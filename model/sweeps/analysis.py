@@ -363,6 +363,9 @@ def evpi(inb: pd.DataFrame) -> float:
     return float(values.max(axis=1).mean() - values.mean(axis=0).max())
 
 
+MIN_EVPPI_POINTS = 30  # design points below which EVPPI is not estimated
+
+
 def evppi_noise_floor(inb: pd.DataFrame, permutations: int = 20, seed: int = 0) -> float:
     """The EVPPI the estimator gives an input unrelated to the outcomes (a random permutation
     of the design points, 95th percentile over ``permutations``): its upward bias from
@@ -375,9 +378,17 @@ def evppi_noise_floor(inb: pd.DataFrame, permutations: int = 20, seed: int = 0) 
 
 def evppi_table(inb: pd.DataFrame, factors: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """EVPPI for every factor column (``factors`` indexed by point), largest first, with the
-    EVPI and the estimator's noise floor (:func:`evppi_noise_floor`)."""
+    EVPI and the estimator's noise floor (:func:`evppi_noise_floor`); NaN with fewer than
+    ``MIN_EVPPI_POINTS`` design points."""
     x = factors.loc[inb.index]
     total = evpi(inb)
+    if len(inb) < MIN_EVPPI_POINTS:  # a regression on fewer points is not an estimate
+        rows = [{"factor": c, "evppi": np.nan, "evpi": total} for c in x.columns]
+        out = pd.DataFrame(rows)
+        out["share_of_evpi"] = np.nan
+        out["noise_floor"] = np.nan
+        out["above_noise"] = False
+        return out
     floor = evppi_noise_floor(inb, seed=seed)
     rows = [{"factor": c, "evppi": evppi(inb, x[c]), "evpi": total} for c in x.columns]
     out = pd.DataFrame(rows)

@@ -430,6 +430,8 @@ def _psa_sections(
                     f"EVPI (all unknowns resolved) = {evpi:.4g}. Estimator: Strong and Oakley's "
                     "single-parameter regression (cubic regression spline per option, knots by "
                     "generalised cross-validation) on the replicate means at each design point.",
+                    f"EVPPI needs at least {an.MIN_EVPPI_POINTS} design points; with fewer it "
+                    "is left blank. "
                     "Read: the parameter with the largest EVPPI is the unknown that, if "
                     "researched, would most change which lever looks best on this outcome. "
                     f"Noise floor (95th percentile of the EVPPI of a random permutation of "
