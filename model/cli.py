@@ -1,6 +1,7 @@
 """The ``nrmsim`` command: ``run`` a scenario, ``compare`` several with common random numbers
 (and write the report), ``report`` re-renders a saved comparison, ``check`` the calibrated
-baseline against published targets, ``calibrate`` fitted parameters.
+baseline against published targets, ``calibrate`` fitted parameters, ``sweep`` an experiment
+and ``analyse`` its results.
 
 Exit codes: 0 success; 1 a check failed; 2 bad input (scenario, option, file), with a
 message naming the file, key, value and what is allowed.
@@ -209,7 +210,51 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--targets", type=Path)
     cal.add_argument("--scenario", default="historical")
     cal.add_argument("--dry-run", action="store_true", help="report only; do not write back")
+    add_sweep_parsers(sub)
     return ap
+
+
+# --------------------------------------------------------------------------- sweeps (issue 9)
+def add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
+    """``nrmsim sweep`` and ``nrmsim analyse`` (implemented in ``model.sweeps``)."""
+    sw = sub.add_parser(
+        "sweep", help="run an experiment (experiments/*.toml): sobol, morris, grid or psa"
+    )
+    sw.add_argument("spec", help="an experiment file, or a name in experiments/")
+    sw.add_argument(
+        "--size",
+        type=_positive_int,
+        help="sample size, replacing the spec's `samples` (e.g. for a quick try)",
+    )
+    sw.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="local worker processes (results do not depend on it)",
+    )
+    sw.add_argument(
+        "--scheduler",
+        help="Dask scheduler address (tcp://host:8786): run the "
+        "same tasks on a Dask distributed cluster instead of a local pool",
+    )
+    sw.add_argument("--out", type=Path, help="sweep folder; default experiments/out/<name>")
+    sw.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a sweep in --out: run only the missing runs (same spec only)",
+    )
+    sw.add_argument(
+        "--chunk-size",
+        type=_positive_int,
+        help="runs per task (default: adaptive, tasks of about 2 s, at most 32 runs)",
+    )
+    sw.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    an = sub.add_parser(
+        "analyse", help="Sobol/Morris indices or PSA, EVPPI and PRIM for a sweep folder"
+    )
+    an.add_argument("dir", type=Path, help="a sweep folder (made by nrmsim sweep)")
+    an.add_argument("--out", type=Path, help="output folder; default DIR/analysis")
+    an.add_argument("--quiet", action="store_true")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -230,6 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command in ("sweep", "analyse"):
+        from model.sweeps.report import cmd_analyse, cmd_sweep
+
+        return cmd_sweep(args) if args.command == "sweep" else cmd_analyse(args)
     if args.command == "compare":
         return cmd_compare(args)
     if args.command == "report":

@@ -1,0 +1,610 @@
+"""Run a sweep: run ids, tasks of several runs, a local process pool or a Dask cluster,
+results streamed to a partitioned Parquet dataset, ``manifest.json``, ``--resume``.
+
+Layout of a sweep folder::
+
+    manifest.json                          spec hash, resolved spec and scenarios, versions,
+                                           git commit, seeds, design summary, sessions
+    design.parquet                         one row per design point (raw sampled values)
+    runs/scenario=<name>/part-A-B.parquet  one row per run: run_id, point, replicate, seed,
+                                           factor values (as applied), outputs; one file
+                                           per finished task, merged when the sweep is
+                                           complete (run ids A to B)
+    timing/part-A-B.parquet                seconds per run (kept apart: not reproducible)
+
+Run ids are ``(point * n_scenarios + scenario_index) * replicates + replicate``. A run is a
+pure function of (scenario, design point, replicate, root seed), so its row does not depend
+on which task, worker, machine or session ran it. Each finished task writes its rows to a
+temporary file that is renamed into place (``os.replace``), so a file under ``runs/`` is
+always complete; files whose names start with ``.`` are never read. ``--resume`` reads the
+run ids present and runs only the others; the spec hash and the design hash must match.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+
+from model.output import OutputExistsError, git_state, versions
+from model.scenario import Scenario, ScenarioError
+from model.sweeps.design import Design, applied_values, apply_point, make_design
+from model.sweeps.spec import Experiment, Factor, Output
+
+ID_COLUMNS = ("run_id", "point", "replicate", "seed")
+MAX_CHUNK = 32
+
+Evaluate = Callable[[Scenario, int, tuple[Output, ...]], tuple[dict[str, float], dict[str, float]]]
+
+
+class SweepMismatchError(ScenarioError):
+    """``--resume`` on a folder made by a different spec or design (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """Runs sent to one worker in one go (consecutive run ids)."""
+
+    items: tuple[tuple[int, int, int, int], ...]  # (run_id, point, scenario index, replicate)
+    scenarios: Mapping[int, Scenario]  # only those the items use
+    values: Mapping[int, Mapping[str, float]]  # design values by point
+    factors: tuple[Factor, ...]
+    ensemble_fit: str | None
+    outputs: tuple[Output, ...]
+    root_seed: int
+    evaluate: Evaluate | None = None
+
+
+@dataclass
+class SweepResult:
+    out: Path
+    total: int
+    done_before: int
+    ran: int
+    wall_s: float
+    complete: bool
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- one run
+def simulate_outputs(
+    scenario: Scenario, replicate: int, outputs: tuple[Output, ...]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Run the model once; return the requested outputs (group ``all``) and timings."""
+    from model.runner import RunSpec, run_one
+
+    metrics = tuple(sorted({o.metric for o in outputs}))
+    result = run_one(RunSpec(scenario, replicate, group_bys=("all",), metrics=metrics))
+    s = result.summary
+    s = s[(s["group_by"] == "all") & (s["group"] == "all")]
+    found = {
+        (m, int(y)): float(v) for m, y, v in zip(s["metric"], s["year"], s["value"], strict=True)
+    }
+    values = {o.column: found.get((o.metric, o.year), math.nan) for o in outputs}
+    timing = {k: float(result.timing[k]) for k in ("simulate_s", "analyse_s")}
+    return values, timing
+
+
+def run_task(task: Task) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Run every item of a task; rows by scenario name, and timings. Pure in its rows."""
+    evaluate = task.evaluate or simulate_outputs
+    rows: dict[str, list[dict[str, Any]]] = {}
+    timing = []
+    for run_id, point, s_index, replicate in task.items:
+        t0, c0 = time.perf_counter(), time.process_time()
+        base = task.scenarios[s_index]
+        values = task.values[point]
+        scenario = apply_point(base, values, task.factors, task.ensemble_fit)
+        outputs, spent = evaluate(scenario, replicate, task.outputs)
+        row: dict[str, Any] = {
+            "run_id": run_id,
+            "point": point,
+            "replicate": replicate,
+            "seed": task.root_seed,
+        }
+        row.update(values)
+        row.update({o.column: float(outputs[o.column]) for o in task.outputs})
+        rows.setdefault(base.name, []).append(row)
+        timing.append(
+            {
+                "run_id": run_id,
+                **spent,
+                "total_s": time.perf_counter() - t0,
+                "cpu_s": time.process_time() - c0,
+            }
+        )
+    frames = {name: pd.DataFrame(r) for name, r in rows.items()}
+    return frames, pd.DataFrame(timing)
+
+
+# --------------------------------------------------------------------------- plan
+def run_ids(points: int, scenarios: int, replicates: int) -> Iterator[tuple[int, int, int, int]]:
+    """(run_id, point, scenario index, replicate) for every run, in run-id order."""
+    run_id = 0
+    for p in range(points):
+        for s in range(scenarios):
+            for r in range(replicates):
+                yield run_id, p, s, r
+                run_id += 1
+
+
+class Chunking:
+    """Runs per task. Fixed when given; otherwise adaptive: one run per task until run times
+    are known, then enough runs for a task to take about ``target_s`` seconds (at most
+    ``MAX_CHUNK``), so slow runs report progress run by run and fast runs are batched to cut
+    scheduling and pickling overhead. Results never depend on it (runs are pure)."""
+
+    def __init__(self, fixed: int | None = None, target_s: float = 2.0) -> None:
+        self.fixed, self.target_s = fixed, target_s
+        self.size = fixed or 1
+        self._seconds = 0.0
+        self._runs = 0
+
+    def observe(self, seconds: Sequence[float]) -> None:
+        if self.fixed or not len(seconds):
+            return
+        self._seconds += float(sum(seconds))
+        self._runs += len(seconds)
+        mean = self._seconds / self._runs
+        self.size = max(1, min(MAX_CHUNK, math.ceil(self.target_s / max(mean, 1e-6))))
+
+
+def make_tasks(
+    exp: Experiment,
+    design: Design,
+    items: Sequence[tuple[int, int, int, int]],
+    chunking: Chunking,
+    evaluate: Evaluate | None = None,
+) -> Iterator[Task]:
+    """Tasks of consecutive run ids, made lazily so each takes the current chunk size."""
+    i = 0
+    while i < len(items):
+        part = tuple(items[i : i + chunking.size])
+        i += len(part)
+        points = sorted({p for _, p, _, _ in part})
+        used = sorted({s for _, _, s, _ in part})
+        yield Task(
+            items=part,
+            scenarios={s: exp.scenarios[s] for s in used},
+            values={p: applied_values(design, p) for p in points},
+            factors=design.factors,
+            ensemble_fit=design.ensemble_fit,
+            outputs=exp.outputs,
+            root_seed=exp.root_seed,
+            evaluate=evaluate,
+        )
+
+
+# --------------------------------------------------------------------------- storage
+def write_atomic(data: bytes, path: Path) -> None:
+    """Write ``data`` to ``path`` through a hidden temporary file and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def partition_dir(out: Path, scenario: str) -> Path:
+    return out / "runs" / f"scenario={quote(scenario, safe='')}"
+
+
+def store_task(out: Path, frames: Mapping[str, pd.DataFrame], timing: pd.DataFrame) -> None:
+    """Write a finished task's rows: one file per scenario partition, then its timings."""
+    for name, frame in frames.items():
+        ids = frame["run_id"]
+        path = partition_dir(out, name) / f"part-{ids.min():09d}-{ids.max():09d}.parquet"
+        write_atomic(parquet_bytes(frame.sort_values("run_id")), path)
+    if len(timing):
+        ids = timing["run_id"]
+        path = out / "timing" / f"part-{ids.min():09d}-{ids.max():09d}.parquet"
+        write_atomic(parquet_bytes(timing), path)
+
+
+def part_files(out: Path, folder: str = "runs") -> list[Path]:
+    return sorted(p for p in (out / folder).rglob("part-*.parquet") if not p.name.startswith("."))
+
+
+def completed_run_ids(out: Path) -> set[int]:
+    import pyarrow.parquet as pq
+
+    done: set[int] = set()
+    for path in part_files(out):
+        table = pq.read_table(path, columns=["run_id"], use_threads=False)
+        ids = table.column("run_id").to_pylist()
+        done.update(int(i) for i in ids)
+    return done
+
+
+def remove_temporaries(out: Path) -> int:
+    """Delete temporary files left by an interrupted write (never read anyway)."""
+    n = 0
+    for path in [
+        *out.glob(".*.tmp-*"),
+        *out.glob("runs/**/.*.tmp-*"),
+        *out.glob("timing/.*.tmp-*"),
+    ]:
+        if path.is_dir():  # e.g. left by an interrupted `nrmsim analyse` (.analysis.tmp-*)
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
+def load_results(out: Path | str) -> pd.DataFrame:
+    """Every stored run of a sweep, one row per run, sorted by run id.
+
+    Raises:
+        ScenarioError: no results, or a run id stored twice.
+    """
+    import pyarrow.dataset as ds
+
+    out = Path(out)
+    if not part_files(out):
+        raise ScenarioError(out, "runs", "no results: run `nrmsim sweep` into this folder first")
+    table = ds.dataset(out / "runs", format="parquet", partitioning="hive").to_table()
+    frame = table.to_pandas()
+    frame["scenario"] = frame["scenario"].astype(str)
+    frame = frame.sort_values("run_id", kind="stable").reset_index(drop=True)
+    repeated = frame["run_id"].duplicated(keep=False)
+    if repeated.any():
+        # a compaction stopped between writing the merged file and deleting the parts leaves
+        # identical copies; anything else means the folder was mixed up
+        differ = frame[repeated].groupby("run_id").nunique(dropna=False).gt(1).any(axis=None)
+        if differ:
+            dup = frame.loc[repeated, "run_id"].head(5).tolist()
+            raise ScenarioError(
+                out,
+                "runs",
+                f"run ids stored twice with different values (e.g. {dup}); the folder was "
+                "edited by hand or written by two sweeps at once",
+            )
+        frame = frame.drop_duplicates("run_id").reset_index(drop=True)
+    first = ["run_id", "point", "scenario", "replicate", "seed"]
+    return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def compact(out: Path) -> int:
+    """Merge each partition's part files (and the timings) into one file; return the number
+    of files removed. Crash-safe: the merged file is renamed into place before the parts it
+    replaces are deleted, and identical duplicate rows left by an interruption between the
+    two are ignored when reading and removed by the next compaction."""
+    import pyarrow.parquet as pq
+
+    folders = [p for p in (out / "runs").glob("scenario=*") if p.is_dir()] + [out / "timing"]
+    removed = 0
+    for folder in folders:
+        files = sorted(p for p in folder.glob("part-*.parquet"))
+        if len(files) <= 1:
+            continue
+        frame = pd.concat(
+            [pq.ParquetFile(p).read(use_threads=False).to_pandas() for p in files],
+            ignore_index=True,
+        )
+        frame = frame.drop_duplicates("run_id").sort_values("run_id", kind="stable")
+        ids = frame["run_id"]
+        target = folder / f"part-{ids.min():09d}-{ids.max():09d}.parquet"
+        write_atomic(parquet_bytes(frame), target)
+        for path in files:
+            if path != target:
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def load_timing(out: Path | str) -> pd.DataFrame:
+    files = part_files(Path(out), "timing")
+    if not files:
+        return pd.DataFrame(columns=["run_id", "simulate_s", "analyse_s", "total_s"])
+    return pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+
+
+def load_manifest(out: Path | str) -> dict[str, Any]:
+    path = Path(out) / "manifest.json"
+    if not path.is_file():
+        raise ScenarioError(path, "manifest", "not found: this folder holds no sweep")
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def load_design(out: Path | str) -> pd.DataFrame:
+    frame = pd.read_parquet(Path(out) / "design.parquet")
+    return frame.set_index("point")
+
+
+# --------------------------------------------------------------------------- manifest
+def build_manifest(exp: Experiment, design: Design, argv: Sequence[str]) -> dict[str, Any]:
+    n_runs = design.points * len(exp.scenarios) * exp.replicates
+    return {
+        "kind": "nrmsim sweep",
+        "created_utc": _now(),
+        "command": list(argv),
+        "spec_file": str(exp.path),
+        "spec_hash": exp.spec_hash(),
+        "spec": exp.canonical(),
+        "spec_text": exp.text,
+        "description": exp.description,
+        "git": git_state(),
+        "versions": versions(),
+        "seeds": {
+            "root_seed": exp.root_seed,
+            "replicates": list(range(exp.replicates)),
+            "scheme": "every run: numpy SeedSequence(root_seed, spawn_key=(replicate, stream[, "
+            "entity])); replicate r uses the same streams at every design point and in every "
+            "scenario (common random numbers)",
+            "design": "SALib seed=root_seed (sobol, morris); psa Monte Carlo: "
+            "SeedSequence(root_seed, spawn_key=(2**30, crc32(column))) per factor",
+        },
+        "scenarios": {s.name: s.resolved() for s in exp.scenarios},
+        "design": {
+            "file": "design.parquet",
+            "method": exp.method,
+            "points": design.points,
+            "columns": list(design.frame.columns),
+            "sha256": design.sha256(),
+            "problem": design.problem,
+            "factors": [f.column for f in design.factors],
+            "ensemble_fit": design.ensemble_fit,
+            "ensemble_columns": list(design.ensemble_columns),
+        },
+        "runs": {
+            "total": n_runs,
+            "scenarios": list(exp.scenario_names),
+            "replicates": exp.replicates,
+            "id": "(point * n_scenarios + scenario_index) * replicates + replicate",
+        },
+        "outputs": [{"metric": o.metric, "year": o.year, "column": o.column} for o in exp.outputs],
+        "status": "running",
+        "sessions": [],
+    }
+
+
+def write_manifest(out: Path, data: Mapping[str, Any]) -> None:
+    write_atomic((json.dumps(data, indent=2, default=str) + "\n").encode(), out / "manifest.json")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    keys = sorted(set(old) | set(new))
+    return [k for k in keys if old.get(k) != new.get(k)]
+
+
+def prepare_folder(
+    exp: Experiment, design: Design, out: Path, resume: bool, argv: Sequence[str]
+) -> dict[str, Any]:
+    """Create the folder (new sweep) or check it holds the same sweep (``resume``)."""
+    manifest_path = out / "manifest.json"
+    if resume and not manifest_path.is_file() and out.is_dir() and not part_files(out):
+        # stopped before its manifest was written: nothing ran, so start it afresh
+        for leftover in out.iterdir():
+            if leftover.is_file() and (
+                leftover.name == "design.parquet" or ".tmp-" in leftover.name
+            ):
+                leftover.unlink()
+        resume = False
+    if resume:
+        if not manifest_path.is_file():
+            raise SweepMismatchError(
+                out,
+                "--resume",
+                "no manifest.json here: nothing to resume (drop --resume to start this sweep)",
+            )
+        old = load_manifest(out)
+        if old.get("spec_hash") != exp.spec_hash():
+            changed = _differences(old.get("spec", {}), exp.canonical())
+            raise SweepMismatchError(
+                out,
+                "--resume",
+                f"spec hash {exp.spec_hash()[:12]} differs from the one "
+                f"that made these results ({str(old.get('spec_hash'))[:12]}); changed: "
+                f"{changed}. Results of different specs are never mixed: use another --out",
+            )
+        if old.get("design", {}).get("sha256") != design.sha256():
+            raise SweepMismatchError(
+                out,
+                "--resume",
+                "the design differs from the stored one (a different SALib "
+                "version or calibration ensemble?); results are never mixed: use another --out",
+            )
+        remove_temporaries(out)
+        return old
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out}: --out must be a folder, and this is a file")
+    if out.exists() and any(out.iterdir()):
+        hint = "pass --resume to continue it" if manifest_path.exists() else "choose another"
+        raise OutputExistsError(f"{out}: folder exists and is not empty; {hint} (or another --out)")
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(parquet_bytes(design.frame.reset_index()), out / "design.parquet")
+    manifest = build_manifest(exp, design, argv)
+    write_manifest(out, manifest)
+    return manifest
+
+
+# --------------------------------------------------------------------------- executors
+def _run_local(tasks: Iterator[Task], workers: int, handle: Callable[[Any], None]) -> None:
+    from model.runner import pool_context
+
+    if workers <= 1:
+        for task in tasks:
+            handle(run_task(task))
+        return
+    window = 2 * workers
+    with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:
+        pending: set[Future[Any]] = set()
+        try:
+            for task in tasks:
+                pending.add(pool.submit(run_task, task))
+                if len(pending) >= window:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        handle(f.result())
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    handle(f.result())
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
+
+
+def _run_dask(tasks: Iterator[Task], scheduler: str, handle: Callable[[Any], None]) -> int:
+    from dask.distributed import Client
+    from dask.distributed import as_completed as dask_completed
+
+    client = Client(scheduler, set_as_default=False)
+    try:
+        slots = max(1, sum(client.nthreads().values()))
+        window = 2 * slots
+        first = [client.submit(run_task, t, pure=False) for t in _take(tasks, window)]
+        queue = dask_completed(first, loop=client.loop)
+        for future in queue:
+            handle(future.result())
+            future.release()
+            for t in _take(tasks, 1):
+                queue.add(client.submit(run_task, t, pure=False))
+        return slots
+    finally:
+        client.close()
+
+
+def _take(it: Iterator[Task], n: int) -> list[Task]:
+    out = []
+    for _ in range(n):
+        try:
+            out.append(next(it))
+        except StopIteration:
+            break
+    return out
+
+
+def run_sweep(
+    exp: Experiment,
+    out: Path | str,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    resume: bool = False,
+    quiet: bool = True,
+    chunk_size: int | None = None,
+    evaluate: Evaluate | None = None,
+    argv: Sequence[str] = (),
+    design: Design | None = None,
+    compact_parts: bool = True,
+) -> SweepResult:
+    """Run (or resume) a sweep into ``out``; return counts and timings.
+
+    Args:
+        workers: local processes (1 = in this process); ignored with ``scheduler``.
+        scheduler: address of a Dask scheduler (``tcp://host:8786``) to run the tasks on.
+        chunk_size: runs per task (default: adaptive, see :class:`Chunking`).
+        evaluate: replaces the simulation (tests): (scenario, replicate, outputs) ->
+            (values by output column, timings).
+        compact_parts: once every run is stored, merge the part files (one per task) into
+            one file per scenario (see :func:`compact`).
+    """
+    from tqdm import tqdm
+
+    out = Path(out)
+    design = design or make_design(exp)
+    manifest = prepare_folder(exp, design, out, resume, argv)
+    total = design.points * len(exp.scenarios) * exp.replicates
+    done = completed_run_ids(out)
+    missing = [
+        it for it in run_ids(design.points, len(exp.scenarios), exp.replicates) if it[0] not in done
+    ]
+    chunking = Chunking(chunk_size)
+    session = {
+        "started_utc": _now(),
+        "command": list(argv),
+        "workers": workers,
+        "scheduler": scheduler,
+        "chunk_size": chunk_size or "adaptive",
+        "done_before": len(done),
+        "to_run": len(missing),
+        "host": socket.gethostname(),
+    }
+    manifest["sessions"] = [*manifest.get("sessions", []), session]
+    manifest["status"] = "running"
+    write_manifest(out, manifest)
+
+    tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked after this
+    bar = tqdm(
+        total=total,
+        initial=len(done),
+        desc=exp.name,
+        unit="run",
+        disable=quiet,
+        file=sys.stderr,
+        smoothing=0.1,
+    )
+    spent: list[float] = []
+    ran = 0
+
+    def handle(result: tuple[dict[str, pd.DataFrame], pd.DataFrame]) -> None:
+        nonlocal ran
+        frames, timing = result
+        store_task(out, frames, timing)
+        n = len(timing)
+        ran += n
+        seconds = timing["total_s"].tolist() if n else []
+        spent.extend(seconds)
+        chunking.observe(seconds)
+        bar.update(n)
+
+    started = time.perf_counter()
+    tasks = make_tasks(exp, design, missing, chunking, evaluate)
+    try:
+        if scheduler is None:
+            _run_local(tasks, workers, handle)
+        else:
+            _run_dask(tasks, scheduler, handle)
+    finally:
+        bar.close()
+        wall = time.perf_counter() - started
+        complete = len(completed_run_ids(out)) == total
+        if complete and compact_parts:
+            compact(out)
+        session.update(
+            {
+                "ran": ran,
+                "wall_s": round(wall, 3),
+                "ended_utc": _now(),
+                "last_chunk_size": chunking.size,
+            }
+        )
+        manifest["status"] = "complete" if complete else "incomplete"
+        write_manifest(out, manifest)
+    timing = {
+        "wall_s": wall,
+        "runs_per_s": ran / wall if wall > 0 else math.nan,
+        "mean_run_s": float(np.mean(spent)) if spent else math.nan,
+    }
+    return SweepResult(out, total, len(done), ran, wall, complete, timing)
