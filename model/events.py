@@ -95,6 +95,12 @@ DETAIL_COLUMNS = {
 NAN = math.nan
 
 
+def _code_of(values: np.ndarray, value: str) -> int:
+    """The factorised code of ``value`` (-2, matching nothing, if absent)."""
+    hits = np.flatnonzero(values == value)
+    return int(hits[0]) if len(hits) else -2
+
+
 class EventLog:
     """Append-only list of row tuples; one ``append`` per event keeps the hot path cheap."""
 
@@ -135,21 +141,30 @@ class EventLog:
                 ),
             }
         )
+        # one factorisation of the detail strings serves every detail column
+        detail_codes, detail_values = pd.factorize(detail)
+        detail_values = np.asarray(detail_values, dtype=object)
         referred = event_codes == EVENTS.index(Event.REFERRED)
-        kind = np.asarray([d if r else "" for d, r in zip(detail, referred, strict=True)])
-        repeat = np.asarray([k != "new" for k in kind], dtype=object)
-        linked = np.asarray([k in ("linked", "duplicate") for k in kind], dtype=object)
-        repeat[~referred] = None
-        linked[~referred] = None
-        df["is_repeat"] = pd.array(repeat, dtype="boolean")
-        df["linked"] = pd.array(linked, dtype="boolean")
-        referrer = np.full(n, None, dtype=object)
-        referrer[referred] = "first_responder"
-        df["referrer"] = pd.Categorical(referrer)
+        new_code = _code_of(detail_values, "new")
+        linked_codes = [_code_of(detail_values, k) for k in ("linked", "duplicate")]
+        repeat = pd.array(detail_codes != new_code, dtype="boolean")
+        linked = pd.array(np.isin(detail_codes, linked_codes), dtype="boolean")
+        repeat[~referred] = pd.NA
+        linked[~referred] = pd.NA
+        df["is_repeat"] = repeat
+        df["linked"] = linked
+        df["referrer"] = pd.Categorical.from_codes(
+            np.where(referred, 0, -1), categories=["first_responder"]
+        )
         for column in sorted(set(DETAIL_COLUMNS.values())):
             codes = [EVENTS.index(e) for e, c in DETAIL_COLUMNS.items() if c == column]
-            values = detail.copy()
-            values[~np.isin(event_codes, codes)] = None
-            df[column] = pd.Categorical(values)
+            mine = np.isin(event_codes, codes) & (detail_codes >= 0)
+            used = np.unique(detail_codes[mine])
+            remap = np.full(len(detail_values) + 1, -1, dtype=np.int64)
+            remap[used] = np.arange(len(used))
+            column_codes = np.where(mine, remap[detail_codes], -1)
+            df[column] = pd.Categorical.from_codes(
+                column_codes, categories=pd.Index(detail_values[used].astype(str), dtype=object)
+            )
         df["value"] = np.fromiter(cols[7], float, n)[order]
         return df

@@ -68,9 +68,13 @@ def metric(
 
 # --------------------------------------------------------------------------- preparation
 def age_band(age_years: pd.Series) -> pd.Series:
-    return pd.cut(
+    """Age band labels (categorical; 'nan' where the age is unknown)."""
+    band = pd.cut(
         age_years, [-np.inf, 12, 15, np.inf], right=False, labels=["0-11", "12-14", "15-17"]
-    ).astype(str)
+    )
+    if band.isna().any():
+        band = band.cat.add_categories("nan").fillna("nan")
+    return band
 
 
 def annotate(events: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
@@ -94,18 +98,10 @@ def annotate(events: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
     ev = ev.merge(attrs, on="child_id", how="left")
     age_at_referral = 18.0 - (ev["day18"] - ev["t_referred"]) / DAYS_PER_YEAR
     ev["age_band"] = age_band(age_at_referral)
-    ev["all"] = "all"
-    for column in (
-        "all",
-        "sex",
-        "nationality_group",
-        "exploitation_type",
-        "nation",
-        "age_band",
-        "route",
-        "event",
-    ):
-        ev[column] = ev[column].astype(str).astype("category")
+    ev["all"] = pd.Categorical.from_codes(np.zeros(len(ev), dtype=np.int8), categories=["all"])
+    for column in ("sex", "nationality_group", "exploitation_type", "nation", "route", "event"):
+        if not isinstance(ev[column].dtype, pd.CategoricalDtype):
+            ev[column] = ev[column].astype(str).astype("category")
     ev["exploitation_types"] = ev["exploitation_types"].astype(object)
     return ev
 
@@ -132,23 +128,25 @@ def spells(
     if end_mask is not None:
         ends_ok = ends_ok & end_mask
     position = np.arange(len(ev), dtype=np.int64)
-    s = ev[starts_ok].assign(_pos=position[starts_ok])
+    s = ev[starts_ok].copy()
     if s.empty:
-        s = s.drop(columns="_pos")
         s["t_end"] = pd.Series(dtype=float)
         return s
+    child = ev["child_id"].to_numpy()
+    # merge only the keys (carrying every column through merge_asof is slow)
+    keys = pd.DataFrame({"_pos": position[starts_ok], "child_id": child[starts_ok]})
     e = pd.DataFrame(
         {
-            "child_id": ev["child_id"].to_numpy()[ends_ok],
             "_pos": position[ends_ok],
+            "child_id": child[ends_ok],
             "t_end": ev["t_days"].to_numpy()[ends_ok],
         }
     )
     merged = pd.merge_asof(
-        s, e, on="_pos", by="child_id", direction="forward", allow_exact_matches=False
+        keys, e, on="_pos", by="child_id", direction="forward", allow_exact_matches=False
     )
-    merged["t_end"] = merged["t_end"].fillna(horizon)
-    return merged.drop(columns="_pos").reset_index(drop=True)
+    s["t_end"] = merged["t_end"].fillna(horizon).to_numpy()
+    return s.reset_index(drop=True)
 
 
 def _explode_types(frame: pd.DataFrame) -> pd.DataFrame:

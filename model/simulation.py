@@ -397,4 +397,6 @@ def children_frame(model: NRMModel) -> Any:
         else {c: [] for c in columns}
     )
     df = pd.DataFrame(data)
+    for column in ("sex", "nationality_group", "exploitation_type", "nation"):
+        df[column] = df[column].astype("category")
     return df.sort_values("child_id", kind="stable").reset_index(drop=True)

@@ -517,7 +517,7 @@ def test_bad_targets_file_exits_2(
     path = tmp_path / "targets.toml"
     path.write_text(
         "[[target]]\n"
-        + 'id = "t"\nmetric = "referrals"\n'
+        + 'id = "t"\nrole = "outcome"\nmetric = "referrals"\n'
         + lines
         + "\n"
         + 'kind = "flow"\nstart = 2023-01-01\nend = 2024-01-01\nvalue = 1\n'
