@@ -280,7 +280,9 @@ class Care:
 class Guardianship:
     """Stage 7: ICTGs (direct, indirect), Guardianship Scotland, the NI service."""
 
-    ictg_coverage_share: float = param("probability", "lever")
+    ictg_coverage_share: float = param(
+        "probability", "lever", "share of E&W child referrals in LAs with ICTG sites"
+    )
     ictg_all_separated: bool = param("flag", "lever", "ICTGs for every separated child")
     p_referred_to_ictg: float = param("probability", "uncertain")
     ictg_direct_caseload: int = param("count", "uncertain", "children a direct worker team holds")

@@ -2,7 +2,8 @@
 Ireland Independent Guardian Service.
 
 England and Wales: Independent Child Trafficking Guardians in covered local authorities
-(``guardianship.ictg_coverage_share`` of England-and-Wales LAs, in a fixed rollout order). A
+(``guardianship.ictg_coverage_share``: the share of England-and-Wales child referrals living in
+covered LAs, which join in a fixed rollout order). A
 child with no one holding parental responsibility, referred to the service
 (``p_referred_to_ictg``; everyone separated under ``ictg_all_separated``), gets a Direct
 Worker when a caseload place is free (``ictg_direct_caseload``: children at once, first come

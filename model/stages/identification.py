@@ -48,7 +48,9 @@ ATTRIBUTE_SLOTS = 16  # 12 used; the rest reserved so a new attribute does not m
 
 class LocalAuthorities:
     """Synthetic local authorities: how many per nation, their relative referral volumes,
-    and the fixed order in which ICTG coverage and the devolved pilot reach them.
+    and the fixed order in which ICTG coverage and the devolved pilot reach them. ICTG
+    coverage is a share of England-and-Wales referral volume, so the covered share of
+    children does not depend on which (large or small) LAs happen to come first.
 
     Assumptions:
         LAs are anonymous; referral weights are log-normal (``local_authorities.weight_sigma``);
@@ -68,11 +70,27 @@ class LocalAuthorities:
             self.cum_by_nation[nation] = (first, (np.cumsum(w) / w.sum()).tolist())
         n = len(self.nation_of)
         ew = [i for i in range(n) if self.nation_of[i] in ("england", "wales")]
-        # rank of each LA in the ICTG rollout (England and Wales only) and the pilot rollout
+        # each LA's share of England-and-Wales referrals (nation share x weight within nation)
+        nation_share = model.params.identification.nation
+        ew_total = nation_share["england"] + nation_share["wales"]
+        volume = [0.0] * n
+        for nation in ("england", "wales"):
+            first, cum = self.cum_by_nation[nation]
+            prev = 0.0
+            for k, c in enumerate(cum):
+                volume[first + k] = nation_share[nation] / ew_total * (c - prev)
+                prev = c
+        # rank of each LA in the ICTG rollout (England and Wales only) and the pilot rollout;
+        # ``ictg_reach`` is the share of E&W referrals covered once rollout reaches that LA
+        # (measured at the LA's midpoint, so coverage share s covers about s of referrals)
         self.n_england_wales = len(ew)
         self.ictg_rank = [n] * n
+        self.ictg_reach = [2.0] * n
+        done = 0.0
         for rank, la in enumerate(rng.permutation(ew).tolist()):
             self.ictg_rank[la] = rank
+            self.ictg_reach[la] = done + volume[la] / 2.0
+            done += volume[la]
         pilot_eligible = [i for i in range(n) if self.nation_of[i] != "northern_ireland"]
         self.pilot_rank = [n] * n
         for rank, la in enumerate(rng.permutation(pilot_eligible).tolist()):
@@ -83,7 +101,9 @@ class LocalAuthorities:
         return first + min(bisect.bisect_right(cum, u), len(cum) - 1)
 
     def ictg_covered(self, la: int, coverage_share: float) -> bool:
-        return self.ictg_rank[la] < coverage_share * self.n_england_wales
+        """Whether the LA is inside an ICTG site when sites cover ``coverage_share`` of
+        England-and-Wales child referrals (LAs join in the fixed rollout order)."""
+        return self.ictg_reach[la] < coverage_share
 
     def in_pilot(self, la: int, pilot_la_count: int) -> bool:
         return self.pilot_rank[la] < pilot_la_count
