@@ -8,7 +8,7 @@ request counts only if it is made within the window in force on the decision dat
 so a shorter window means fewer requests. A request is decided after ``mean_days_to_decide``
 days and overturns the negative decision with ``p_overturned`` under the Feb 2024 policy
 (published for 2024) or ``p_overturned_pre_2024`` before it (``policy.reconsideration_policy``
-on the request date).
+on the reconsideration decision date: the published 2024 rate is a share of 2024 decisions).
 
 Parameters: group ``reconsideration``; ``policy.reconsideration_window_days``,
 ``policy.reconsideration_policy``; ``legal_aid.reconsideration_request_ratio``.
@@ -68,11 +68,12 @@ def review(
     if not model.active(child, episode):
         return None
     model.record(child, Event.RECONSIDERATION_REQUESTED, -1, decision_type)
-    p = model.params.reconsideration  # the rules in force on the request date
-    overturn = p_overturned(model.params)
+    p = model.params.reconsideration
     yield model.env.timeout(-p.mean_days_to_decide * math.log1p(-u[k + 2]))
     if not model.active(child, episode):
         return None
-    overturned = u[k + 3] < overturn
+    # the overturn rate in force on the decision date: the published 2024 rate is a share of
+    # the decisions made in 2024, whenever the request was made
+    overturned = u[k + 3] < p_overturned(model.params)
     model.record(child, Event.RECONSIDERATION_DECIDED, overturned, decision_type)
     return overturned
