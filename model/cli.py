@@ -186,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument(
         "--rounds", type=_positive_int, default=2, help="passes over the blocks (--method blocks)"
     )
+    cal.add_argument(
+        "--only",
+        action="append",
+        metavar="PATTERN",
+        help="fit only the calibrated parameters matching this glob (repeatable), e.g. 'care.*'",
+    )
     cal.add_argument("--optimiser-seed", type=_seed, default=1, help="seed of the sampler")
     cal.add_argument(
         "--ensemble-size",
