@@ -727,10 +727,10 @@ def build_ensemble(
     First every optimiser trial with all fit targets inside; then, while fewer than
     ``--ensemble-size``, proposals run with the same seeds and kept only if every fit target is
     inside. Proposals alternate between a random walk from a random accepted set (Gaussian
-    steps of ``step`` x each parameter's range, adapted to keep about a third accepted) and
-    Latin-hypercube points in the box spanned by the accepted sets (widened by a tenth of each
-    range), so the ensemble explores the region rather than only the fitted point's
-    neighbourhood. Stops after ``--ensemble-budget`` extra runs.
+    steps of ``step`` x each parameter's range, starting at 2% and adapted to keep 35-60%
+    accepted) and, once ten sets are accepted, Latin-hypercube points in the box spanned by the
+    accepted sets (widened by 2% of each range), so the ensemble explores the region rather than
+    only the fitted point's neighbourhood. Stops after ``--ensemble-budget`` extra runs.
     """
     from scipy.stats import qmc
 
@@ -748,7 +748,7 @@ def build_ensemble(
         anchor = np.array([[a[k] for k in keys] for a in accepted])
     rng = np.random.default_rng(args.optimiser_seed)
     lhs = qmc.LatinHypercube(d=len(keys), seed=args.optimiser_seed)
-    step = 0.05
+    step = 0.02
     spent = 0
     walked = walked_ok = 0
     while len(accepted) < args.ensemble_size and spent < args.ensemble_budget:
@@ -759,14 +759,15 @@ def build_ensemble(
                 file=sys.stderr,
             )
             break
-        walk = spent % 2 == 0
+        # history-matching proposals only once the accepted sets span a region worth filling
+        walk = len(accepted) < 10 or spent % 2 == 0
         if walk:
             origin = anchor[rng.integers(len(anchor))]
             point = np.clip(origin + rng.normal(0.0, step, len(keys)) * width, lo_range, hi_range)
             source = "random-walk"
         else:
-            box_lo = np.maximum(anchor.min(axis=0) - 0.1 * width, lo_range)
-            box_hi = np.minimum(anchor.max(axis=0) + 0.1 * width, hi_range)
+            box_lo = np.maximum(anchor.min(axis=0) - 0.02 * width, lo_range)
+            box_hi = np.minimum(anchor.max(axis=0) + 0.02 * width, hi_range)
             point = qmc.scale(lhs.random(1), box_lo, box_hi)[0]
             source = "history-matching"
         values = dict(zip(keys, point.tolist(), strict=True))
@@ -778,9 +779,9 @@ def build_ensemble(
             anchor = np.vstack([anchor, point])
         if walk:
             walked, walked_ok = walked + 1, walked_ok + ok
-            if walked >= 6:  # adapt the step towards about a third accepted
+            if walked >= 4:  # adapt the step towards 35-60% accepted
                 rate = walked_ok / walked
-                step *= 1.3 if rate > 0.45 else 0.75 if rate < 0.2 else 1.0
+                step *= 1.3 if rate > 0.6 else 0.75 if rate < 0.35 else 1.0
                 walked = walked_ok = 0
         print(
             f"ensemble: {len(accepted)} sets consistent with every fit target after "
