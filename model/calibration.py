@@ -725,12 +725,14 @@ def build_ensemble(
     """Parameter sets consistent with every fit target (the non-implausible region).
 
     First every optimiser trial with all fit targets inside; then, while fewer than
-    ``--ensemble-size``, proposals run with the same seeds and kept only if every fit target is
-    inside. Proposals alternate between a random walk from a random accepted set (Gaussian
-    steps of ``step`` x each parameter's range, starting at 2% and adapted to keep 35-60%
-    accepted) and, once ten sets are accepted, Latin-hypercube points in the box spanned by the
-    accepted sets (widened by 2% of each range), so the ensemble explores the region rather than
-    only the fitted point's neighbourhood. Stops after ``--ensemble-budget`` extra runs.
+    ``--ensemble-size``, proposals run with the same seeds and kept if no fit target is
+    implausible (``not_implausible``: inside its tolerance widened by the candidate's Monte
+    Carlo standard error). Proposals alternate between a random walk from a random accepted
+    set (Gaussian steps of ``step`` x each parameter's range, starting at 2% and adapted to
+    keep 35-60% accepted) and, once ten sets are accepted, Latin-hypercube points in the box
+    spanned by the accepted sets (widened by 2% of each range), so the ensemble explores the
+    region rather than only the fitted point's neighbourhood. Stops after
+    ``--ensemble-budget`` extra runs.
     """
     from scipy.stats import qmc
 
@@ -773,7 +775,7 @@ def build_ensemble(
         values = dict(zip(keys, point.tolist(), strict=True))
         _, table = run(values)
         spent += 1
-        ok = bool(table["pass"].all())
+        ok = not_implausible(table)
         if ok:
             accepted.append(dict(values, source=source, trial=-1))
             anchor = np.vstack([anchor, point])
@@ -793,6 +795,16 @@ def build_ensemble(
         frame = pd.DataFrame(columns=[*keys, "source", "trial"])
     frame.insert(0, "set_id", range(len(frame)))
     return frame
+
+
+def not_implausible(table: pd.DataFrame) -> bool:
+    """History matching's test for one candidate: every fit target's implausibility
+    |simulated - observed| / sqrt(tolerance^2 + mc_se^2) is at most 1, so the candidate's few
+    replicates are allowed their Monte Carlo error (the gate, ``nrmsim check``, allows none)."""
+    tol = table["tolerance"].astype(float)
+    se = table["mc_se"].astype(float).fillna(0.0)
+    implausibility = (table["distance"].astype(float) * tol).abs() / np.sqrt(tol**2 + se**2)
+    return bool((implausibility <= 1.0).all())
 
 
 def write_back(path: Path, fitted: Mapping[str, float], fit_id: str) -> None:

@@ -92,3 +92,25 @@ def test_the_calibrated_historical_scenario_passes_at_several_seeds(
     assert counts["fit/outcome"]["targets"] >= 25
     assert counts["fit/outcome"]["inside"] == counts["fit/outcome"]["targets"]
     assert counts["fit/input-check"]["inside"] == counts["fit/input-check"]["targets"]
+
+
+def test_ensemble_membership_allows_monte_carlo_error_and_nothing_more() -> None:
+    """Catches an ensemble test that ignores the tolerance (accepts anything with a large
+    standard error of zero distance) or that is stricter or looser than the implausibility
+    |sim - obs| / sqrt(tol^2 + se^2) <= 1."""
+    import pandas as pd
+
+    from model.calibration import not_implausible
+
+    def table(distance: float, se: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"distance": [0.2, distance], "tolerance": [10.0, 10.0], "mc_se": [1.0, se]}
+        )
+
+    assert not_implausible(table(0.99, 0.0))
+    assert not not_implausible(table(1.01, 0.0))
+    # 12 off with tolerance 10 and se 7: 12 / sqrt(149) = 0.98 -> plausible; se 6 -> 1.03
+    assert not_implausible(table(1.2, 7.0))
+    assert not not_implausible(table(1.2, 6.0))
+    assert not not_implausible(table(float("nan"), 1.0))
+    assert not_implausible(table(-1.2, 7.0))
