@@ -478,8 +478,8 @@ def _baseline_copy(tmp_path: Path, old: str, new: str) -> Path:
 def test_an_effect_without_a_null_is_rejected(tmp_path: Path) -> None:
     path = _baseline_copy(
         tmp_path,
-        "nba_amended_odds_ratio = { value = 1.0, null = 1.0,",
-        "nba_amended_odds_ratio = { value = 1.0,",
+        "confirmed_hazard_ratio = { value = 0.8, null = 1.0,",
+        "confirmed_hazard_ratio = { value = 0.8,",
     )
     with pytest.raises(ScenarioError, match="needs 'null = "):
         load_scenario(path)

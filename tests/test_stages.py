@@ -325,11 +325,13 @@ def test_panels_decide_under_the_law_in_force_times_their_odds_ratio(
                 "policy.decision_regime": regime,
                 "rg_decision.p_positive_pre_nba": 0.6,
                 "rg_decision.p_positive_nba": 0.4,
+                "rg_decision.nba_amended_odds_ratio": 1.5,
                 "rg_decision.nba_overseas_odds_ratio": 1.0,
             }
         )
     )
-    home_rate = 0.6 if regime == "pre_nba" else 0.4
+    # the Home Office rate of the regime in force: the July 2023 amendment is an odds ratio
+    home_rate = 0.6 if regime == "pre_nba" else amended(0.4, 1.5)
     rg = of(ev, "rg_decided")
     pilot = rg[rg["route"] == "devolved_pilot"]
     home = rg[rg["route"] == "home_office"]

@@ -72,7 +72,7 @@ class LocalAuthorities:
         ew = [i for i in range(n) if self.nation_of[i] in ("england", "wales")]
         # each LA's share of England-and-Wales referrals (nation share x weight within nation)
         nation_share = model.params.identification.nation
-        ew_total = nation_share["england"] + nation_share["wales"]
+        ew_total = nation_share["england"] + nation_share["wales"] or 1.0  # none: no ICTG use
         volume = [0.0] * n
         for nation in ("england", "wales"):
             first, cum = self.cum_by_nation[nation]

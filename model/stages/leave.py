@@ -51,16 +51,19 @@ def consider(model: NRMModel, child: Child) -> None:
     delay = -p.mean_days_to_grant * math.log1p(-u[1])
     if model.env.now + delay >= min(model.end_day, child.followup_end):
         return
-    model.env.timeout(delay).callbacks.append(lambda _ev: grant(model, child))
+    episode = child.episode  # the episode whose decision the grant follows
+    model.env.timeout(delay).callbacks.append(lambda _ev: grant(model, child, episode))
 
 
-def grant(model: NRMModel, child: Child) -> None:
+def grant(model: NRMModel, child: Child, episode: int | None = None) -> None:
+    """Grant leave; recorded on the episode that was confirmed, even if the child has been
+    re-referred (a new episode) while the grant was pending."""
     now = model.env.now
     if child.removed or now >= child.followup_end:
         return
     days = model.params.leave.duration_days  # the rules in force on the grant date
     child.leave_until = max(child.leave_until, now + days)
-    model.record(child, Event.LEAVE_GRANTED, -1, "", days)
+    model.record(child, Event.LEAVE_GRANTED, -1, "", days, episode=episode)
     guardianship.on_leave_granted(model, child)
     model.update_hazards(child)
     if child.leave_until < model.end_day:
