@@ -52,8 +52,13 @@ VARIANTS = {
     # the first review: a model with half the decision capacity passed the gate
     "half_cg_capacity": ("cg_decision.capacity_multiplier", lambda v: v / 2),
     "double_cg_capacity": ("cg_decision.capacity_multiplier", lambda v: v * 2),
-    # a guardian that makes going missing more likely (the inverted effect)
-    "ictg_missing_effect_inverted": ("guardianship.missing_hazard_ratio_direct", lambda v: 1 / v),
+    # guardians asked for half as often: ICTG referrals by year are outcome targets
+    "ictg_referrals_halved": ("guardianship.p_referred_to_ictg", lambda v: v / 2),
+    # Not here: the ICTG effect on going missing inverted (0.85 -> 1.18). It moves every fit
+    # target by less than 0.2 tolerance units (checked 2026-11-30 at seed 20240601): no
+    # published figure measures going missing among guardian-supported children, so the gate
+    # cannot see it. tests/test_child_outcomes.py catches it at the mechanism level
+    # (test_a_direct_guardian_lowers_its_outcome_for_the_children_it_supports).
     # the NBA did nothing to RG decisions
     "no_nba_effect_on_rg": ("rg_decision.p_positive_nba", lambda v: 0.9),
     # no missing-prone minority: every child in care equally likely to go missing
