@@ -743,6 +743,20 @@ def build_ensemble(
     accepted = [
         dict(t["params"], source="optimiser", trial=t["trial"]) for t in trials if t["all_inside"]
     ]
+    if getattr(args, "ensemble_from", None):
+        earlier = pd.read_parquet(args.ensemble_from)
+        missing = sorted(set(keys) - set(earlier.columns))
+        if missing:
+            raise ScenarioError(args.ensemble_from, "columns", f"missing parameters {missing}")
+        for row in earlier.to_dict(orient="records"):
+            if row.get("source") == "optimiser" and any(
+                all(abs(row[k] - a[k]) < 1e-12 for k in keys) for a in accepted
+            ):
+                continue  # the same optimiser trial, already accepted above
+            accepted.append(
+                {**{k: float(row[k]) for k in keys}, "source": row.get("source", "earlier")}
+                | {"trial": int(row.get("trial", -1))}
+            )
     if not accepted:
         best = min(trials, key=lambda t: t["cost"])
         anchor = np.array([[best["params"][k] for k in keys]])
@@ -908,6 +922,8 @@ def write_report(
     fig.savefig(conv, dpi=110, metadata={"Software": None})
     plt.close(fig)
     only = "".join(f" --only '{pattern}'" for pattern in args.only or [])
+    if getattr(args, "ensemble_from", None):
+        only += f" --ensemble-from {args.ensemble_from}"
     informs = informing_targets(trials, keys, [t for t in targets if t.use == "fit"])
     ens = ensemble[keys] if len(ensemble) else pd.DataFrame(columns=keys)
     lines = [

@@ -205,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=200,
         help="extra model evaluations allowed to find the ensemble",
     )
+    cal.add_argument(
+        "--ensemble-from",
+        type=Path,
+        help="a parquet of sets already accepted (an earlier ensemble.parquet) to continue from",
+    )
     cal.add_argument("--workers", type=_positive_int, default=1)
     cal.add_argument(
         "--reps",
