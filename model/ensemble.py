@@ -66,7 +66,9 @@ def load_ensemble(fit_id: str, fits_dir: Path | None = None) -> pd.DataFrame:
     frame = pd.read_parquet(path)
     if "set_id" not in frame.columns:
         frame.insert(0, "set_id", range(len(frame)))
-    return frame.reset_index(drop=True)
+    # provenance columns written by nrmsim calibrate (``source``, ``trial``) are not parameters
+    params = [c for c in frame.columns if "." in c]
+    return frame[["set_id", *params]].reset_index(drop=True)
 
 
 def ensemble_metadata(fit_id: str, fits_dir: Path | None = None) -> dict[str, Any]:
