@@ -44,7 +44,6 @@ class Child(mesa.Agent):
     def __init__(self, model: NRMModel, index: int) -> None:
         super().__init__(model)
         self.index = index  # n-th new child: row of the per-stage draw tables
-        self.r = index  # row for the current episode (first referrals and repeats differ)
         self.episode = 0  # 0 = first referral, 1.. = repeat referrals that opened a new case
         self.sex = ""
         self.age_years = 0.0
@@ -81,7 +80,12 @@ class Child(mesa.Agent):
         self.left_model = False  # follow-up over: nothing more is recorded
         self.retrafficked_as_adult = False
         self.referred_at = 0.0
-        self.u: Sequence[float] = ()  # this episode's uniforms for every stage
+        self.u: Sequence[float] = ()  # this case's uniforms for every stage
+        # the current referral's uniforms for what it (re)starts beside the case (care,
+        # guardian): the case's row at the referral that opens it, fresh at a linked one
+        self.side_u: Sequence[float] = ()
+        self.missing_u: Sequence[float] | None = None  # missing episodes of the current stay
+        self.missing_prone_u = 1.0  # a trait: drawn once, at the first referral
         self.episode_starts: list[float] = []  # referral time of each episode
         self.seeking_placement = False  # waiting for a place (not yet placed)
         self.retraffic_clock: HazardClock | None = None

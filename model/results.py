@@ -844,6 +844,15 @@ def _re_trafficked(v: View) -> pd.Series:
     return v.count(_retrafficked(v, adult=False))
 
 
+@metric(
+    "children_re_trafficked",
+    "distinct children re-trafficked before 18 at least once (``re_trafficked`` counts events)",
+    "children",
+)
+def _children_re_trafficked(v: View) -> pd.Series:
+    return v.nunique(_retrafficked(v, adult=False))
+
+
 @metric("re_trafficked_after_18", "re-trafficking events in the follow-up after 18", "events")
 def _re_trafficked_after_18(v: View) -> pd.Series:
     return v.count(_retrafficked(v, adult=True))

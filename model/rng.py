@@ -8,9 +8,14 @@ indexed by the referral number, so the same referral gets the same uniforms in e
 
 from __future__ import annotations
 
+import sys
 from array import array
+from collections.abc import Callable, Iterator, Sequence
 from enum import IntEnum
+from types import FrameType
+from typing import Any, overload
 
+import attrs
 import numpy as np
 
 
@@ -33,6 +38,7 @@ class Stream(IntEnum):
     RETRAFFICKING = 14
     HOTELS = 15  # never-referred children in Home Office hotels
     CLOCK_RESETS = 16  # fresh hazard budgets after a clock has fired (per child)
+    REFERRAL = 17  # a referral after the child's first (repeat or linked): per (child, number)
     MESA = 99
 
 
@@ -119,3 +125,115 @@ class Streams:
     def table(self, stream: Stream, width: int) -> DrawTable:
         """Per-referral uniforms for one stage: ``width`` slots per referral."""
         return DrawTable(self.seed(stream), width)
+
+
+def fresh_uniforms(streams: Streams, stream: Stream, n: int, *entity: int) -> array[float]:
+    """``n`` uniforms keyed by (stream, *entity) alone: the draws of one occasion (a referral
+    after a child's first, a clock reset, a long stay's later steps), the same in every
+    scenario where that occasion happens, whatever happened to other children."""
+    out = array("d")
+    out.frombytes(np.random.default_rng(streams.seed(stream, *entity)).random(n).tobytes())
+    return out
+
+
+# --------------------------------------------------------------------------- the draw audit
+# A site re-reads a slot it has read before, at another time, on purpose: the same latent
+# draw asked again for the same event. Each entry is (module, function) with the reason.
+REREADS: dict[tuple[str, str], str] = {
+    ("disqualification", "considered"): (
+        "whether the case is considered for disqualification: asked at referral (to route the "
+        "case) and again at the RG decision under the rules then in force; one latent draw"
+    ),
+}
+
+
+@attrs.frozen
+class Read:
+    """One read of a uniform: which slot, where in the code, when (simulation day)."""
+
+    key: tuple[Any, ...]  # (table, row..., slot)
+    site: tuple[str, str, int]  # (module, function, line)
+    day: float
+
+
+@attrs.frozen
+class Conflict:
+    """A slot that drove two different events."""
+
+    key: tuple[Any, ...]
+    first: Read
+    second: Read
+
+
+class DrawAudit:
+    """Debug mode of the draw tables: records every (table, row, slot) a stage reads.
+
+    Two reads belong to the same event when they come from the same line of code at the same
+    simulation time (a value read twice while deciding one thing), or from a site listed in
+    ``REREADS``. Any other pair of reads of one slot is a conflict: one uniform driving two
+    events, as when a restarted process replays the draws of the process before it.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self.reads: dict[tuple[Any, ...], list[Read]] = {}
+        self.n_reads = 0
+
+    def wrap(self, values: Sequence[float], *table: Any) -> AuditedRow:
+        return AuditedRow(self, values, tuple(table), 0)
+
+    def read(self, key: tuple[Any, ...], frame: FrameType) -> None:
+        code = frame.f_code
+        module = frame.f_globals.get("__name__", "").rsplit(".", 1)[-1]
+        site = (module, code.co_name, frame.f_lineno)
+        self.n_reads += 1
+        self.reads.setdefault(key, []).append(Read(key, site, self._clock()))
+
+    def conflicts(self) -> list[Conflict]:
+        """Every slot read by two different events (first offending pair per slot)."""
+        out: list[Conflict] = []
+        for key, reads in self.reads.items():
+            first = reads[0]
+            for other in reads[1:]:
+                if other.site == first.site and (
+                    other.day == first.day or first.site[:2] in REREADS
+                ):
+                    continue
+                out.append(Conflict(key, first, other))
+                break
+        return out
+
+
+class AuditedRow(Sequence[float]):
+    """A row of uniforms that tells the audit about every element read."""
+
+    __slots__ = ("_audit", "_offset", "_table", "_values")
+
+    def __init__(
+        self, audit: DrawAudit, values: Sequence[float], table: tuple[Any, ...], offset: int
+    ) -> None:
+        self._audit, self._values, self._table, self._offset = audit, values, table, offset
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> Iterator[float]:  # unpacking: each read is the caller's
+        frame = sys._getframe(1)
+        for i, value in enumerate(self._values):
+            self._audit.read((*self._table, self._offset + i), frame)
+            yield value
+
+    @overload
+    def __getitem__(self, i: int) -> float: ...
+    @overload
+    def __getitem__(self, i: slice) -> AuditedRow: ...
+    def __getitem__(self, i: int | slice) -> float | AuditedRow:
+        if isinstance(i, slice):
+            start, _stop, step = i.indices(len(self._values))
+            if step != 1:
+                raise ValueError("audited rows support contiguous slices only")
+            return AuditedRow(self._audit, self._values[i], self._table, self._offset + start)
+        if i < 0:
+            i += len(self._values)
+        self._audit.read((*self._table, self._offset + i), sys._getframe(1))
+        return self._values[i]

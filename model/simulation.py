@@ -26,7 +26,7 @@ from model.events import EVENTS, Event, EventLog
 from model.params import Params
 from model.pathway import referral_episode
 from model.queues import DecisionQueue, SlotPool
-from model.rng import DrawTable, StageDraws, Stream, Streams
+from model.rng import DrawAudit, StageDraws, Stream, Streams, fresh_uniforms
 from model.scenario import Scenario
 from model.stages import (
     care,
@@ -44,6 +44,8 @@ from model.stages import (
 )
 from model.stages.identification import LocalAuthorities
 
+# streams of the processes every referral (re)starts beside the case: care and guardianship
+SIDE_STREAMS = frozenset((Stream.CARE, Stream.GUARDIANSHIP))
 REPORT_EVERY_DAYS = 30.4375  # one reporting period: a twelfth of a year
 EVENT_CODE = {e: i for i, e in enumerate(EVENTS)}
 SLOTS = {
@@ -64,8 +66,10 @@ SLOTS = {
 class NRMModel(mesa.Model):
     """Children (Mesa agents) moving through SimPy processes; time is in days on ``env.now``."""
 
-    def __init__(self, scenario: Scenario, replicate: int = 0) -> None:
+    def __init__(self, scenario: Scenario, replicate: int = 0, audit: bool = False) -> None:
         self.streams = Streams(scenario.seed, replicate)
+        # debug mode: record every uniform read (``model.rng.DrawAudit``); off in normal runs
+        self.audit: DrawAudit | None = DrawAudit(lambda: self.env.now) if audit else None
         super().__init__(rng=self.streams.seed(Stream.MESA))
         self.nrm_scenario, self.replicate = scenario, replicate
         self.calendar = Calendar(scenario.sim_start)
@@ -75,15 +79,13 @@ class NRMModel(mesa.Model):
         self.log = EventLog()
         self._rows = self.log.rows
         self.counts: Counter[str] = Counter()
-        self.n_repeats = 0
-        # per-referral uniforms: all stages in one row fetched at referral (first referrals and
-        # repeat referrals use separate tables); missing episodes have their own tables
-        self.draws = (StageDraws(self.streams, SLOTS), StageDraws(self.streams, SLOTS, (1,)))
-        self._offsets = self.draws[0].offsets
-        self.missing_draws = (
-            self.streams.table(Stream.MISSING, care.MISSING_SLOTS),
-            DrawTable(self.streams.seed(Stream.MISSING, 1), care.MISSING_SLOTS),
-        )
+        # per-referral uniforms: all stages in one row fetched at a child's first referral;
+        # missing episodes have their own table. Later referrals of a child (repeat or linked)
+        # draw fresh rows keyed by (child, referral number): see ``referral_draws``.
+        self.draws = StageDraws(self.streams, SLOTS)
+        self._offsets = self.draws.offsets
+        self._width = max(b for _a, b in self._offsets.values())
+        self.missing_draws = self.streams.table(Stream.MISSING, care.MISSING_SLOTS)
         self.local_authorities = LocalAuthorities(self)
         self.rg_queue = DecisionQueue(self.env, 0, "rg")
         self.cg_queue = DecisionQueue(self.env, 0, "cg")
@@ -182,11 +184,41 @@ class NRMModel(mesa.Model):
 
     # ------------------------------------------------------------------ used by the stages
     def row(self, stream: Stream, child: Child) -> Sequence[float]:
-        """The child's uniforms for this stage in the current episode."""
+        """The child's uniforms for this stage: the case's row for the decisions, the current
+        referral's row for the processes a referral (re)starts (care, missing, guardian)."""
         if stream is Stream.MISSING:
-            return self.missing_draws[1 if child.episode else 0].row(child.r)
+            if child.missing_u is None:  # the first referral's stay: the run's missing table
+                row: Sequence[float] = self.missing_draws.row(child.index)
+                if self.audit is not None:
+                    row = self.audit.wrap(row, "missing", 0, child.index)
+                child.missing_u = row
+            return child.missing_u
         a, b = self._offsets[stream]
+        if stream in SIDE_STREAMS:
+            return child.side_u[a:b]
         return child.u[a:b]
+
+    def referral_draws(self, child: Child) -> tuple[Sequence[float], Sequence[float]]:
+        """Fresh uniforms for a referral after the child's first: a stage row (laid out as the
+        first referral's, each stage in its slots) and a missing-episode row, keyed by
+        (child, referral number) alone, so no earlier referral's draws are replayed and the
+        same referral of the same child gets the same draws in every scenario."""
+        n = child.n_referrals
+        row = fresh_uniforms(
+            self.streams, Stream.REFERRAL, self._width + care.MISSING_SLOTS, child.index, n
+        )
+        stage, missing = row[: self._width], row[self._width :]
+        if self.audit is None:
+            return stage, missing
+        return (
+            self.audit.wrap(stage, "referral", child.index, n),
+            self.audit.wrap(missing, "referral_missing", child.index, n),
+        )
+
+    def fresh(self, stream: Stream, n: int, *entity: int) -> Sequence[float]:
+        """``n`` uniforms of one occasion keyed by ``entity`` (``model.rng.fresh_uniforms``)."""
+        row = fresh_uniforms(self.streams, stream, n, *entity)
+        return row if self.audit is None else self.audit.wrap(row, "fresh", int(stream), *entity)
 
     def record(
         self,
@@ -270,10 +302,18 @@ class NRMModel(mesa.Model):
         """A referral that opens a case: route, log, start the side processes and the
         decision pathway."""
         now = self.env.now
-        child.u = self.draws[1 if child.episode else 0].row(child.r)
         first = child.episode == 0
         if first:
+            child.u = self.draws.row(child.index)
+            if self.audit is not None:
+                child.u = self.audit.wrap(child.u, "episode", 0, child.index)
+            child.missing_u = None  # the missing table's row, fetched if the child is placed
+        else:
+            child.u, child.missing_u = self.referral_draws(child)
+        child.side_u = child.u
+        if first:
             identification.draw_attributes(self, child)
+            care.draw_traits(self, child)
             child.followup_end = child.day18 + transition.followup_days(self.params)
         child.referred_at = now
         child.episode_starts.append(now)
@@ -313,6 +353,8 @@ class NRMModel(mesa.Model):
         if child.adult or self.env.now >= child.followup_end:
             return
         if child.is_open:
+            # the processes this referral restarts get its own draws, not the case's again
+            child.side_u, child.missing_u = self.referral_draws(child)
             self.record(child, Event.REFERRED, -1, "linked")
             child.n_referrals += 1
             child.exploited = False
@@ -324,8 +366,6 @@ class NRMModel(mesa.Model):
             return
         self.counts[child.state] -= 1
         child.episode += 1
-        child.r = self.n_repeats
-        self.n_repeats += 1
         child.missing_long_term = False
         retrafficking.restart_clock(self, child)
         self.start_episode(child, "repeat")

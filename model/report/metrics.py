@@ -46,7 +46,8 @@ REGISTRY: dict[str, MetricInfo] = {
     "guardian_requests_unanswered": MetricInfo(
         "Referred to a guardian, never allocated one", "count", True
     ),
-    "re_trafficked": MetricInfo("Re-trafficked before 18", "count", True),
+    "re_trafficked": MetricInfo("Re-trafficked before 18 (events)", "count", True),
+    "children_re_trafficked": MetricInfo("Children re-trafficked before 18", "count", True),
     "re_trafficked_after_18": MetricInfo("Re-trafficked after 18", "count", True),
     "withdrawn_or_suspended_at_18": MetricInfo("Cases withdrawn or suspended at 18", "count", True),
     "children_criminalised": MetricInfo("Children criminalised", "count", True),
@@ -84,6 +85,7 @@ CHILDREN = (
     "share_guardian_within_24h",
     "guardian_requests_unanswered",
     "re_trafficked",
+    "children_re_trafficked",
     "re_trafficked_after_18",
     "withdrawn_or_suspended_at_18",
     "children_criminalised",

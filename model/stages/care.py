@@ -33,7 +33,6 @@ import math
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import simpy
 
 from model.calendar import DAYS_PER_YEAR
@@ -50,9 +49,17 @@ if TYPE_CHECKING:
 
 OVERFLOW = ("foster", "childrens_home", "supported_accommodation")
 CARE_SLOTS = 8  # 0 placed, 1 hotel, 2 type, 3 stay with a parent, 4 prone, 5 IMA, 6 hotel stay
+PRONE_SLOT = 4  # read once per child, at the first referral (a trait, not a per-stay draw)
 STEP_DRAWS = 5  # per step of a stay: missing gap, time away, not found, move gap, new type
 MISSING_SLOTS = 20 * STEP_DRAWS  # the first 20 steps of a stay; later steps: a private stream
-__all__ = ["MISSING_SLOTS", "PLACEMENT_TYPES", "start"]
+__all__ = ["MISSING_SLOTS", "PLACEMENT_TYPES", "draw_traits", "start"]
+
+
+def draw_traits(model: NRMModel, child: Child) -> None:
+    """At the first referral: the child's missing-prone uniform. Being in the missing-prone
+    minority belongs to the child, so every stay (whichever referral starts it) compares the
+    same draw with ``missing_prone_share`` in force."""
+    child.missing_prone_u = model.row(Stream.CARE, child)[PRONE_SLOT]
 
 
 def start(model: NRMModel, child: Child) -> None:
@@ -69,7 +76,8 @@ def start(model: NRMModel, child: Child) -> None:
     if u[0] >= p_placed:
         return
     child.seeking_placement = True
-    model.env.process(placement(model, child, u))
+    missing = model.row(Stream.MISSING, child)
+    model.env.process(placement(model, child, u, missing, child.n_referrals))
 
 
 def age_mix(p: Params, age: float) -> Share:
@@ -125,10 +133,16 @@ def hotel_long_run_rate(p: Params) -> float:
 
 
 def placement(
-    model: NRMModel, child: Child, u: Sequence[float]
+    model: NRMModel,
+    child: Child,
+    u: Sequence[float],
+    draws: Sequence[float],
+    referral: int,
 ) -> Generator[simpy.Event, Any, None]:
     """SimPy process: one stay in care from its start to its end (18, return home, or lost
-    while missing), with moves and missing episodes on the way."""
+    while missing), with moves and missing episodes on the way. ``u`` (care) and ``draws``
+    (missing episodes, ``STEP_DRAWS`` a step) are the uniforms of the referral (number
+    ``referral`` of the child) that started the stay."""
     env = model.env
     ho = home_office_accommodation(model, child, u)
     if ho:
@@ -152,13 +166,11 @@ def placement(
     model.counts["in_care"] += 1
     model.record(child, Event.PLACED, -1, kind)
     model.update_hazards(child)
-    prone = u[4] < model.params.care.missing_prone_share
+    prone = child.missing_prone_u < model.params.care.missing_prone_share
     started = placed_at = env.now
     hotel_until = math.inf
     if kind == "hotel" and not ho:
         hotel_until = env.now - model.params.care.mean_hotel_stay_days * math.log1p(-u[6])
-    draws = model.row(Stream.MISSING, child)
-    extra: np.random.Generator | None = None
     step = 0
     lost = False
     while env.now < end:
@@ -170,11 +182,8 @@ def placement(
             started, hotel_until, in_hotel = env.now, math.inf, False
         if step < MISSING_SLOTS // STEP_DRAWS:
             m: Sequence[float] = draws[STEP_DRAWS * step : STEP_DRAWS * (step + 1)]
-        else:  # rare: a long stay with many episodes; a private stream for this child
-            if extra is None:
-                seed = model.streams.seed(Stream.MISSING, 2, child.r, child.episode)
-                extra = np.random.default_rng(seed)
-            m = extra.random(STEP_DRAWS).tolist()
+        else:  # rare: a long stay with many episodes; fresh draws for (child, stay, step)
+            m = model.fresh(Stream.MISSING, STEP_DRAWS, 3, child.index, referral, step)
         step += 1
         rate = missing_rate(model, child, kind, prone)
         early_left = max(0.0, p.early_missing_window_days - (env.now - started))

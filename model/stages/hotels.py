@@ -15,7 +15,7 @@ Parameters: group ``care``; ``policy.hotels_in_use``.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -58,12 +58,15 @@ def arrivals(model: NRMModel) -> Generator[simpy.Event, Any, None]:
             continue  # hotels closed during the gap
         child = UnaccompaniedChild(model, index)
         child.arrived = env.now
-        env.process(stay(model, child, table.row(index)))
+        row: Sequence[float] = table.row(index)
+        if model.audit is not None:
+            row = model.audit.wrap(row, "hotel", index)
+        env.process(stay(model, child, row))
         index += 1
 
 
 def stay(
-    model: NRMModel, child: UnaccompaniedChild, u: list[float]
+    model: NRMModel, child: UnaccompaniedChild, u: Sequence[float]
 ) -> Generator[simpy.Event, Any, None]:
     """SimPy process: one hotel stay, with missing episodes, until the local authority takes
     over, the hotels close, the child is lost, or the run ends."""

@@ -25,8 +25,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from model.hazard import HazardClock
 from model.rng import Stream
 from model.stages import guardianship, leave
@@ -91,9 +89,8 @@ def restart_clock(model: NRMModel, child: Child) -> None:
     if child.retraffic_clock is None:
         return
     child.n_clock_resets += 1
-    seed = model.streams.seed(Stream.CLOCK_RESETS, child.index, child.n_clock_resets)
-    u = float(np.random.default_rng(seed).random())
-    child.retraffic_clock.reset(u)
+    u = model.fresh(Stream.CLOCK_RESETS, 1, child.index, child.n_clock_resets)
+    child.retraffic_clock.reset(u[0])
 
 
 def _fire(model: NRMModel, child: Child) -> None:
@@ -107,11 +104,12 @@ def _fire(model: NRMModel, child: Child) -> None:
 def maybe_re_refer(model: NRMModel, child: Child) -> None:
     """After re-trafficking: schedule a repeat referral if identified while still a child."""
     p = model.params.retrafficking
-    u = model.row(Stream.RETRAFFICKING, child)
-    u_refer, u_delay = u[1], u[2]
-    if child.n_clock_resets:  # a second event in the same episode: fresh draws
-        seed = model.streams.seed(Stream.CLOCK_RESETS, child.index, child.n_clock_resets, 1)
-        u_refer, u_delay = np.random.default_rng(seed).random(2).tolist()
+    if child.n_clock_resets:  # identified again since the case's row was drawn: fresh draws
+        u = model.fresh(Stream.CLOCK_RESETS, 2, child.index, child.n_clock_resets, 1)
+        u_refer, u_delay = u[0], u[1]
+    else:
+        u = model.row(Stream.RETRAFFICKING, child)
+        u_refer, u_delay = u[1], u[2]
     if u_refer >= p.p_re_referred:
         return
     delay = -p.mean_days_to_re_referral * math.log1p(-u_delay)

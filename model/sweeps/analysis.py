@@ -46,6 +46,7 @@ BETTER: dict[str, str] = {
     "turned_18_in_process": "lower",
     "withdrawn_or_suspended_at_18": "lower",
     "re_trafficked": "lower",
+    "children_re_trafficked": "lower",
     "repeat_referrals": "lower",
     "children_re_referred": "lower",
     "children_criminalised": "lower",
