@@ -72,6 +72,7 @@ class Child(mesa.Agent):
         self.guardian_kind = ""  # set when a guardian is requested; kept after support ends
         self.guardian_active = False
         self.guardian_until = math.inf  # day support ends (direct: fixed at allocation)
+        self.guardian_since = math.inf  # day the current support started
         self.guardian_token = 0  # counts allocations; a stale end-of-support callback is ignored
         self.leave_until = -math.inf  # valid leave while now < leave_until
         self.msvcc_until = -math.inf  # MSVCC support while now < msvcc_until

@@ -310,6 +310,14 @@ class Guardianship:
     criminalisation_hazard_ratio_scotland: float = param("factor", "uncertain", effect=True)
     criminalisation_hazard_ratio_ni: float = param("factor", "uncertain", effect=True)
     msvcc_referral_odds_ratio_post18: float = param("odds ratio", "uncertain", effect=True)
+    rollout_share_existing_referred: float = param(
+        "probability",
+        "uncertain",
+        "share of open cases newly within ICTG reach at an expansion that are referred to it",
+    )
+    rollout_mean_days_to_refer_existing: float = param(
+        "days", "uncertain", "mean days from an expansion to an open case's referral to it"
+    )
 
 
 @attrs.frozen(slots=True)

@@ -105,6 +105,7 @@ class NRMModel(mesa.Model):
         self.env.process(self.pool.run())
         self.env.process(identification.arrivals(self))
         self.env.process(hotels.arrivals(self))
+        self.n_expansions = 0  # guardian service expansions so far (keys their draws)
         self.birthdays: dict[int, list[Child]] = {}
         self.followup_ends: dict[int, list[Child]] = {}
         self.env.process(transition.daily(self))
@@ -168,7 +169,8 @@ class NRMModel(mesa.Model):
         """SimPy process: apply each timeline entry on its date, then resize services."""
         for item in self.nrm_scenario.future_timeline():
             yield self.env.timeout(max(0.0, self.calendar.day(item.date) - self.env.now))
-            hotels_before = self.params.policy.hotels_in_use
+            before = self.params
+            hotels_before = before.policy.hotels_in_use
             self.params = self.params.with_values(item.changes)
             if hotels_before and not self.params.policy.hotels_in_use:
                 self.hotels_closed.succeed()
@@ -179,6 +181,7 @@ class NRMModel(mesa.Model):
             for kind, pool in self.placements.items():
                 pool.set_capacity(getattr(p.care, f"capacity_{kind}"))
             self.ictg_direct.set_capacity(p.guardianship.ictg_direct_caseload)
+            guardianship.on_expansion(self, before)
             changed, self.params_changed = self.params_changed, self.env.event()
             changed.succeed()
 

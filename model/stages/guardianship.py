@@ -30,16 +30,16 @@ Parameters: group ``guardianship``.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from model.agents import Child
 from model.events import Event
 from model.rng import Stream
 
 if TYPE_CHECKING:
-    from model.agents import Child
     from model.params import Params
     from model.simulation import NRMModel
 
@@ -62,12 +62,14 @@ def active_effect(p: Params, child: Child, name: str) -> float:
     return effect(p, child.guardian_kind, name) if child.guardian_active else 1.0
 
 
-def start(model: NRMModel, child: Child) -> None:
-    """At referral: refer to the guardian service that covers the child, if any."""
+def start(model: NRMModel, child: Child, u: Sequence[float] | None = None) -> None:
+    """At referral: refer to the guardian service that covers the child, if any (``u``: the
+    occasion's uniforms, 0 referred and 1 first-contact delay; default the referral's)."""
     if child.guardian_active or child.guardian_kind.startswith("awaiting") or child.adult:
         return
     p = model.params.guardianship
-    u = model.row(Stream.GUARDIANSHIP, child)
+    if u is None:
+        u = model.row(Stream.GUARDIANSHIP, child)
     separated = not child.has_parental_responsibility
     contact = -p.mean_days_to_first_contact * math.log1p(-u[1])
     if child.nation in ("england", "wales"):
@@ -89,6 +91,66 @@ def start(model: NRMModel, child: Child) -> None:
     elif separated and child.nation == "northern_ireland" and p.northern_ireland_service:
         model.record(child, Event.GUARDIAN_REQUESTED, -1, "ni_independent_guardian")
         _after(model, child, contact, "ni_independent_guardian", math.inf)
+
+
+def on_expansion(model: NRMModel, before: Params) -> None:
+    """A timeline change that widens ICTG reach (more of England and Wales covered, or every
+    separated child eligible) reaches children whose case is already open: each one newly
+    within reach is referred with ``rollout_share_existing_referred``, after an exponential
+    delay of mean ``rollout_mean_days_to_refer_existing`` from the change, if the case is
+    still open and the child still under 18 without a guardian; the usual referral gate and
+    caseload then apply. Post-18 support made longer extends the support of young people
+    already supported (``extend_post18``)."""
+    p, b = model.params.guardianship, before.guardianship
+    if p.post18_support_days > b.post18_support_days:
+        extend_post18(model)
+    newly_all = p.ictg_all_separated and not b.ictg_all_separated
+    if p.ictg_coverage_share <= b.ictg_coverage_share and not newly_all:
+        return
+    model.n_expansions += 1
+    las = model.local_authorities
+    for child in model.agents_by_type.get(Child, ()):
+        if not child.is_open or child.adult or child.nation not in ("england", "wales"):
+            continue
+        if child.guardian_active or child.guardian_kind.startswith("awaiting"):
+            continue
+        covered = las.ictg_covered(child.local_authority, p.ictg_coverage_share)
+        if not covered:
+            continue
+        was_covered = las.ictg_covered(child.local_authority, b.ictg_coverage_share)
+        separated = not child.has_parental_responsibility
+        if was_covered and not (newly_all and separated):
+            continue  # offered at referral under the same rules
+        u = model.fresh(Stream.GUARDIANSHIP, 4, 9, child.index, model.n_expansions)
+        if u[0] >= p.rollout_share_existing_referred:
+            continue
+        delay = -p.rollout_mean_days_to_refer_existing * math.log1p(-u[1])
+        _refer_existing(model, child, delay, u[2:4])
+
+
+def _refer_existing(model: NRMModel, child: Child, delay: float, u: Sequence[float]) -> None:
+    """In ``delay`` days: refer the open case, if still open and the child still a child."""
+    episode = child.episode
+
+    def refer(_ev: object) -> None:
+        if model.active(child, episode) and not child.adult and model.env.now < child.day18:
+            start(model, child, u)
+
+    model.env.timeout(delay).callbacks.append(refer)
+
+
+def extend_post18(model: NRMModel) -> None:
+    """Direct support of children and young people already supported runs to the new
+    post-18 end (capped at ``max_support_days`` from allocation), not the one set when it
+    started."""
+    p = model.params.guardianship
+    for child in model.agents_by_type.get(Child, ()):
+        if not (child.guardian_active and child.guardian_kind == "ictg_direct"):
+            continue
+        until = min(child.day18 + p.post18_support_days, child.guardian_since + p.max_support_days)
+        if until > child.guardian_until:
+            child.guardian_token += 1  # the old end-of-support callback is now stale
+            end_at(model, child, until)
 
 
 def _after(model: NRMModel, child: Child, delay: float, kind: str, until: float) -> None:
@@ -128,6 +190,7 @@ def _allocate(model: NRMModel, child: Child, kind: str, waited: float, until: fl
         return False
     child.guardian_kind = kind
     child.guardian_active = True
+    child.guardian_since = now
     child.guardian_token += 1
     model.record(child, Event.GUARDIAN_ALLOCATED, -1, kind, waited)
     end_at(model, child, until)
