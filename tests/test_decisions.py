@@ -270,7 +270,7 @@ def test_capacity_after_the_published_years_is_its_own_assumption(small: Scenari
     from model.scenario import TimelineEntry
 
     sc = small.with_values(
-        {"cg_decision.capacity_per_year": 6900.0, "cg_decision.capacity_after_2024": 4000.0}
+        {"cg_decision.capacity_per_year": 6900.0, "cg_decision.capacity_after_2025": 4000.0}
     )
     switch = TimelineEntry(
         dt.date(2024, 4, 1), "after", "assumption", {"cg_decision.after_published_years": True}
