@@ -124,6 +124,9 @@ class Policy:
     )
     reconsideration_window_days: float = param("days", "lever", "time allowed for a request")
     legal_aid_before_rg: bool = param("flag", "lever", "legal advice offered before the RG")
+    referral_form_2025: bool = param(
+        "flag", "lever", "the revised NRM referral form (from 30 Apr 2025) is in use"
+    )
 
 
 @attrs.frozen(slots=True)
@@ -181,6 +184,12 @@ class RgDecision:
     nba_overseas_odds_ratio: float = param(
         "odds ratio", "uncertain", "NBA test: overseas vs domestic exploitation", effect=True
     )
+    referral_form_odds_ratio: float = param(
+        "odds ratio",
+        "uncertain",
+        "positive RG odds while policy.referral_form_2025 is in force",
+        effect=True,
+    )
 
 
 @attrs.frozen(slots=True)
@@ -223,8 +232,8 @@ class CgDecision:
     capacity_scale_unpublished: float = param(
         "factor", "uncertain", "scales capacity_per_year while it is an assumption (before 2021)"
     )
-    after_published_years: bool = param("flag", "lever", "use capacity_after_2024")
-    capacity_after_2024: float = param("decisions/year", "uncertain")
+    after_published_years: bool = param("flag", "lever", "use capacity_after_2025")
+    capacity_after_2025: float = param("decisions/year", "uncertain")
     added_capacity_share: float = param("factor", "lever", "extra capacity bought by a policy")
     mean_work_days: float = param("days", "uncertain")
     p_positive_pre_nba: float = param("probability", "fixed")

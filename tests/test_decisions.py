@@ -270,7 +270,7 @@ def test_capacity_after_the_published_years_is_its_own_assumption(small: Scenari
     from model.scenario import TimelineEntry
 
     sc = small.with_values(
-        {"cg_decision.capacity_per_year": 6900.0, "cg_decision.capacity_after_2024": 4000.0}
+        {"cg_decision.capacity_per_year": 6900.0, "cg_decision.capacity_after_2025": 4000.0}
     )
     switch = TimelineEntry(
         dt.date(2024, 4, 1), "after", "assumption", {"cg_decision.after_published_years": True}
@@ -300,6 +300,37 @@ def test_added_capacity_costs_money_whether_or_not_it_decides(small: Scenario) -
     by_hand = 0.5 * capacity * 500.0 * m.end_day / 365.25
     # with 300 referrals a year the extra capacity decides almost nothing, yet is paid for
     assert cost[0.5] - cost[0.0] == pytest.approx(by_hand, rel=0.02)
+
+
+def test_backlog_plan_leaves_a_smaller_cg_backlog_at_the_end_of_2026() -> None:
+    """Catches: a status_quo_backlog_plan that changes nothing once capacity comes from the
+    assumption after the published years (added_capacity_share ignored when
+    after_published_years is set, or the plan's 2026 entry replaced by the status quo's
+    switch), or one whose extra capacity starts after 2026. A small run: both scenarios from
+    mid-2025 (timeline applied up to then) to the end of 2026 at a fifth of the volume, with the
+    status quo capacity at the low end of its range so that a backlog builds without the plan.
+    """
+    import datetime as dt
+    from dataclasses import replace
+
+    start = dt.date(2025, 7, 1)
+    scale = {
+        "identification.child_referrals_per_year": 0.2,
+        "cg_decision.capacity_per_year": 0.2,
+    }
+    backlog = {}
+    for name in ("status_quo_2027", "status_quo_backlog_plan"):
+        sc = load_scenario(name)
+        low = sc.entries["cg_decision.capacity_after_2025"].range
+        assert low is not None
+        sc = replace(sc.with_run(start=start, end=dt.date(2026, 12, 31)), warmup_start=None)
+        sc = sc.with_scaled(scale).with_values({"cg_decision.capacity_after_2025": 0.2 * low[0]})
+        m, ev, children = run(sc)
+        end = m.end_day
+        table = Analysis(ev, children, end).period_metrics(end - 1.0, end, "all", ["awaiting_cg"])
+        backlog[name] = float(table.set_index("metric")["value"]["awaiting_cg"])
+    assert backlog["status_quo_2027"] > 100
+    assert backlog["status_quo_backlog_plan"] < 0.8 * backlog["status_quo_2027"]
 
 
 # --------------------------------------------------------------------------- 0 effects at null

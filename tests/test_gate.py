@@ -5,7 +5,7 @@ inside its plausible range that a reviewer would call wrong; ``nrmsim check --sc
 VARIANT`` must fail (exit 1) for each, naming at least one failing fit target. The calibrated
 scenario itself must pass at three different seeds (not only the seed it was fitted at).
 
-Each check runs the 2013-2024 historical scenario four times, so this file takes a few
+Each check runs the 2013-2025 historical scenario four times, so this file takes a few
 minutes; it is part of the suite because a gate that cannot fail is worth nothing.
 """
 

@@ -399,3 +399,18 @@ def test_without_nba_differs_only_from_the_law_coming_into_force() -> None:
     assert len(gain) == 2 and (gain > 0.05).all()
     assert without.loc[("disqualifications", 2023), "mean"] == 0
     assert table.loc[("historical", "disqualifications", 2023), "mean"] > 0
+
+
+def test_the_baseline_line_names_the_status_quo_and_its_capacity_assumption() -> None:
+    """Catches: a report whose baseline line does not say which status quo it stands on, or
+    shows the capacity of another status quo (the surge variant's, or none)."""
+    from model.report.build import status_quo_line
+
+    line = status_quo_line(load_scenario("status_quo_2027").resolved())
+    assert line.startswith("status_quo_2027:")
+    assert "end of 2025" in line and "10,460" in line and "assumption" in line
+    surge = status_quo_line(load_scenario("status_quo_2027_surge").resolved())
+    assert surge.startswith("status_quo_2027_surge:") and "11,850" in surge
+    plan = status_quo_line(load_scenario("status_quo_backlog_plan").resolved())
+    assert plan.startswith("status_quo_backlog_plan:")
+    assert status_quo_line(load_scenario("historical").resolved()).startswith("no status quo")

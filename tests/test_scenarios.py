@@ -225,7 +225,8 @@ def test_historical_timeline_is_date_ordered_and_starts_by_2016(historical: Scen
     assert historical.start <= dt.date(2016, 1, 1)
     assert historical.sim_start <= historical.start
     assert dates[0] <= historical.sim_start, "day 0 must be covered by a timeline entry"
-    assert historical.end >= dt.date(2024, 12, 31)
+    # 2025 is part of the published record (issue 14): the gate covers it.
+    assert historical.end == dt.date(2025, 12, 31)
     names = [t.name for t in historical.timeline]
     assert len(names) == len(set(names)), "timeline names must be unique"
 
@@ -250,6 +251,47 @@ def test_historical_timeline_entry(historical: Scenario, name: str) -> None:
         assert item.changes[key] == value, f"{name}: {key} = {item.changes[key]!r}"
         assert type(item.changes[key]) is type(value), f"{name}: {key} has the wrong type"
     assert _source_ok(item.source)
+
+
+def test_2025_is_data_with_sources_and_roles(historical: Scenario) -> None:
+    """Catches: a 2025 figure put into the timeline or the targets without its source, an
+    exact locator, a role, or (for targets) the reason it is fit or validate; and the switch to
+    the assumed capacity coming before the last published quarter."""
+    from model.calibration import load_targets
+
+    in_2025 = [t for t in historical.timeline if t.date.year == 2025]
+    names = {t.name for t in in_2025}
+    assert {"volume_2025", "referral_form_2025", "volume_2025_q4"} <= names
+    for item in in_2025:
+        assert item.source != "assumption" and item.source in RAW_SOURCES, item.name
+    switch = [t for t in historical.timeline if "cg_decision.after_published_years" in t.changes]
+    assert [t.date for t in switch] == [dt.date(2026, 1, 1)]
+    q4 = next(t for t in in_2025 if t.name == "volume_2025_q4")
+    assert q4.changes["cg_decision.capacity_per_year"] == pytest.approx(7406 * 4 * 0.40, abs=1)
+
+    targets = [t for t in load_targets() if t.end.year == 2025 or t.start.year == 2025]
+    ids = {t.id for t in targets}
+    assert {
+        "allages_referrals_q4_2025",
+        "allages_cg_decisions_q4_2025",
+        "allages_rg_positive_rate_q4_2025",
+        "allages_cg_positive_rate_q4_2025",
+        "allages_backlog_june_2025",
+        "allages_awaiting_cg_end_2025",
+    } <= ids
+    for t in targets:
+        if t.start.year < 2025:  # an older target whose period ends on 1 January 2025
+            continue
+        assert t.source in RAW_SOURCES, t.id
+        assert t.locator.strip(), t.id
+        assert t.role in ("input-check", "outcome") and t.use in ("fit", "validate"), t.id
+        assert t.notes.get("history", "").strip(), f"{t.id}: no history (why fit or validate)"
+        assert t.population == "all_ages" and t.view != "metric", t.id
+    by_id = {t.id: t for t in targets}
+    # figures that echo an input (capacity from decision counts, volume) are input checks
+    assert by_id["allages_cg_decisions_q4_2025"].role == "input-check"
+    assert by_id["allages_referrals_q4_2025"].role == "input-check"
+    assert by_id["allages_rg_positive_rate_q4_2025"].role == "outcome"
 
 
 def test_policy_order_in_historical_timeline(historical: Scenario) -> None:

@@ -445,6 +445,33 @@ class _Page:
         return _figure(src, path, f"Public cost by payer in {self.last} for each scenario")
 
 
+def status_quo_line(resolved: Mapping[str, Any]) -> str:
+    """Which status quo a baseline stands on: the nearest ``status_quo*`` file in its
+    ``extends`` chain (itself included), the last year of the published record it continues,
+    and the CG decision capacity it assumes after that (the assumption every wait and backlog
+    difference rests on)."""
+    files = [Path(f).stem for f in resolved.get("files", [])]
+    quo = next((f for f in reversed(files) if f.startswith("status_quo")), None)
+    if quo is None:
+        return "no status quo scenario (the baseline does not extend one)"
+    text = quo
+    timeline = resolved.get("timeline", [])
+    switch = next(
+        (t for t in timeline if t.get("set", {}).get("cg_decision.after_published_years") is True),
+        None,
+    )
+    cap = resolved.get("params", {}).get("cg_decision.capacity_after_2025")
+    if switch is not None and cap is not None:
+        published_to = int(str(switch["date"])[:4]) - 1
+        grade = cap["source"]
+        spread = f", range {cap['range'][0]:,.0f}-{cap['range'][1]:,.0f}" if "range" in cap else ""
+        text += (
+            f": published record to the end of {published_to}, then child CG decision capacity"
+            f" {cap['value']:,.0f} a year ({grade}{spread})"
+        )
+    return text
+
+
 def page_context(inputs: Inputs, figdir: Path) -> dict[str, Any]:
     """Everything the template shows; figures are written to ``figdir`` on the way."""
     page = _Page(inputs, figdir)
@@ -473,6 +500,7 @@ def page_context(inputs: Inputs, figdir: Path) -> dict[str, Any]:
         "title": f"{', '.join(options) or baseline} compared with {baseline}",
         "baseline": baseline,
         "baseline_description": page.resolved[baseline].get("description", ""),
+        "status_quo": status_quo_line(page.resolved[baseline]),
         "options": options,
         "order": page.order,
         "colours": {name: figures.colour(i) for i, name in enumerate(page.order)},

@@ -3,7 +3,7 @@
 After a positive RG comes the recovery period (``cg_decision.min_recovery_days``: 45 days
 until 12 Dec 2022, 30 from 13 Dec 2022; ``min_recovery_days_scotland`` for Scottish cases),
 then the case joins the CG queue. Home Office capacity for child cases is finite
-(``capacity_per_year`` from the published series, or ``capacity_after_2024`` once
+(``capacity_per_year`` from the published series, or ``capacity_after_2025`` once
 ``after_published_years`` is set, times ``capacity_multiplier`` and ``1 +
 added_capacity_share``; while the series is an assumption rather than a published count,
 before 2021, also times ``capacity_scale_unpublished``, fitted to the published waits), so
@@ -43,7 +43,7 @@ CG_SLOTS = 6  # 0 work time, 1 decision, 2 same meeting, 3 second work draw; 4-5
 def capacity_per_year(p: Params) -> float:
     """Home Office CG decisions a year available for child cases."""
     c = p.cg_decision
-    base = c.capacity_after_2024 if c.after_published_years else c.capacity_per_year
+    base = c.capacity_after_2025 if c.after_published_years else c.capacity_per_year
     if not c.capacity_published:
         base *= c.capacity_scale_unpublished
     return base * c.capacity_multiplier * (1.0 + c.added_capacity_share)

@@ -17,6 +17,11 @@ both routes. Home Office probability of a positive RG:
   decision-maker held);
 * ``nba_amended`` (from Jul 2023): the same, times ``nba_amended_odds_ratio`` on the odds.
 
+While the revised referral form is in use (``policy.referral_form_2025``, from 30 April
+2025), the odds of a positive RG are multiplied by ``rg_decision.referral_form_odds_ratio``
+on either route and under any test: an assumed effect (null 1) standing for the rise of the
+all-ages RG positive rate in 2025 with no change in law (issue 14).
+
 Legal advice before the RG (``policy.legal_aid_before_rg``; taken up with
 ``legal_aid.p_take_up``) multiplies the odds by ``legal_aid.rg_positive_odds_ratio``. A panel
 decides with the Home Office probability of the same regime times
@@ -99,6 +104,8 @@ def p_positive(model: NRMModel, child: Child, panel: bool) -> float:
         x = model.nba_logits[1 if child.exploited_overseas else 0]
         if regime == "nba_amended":
             x += math.log(p.rg_decision.nba_amended_odds_ratio)
+    if p.policy.referral_form_2025:
+        x += math.log(p.rg_decision.referral_form_odds_ratio)
     if child.legal_advice:
         x += math.log(p.legal_aid.rg_positive_odds_ratio)
     if panel:
