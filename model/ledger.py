@@ -52,6 +52,7 @@ class Row:
     null: Any
     set_by: tuple[str, ...]  # lever scenarios whose timeline or overrides set it
     mechanism_of: tuple[str, ...]  # lever scenarios whose [[mechanism]] lists it
+    also_set_by: tuple[str, ...] = ()  # other scenarios whose own file sets it (historical, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,19 +95,37 @@ def keys_set(scenario: Scenario, levers: Mapping[str, Scenario]) -> set[str]:
     return keys
 
 
+def keys_set_in_own_file(scenario: Scenario) -> set[str]:
+    """Parameters that the scenario's own file sets (timeline entries or overrides)."""
+    own = str(scenario.path)
+    keys = {k for t in scenario.timeline if t.declared_in == own for k in t.changes}
+    keys |= {k for k, e in scenario.entries.items() if e.declared_in == own}
+    return keys
+
+
 def keys_listed(scenario: Scenario) -> set[str]:
     """Parameters that the scenario's ``[[mechanism]]`` tables list (along its chain)."""
     return {k for m in scenario.mechanisms for k in m["parameters"]}
 
 
 def rows(
-    baseline: Scenario | None = None, levers: Mapping[str, Scenario] | None = None
+    baseline: Scenario | None = None,
+    levers: Mapping[str, Scenario] | None = None,
+    others: Mapping[str, Scenario] | None = None,
 ) -> list[Row]:
-    """The ledger: one row per baseline parameter whose source is ``"assumption"``."""
+    """The ledger: one row per baseline parameter whose source is ``"assumption"``.
+
+    ``levers`` defaults to :func:`lever_scenarios`; ``others`` (scenarios that are neither
+    the baseline nor levers, such as ``historical``) defaults to every other scenario file.
+    """
     baseline = baseline or load_scenario("baseline")
     levers = lever_scenarios() if levers is None else levers
+    if others is None:
+        skip = {"baseline", *levers}
+        others = {n: load_scenario(n) for n in scenario_names() if n not in skip}
     setting = {n: keys_set(s, levers) for n, s in levers.items()}
     listing = {n: keys_listed(s) for n, s in levers.items()}
+    other_setting = {n: keys_set_in_own_file(s) for n, s in sorted(others.items())}
     out = []
     for key, entry in sorted(baseline.entries.items()):
         if entry.source != "assumption":
@@ -124,6 +143,7 @@ def rows(
                 entry.null,
                 tuple(n for n in levers if key in setting[n]),
                 tuple(n for n in levers if key in listing[n]),
+                tuple(n for n in other_setting if key in other_setting[n]),
             )
         )
     return out
@@ -206,8 +226,9 @@ def render(ledger: Sequence[Row], timeline: Sequence[TimelineAssumption]) -> str
         "published figure gives its value, so it carries a plausible `range` (varied by "
         "sensitivity analysis, see [Sweeps](sweeps.md)) and, if it sizes an assumed effect, a "
         "`null` (the value at which the mechanism does nothing; `--effects null` sets every "
-        "one of them). The value is the baseline's (2024); the historical timeline may set "
-        "another on its dates (second table).",
+        'one of them). The value is the baseline\'s (2024); "also set by" names the other '
+        "scenarios (such as `historical`, on its timeline dates) whose own file sets another "
+        "value.",
         "",
         f"- {len(ledger)} assumed parameters, {len(effects)} of them effect sizes with a null.",
         f"- {len(resting)} of them are set or listed as a mechanism by a lever scenario "
@@ -222,8 +243,8 @@ def render(ledger: Sequence[Row], timeline: Sequence[TimelineAssumption]) -> str
         "## Assumed parameters",
         "",
         "| parameter | unit | role | value | range | null | set by lever | mechanism of lever "
-        "| meaning |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| also set by | meaning |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in ledger:
         lines.append(
@@ -239,6 +260,7 @@ def render(ledger: Sequence[Row], timeline: Sequence[TimelineAssumption]) -> str
                     _fmt(r.null),
                     _names(r.set_by),
                     _names(r.mechanism_of),
+                    _names(r.also_set_by),
                     r.meaning,
                 )
             )
