@@ -28,12 +28,14 @@ def test_every_baseline_parameter_is_sourced_or_a_listed_assumption(baseline: Sc
 
 
 def test_every_ledger_row_is_a_baseline_assumption_with_a_range(baseline: Scenario) -> None:
-    # Catches: a ledger that lists sourced or fitted parameters as assumptions (inflating the
-    # count), or drops the range that sensitivity analysis varies.
     rows = ledger.rows(baseline)
     assumed = {k for k, e in baseline.entries.items() if e.source == "assumption"}
+    # wrong state: the ledger lists sourced or fitted parameters as assumptions (inflating
+    # the count), or leaves an assumption out
     assert {r.key for r in rows} == assumed
+    # wrong state: a row without the range that sensitivity analysis varies
     assert all(r.range is not None for r in rows)
+    # wrong state: an assumed effect size shown without its null (--effects null value)
     assert all(r.null is not None for r in rows if r.effect)
 
 
@@ -53,21 +55,24 @@ def test_the_check_fails_on_an_unsourced_or_unranged_parameter(baseline: Scenari
 
 
 def test_lever_columns_come_from_timelines_and_mechanisms(baseline: Scenario) -> None:
-    # Catches: "set by" and "mechanism of" columns that are swapped, empty, or that credit a
-    # lever with its parent's comparator (historical) timeline.
     levers = ledger.lever_scenarios()
+    # wrong state: the comparators (no [[mechanism]] of their own) counted as levers
     assert "historical" not in levers and "status_quo_2027" not in levers
     by_key = {r.key: r for r in ledger.rows(baseline, levers)}
     awareness = by_key["identification.awareness_multiplier"]
+    # wrong state: "set by" empty, or crediting levers with the historical timeline
     assert awareness.set_by == ("earlier_identification",)
+    # wrong state: "mechanism of" empty or swapped with "set by"
     assert "earlier_identification" in awareness.mechanism_of
     caseload = by_key["guardianship.ictg_direct_caseload"]
+    # wrong state: a lever that extends another lever (ictg_all_separated extends
+    # national_ictg) not credited with what both set
     assert {"national_ictg", "ictg_all_separated"} <= set(caseload.set_by)
     # repeal_nba sets no assumed parameter itself (its timeline sets policy choices and a
     # sourced recovery period) but rests on assumed effects through its mechanisms
     assert all("repeal_nba" not in r.set_by for r in by_key.values())
     assert "repeal_nba" in by_key["retrafficking.confirmed_hazard_ratio"].mechanism_of
-    # a comparator variant is not a lever, but its own override is shown
+    # wrong state: a comparator variant's own override hidden (or shown as a lever)
     after_2024 = by_key["cg_decision.capacity_after_2024"]
     assert after_2024.also_set_by == ("status_quo_2027_surge",)
     assert "status_quo_2027_surge" not in levers
