@@ -204,6 +204,9 @@ class DevolvedPilot:
     rg_odds_ratio: float = param("odds ratio", "uncertain", "panel vs Home Office", effect=True)
     cg_odds_ratio: float = param("odds ratio", "uncertain", "panel vs Home Office", effect=True)
     p_cg_same_meeting: float = param("probability", "uncertain")
+    mean_days_to_panel_cg: float = param(
+        "days", "uncertain", "from a panel's positive RG to its CG taken with it (reports, meeting)"
+    )
 
 
 @attrs.frozen(slots=True)

@@ -130,3 +130,31 @@ def test_five_year_leave_applies_to_grants_from_the_date(
     late = ev[(ev["event"] == "leave_granted") & (ev["t_days"] >= day)]
     assert len(late) > 0
     assert (late["value"] == 1826).all()
+
+
+def test_panel_cg_timing_is_a_ranged_assumption(small: Scenario) -> None:
+    """``devolved_pilot.mean_days_to_panel_cg`` moves the panel route's referral-to-CG time
+    across its range. Wrong model caught: the CG taken with the RG always decided at the RG
+    meeting itself (the most favourable reading), whatever the assumption says."""
+
+    def panel_days_to_cg(mean_days: float) -> tuple[float, float]:
+        sc = small.with_run(end=dt.date(2025, 12, 31)).with_values(
+            {"devolved_pilot.la_count": 206, "devolved_pilot.mean_days_to_panel_cg": mean_days}
+        )
+        with fewer_collections():
+            model = NRMModel(sc, 0)
+            model.run()
+        ev = model.log.to_frame()
+        panel = ev[ev["route"].astype(str) == "devolved_pilot"]
+        ref = panel[panel["event"] == "referred"].groupby(["child_id", "episode"])["t_days"].min()
+        rg = panel[panel["event"] == "rg_decided"].groupby(["child_id", "episode"])["t_days"].min()
+        cg = panel[panel["event"] == "cg_decided"].groupby(["child_id", "episode"])["t_days"].min()
+        both = cg.index.intersection(rg.index).intersection(ref.index)
+        same_day = float((cg.loc[both] == rg.loc[both]).mean())
+        return float((cg.loc[both] - ref.loc[both]).mean()), same_day
+
+    fast, fast_same = panel_days_to_cg(0.0)
+    slow, slow_same = panel_days_to_cg(180.0)
+    assert fast_same > 0.5  # at 0 most CGs come at the RG meeting itself
+    assert slow_same == 0.0
+    assert slow - fast > 60, (fast, slow)

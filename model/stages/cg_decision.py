@@ -11,10 +11,12 @@ waits and the backlog emerge from the queue.
 
 The CG standard in force on the decision date (``policy.cg_regime``) sets the probability of
 a positive decision; it is kept apart from the RG test because the cause of the 2023 fall in
-CG positives is not published. A devolved panel often decides CG at the same meeting as the RG
-(``devolved_pilot.p_cg_same_meeting``), otherwise after the recovery period in the panel
-queue; it decides with the Home Office probability times ``devolved_pilot.cg_odds_ratio`` on
-the odds.
+CG positives is not published. A devolved panel often takes the CG with the RG
+(``devolved_pilot.p_cg_same_meeting``): decided ``mean_days_to_panel_cg`` days on average
+after the RG (exponential: the police and local-authority reports, the next monthly meeting;
+an assumption ranging from 0, the CG at the RG meeting itself, to six months), otherwise
+after the recovery period in the panel queue; it decides with the Home Office probability
+times ``devolved_pilot.cg_odds_ratio`` on the odds.
 
 Parameters: groups ``cg_decision``, ``devolved_pilot``; ``policy.cg_regime``.
 """
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
     from model.params import Params
     from model.simulation import NRMModel
 
-CG_SLOTS = 6  # 0 work time, 1 decision, 2 same meeting, 3 second work draw; 4-5 reserved
+CG_SLOTS = 6  # 0 work time, 1 decision, 2 same meeting, 3 second work draw, 4 panel delay
 
 
 def capacity_per_year(p: Params) -> float:
@@ -70,12 +72,19 @@ def decide(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, bool | 
     """Recovery period, queue, decision. Returns None if the case closed meanwhile."""
     u = model.row(Stream.CG, child)
     panel = child.route == DEVOLVED_PILOT
+    episode = child.episode
     if panel and u[2] < model.params.devolved_pilot.p_cg_same_meeting:
+        # taken with the RG: decided once the reports are in and the panel meets again
+        delay = -model.params.devolved_pilot.mean_days_to_panel_cg * math.log1p(-u[4])
+        if delay > 0.0:
+            model.set_state(child, "awaiting_cg")
+            yield model.env.timeout(delay)  # holds no decision-maker
+            if not model.active(child, episode):
+                return None
         positive = u[1] < p_positive(model.params, True)
         model.record(child, Event.CG_DECIDED, positive, model.params.policy.cg_regime)
         return positive
     model.set_state(child, "awaiting_cg")  # includes the recovery period
-    episode = child.episode
     yield model.env.timeout(recovery_days(model.params, child))  # holds no decision-maker
     if not model.active(child, episode):
         return None
