@@ -87,6 +87,10 @@ class Child(mesa.Agent):
         self.side_u: Sequence[float] = ()
         self.missing_u: Sequence[float] | None = None  # missing episodes of the current stay
         self.missing_prone_u = 1.0  # a trait: drawn once, at the first referral
+        self.age_disputed = False  # treated as an adult on arrival (stages/age_dispute.py)
+        self.age_assessed_at = math.inf  # day of the local authority's age assessment
+        self.found_child = True  # the assessment's finding
+        self.in_adult_settings = False  # housed as an adult now
         self.episode_starts: list[float] = []  # referral time of each episode
         self.seeking_placement = False  # waiting for a place (not yet placed)
         self.retraffic_clock: HazardClock | None = None

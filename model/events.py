@@ -56,6 +56,10 @@ class Event(StrEnum):
     POOL_SIZE = "pool_size"  # system: exploited children not yet identified, one row a day
     CAPACITY = "capacity"  # system: decisions a year in force (detail: rg | cg | panel)
     UNIT_COST = "unit_cost"  # system: a unit cost in force (detail: cost key)
+    AGE_DISPUTED = "age_disputed"  # treated as an adult on arrival; detail: where housed
+    AGE_ASSESSED = "age_assessed"  # positive: found to be a child; value: days since referral
+    ADULT_SETTINGS_ENTERED = "adult_settings_entered"  # housed as an adult; detail: why
+    ADULT_SETTINGS_LEFT = "adult_settings_left"  # detail: found_child | turned_18
 
 
 EVENTS: tuple[Event, ...] = tuple(Event)
@@ -91,6 +95,9 @@ DETAIL_COLUMNS = {
     Event.CASE_CLOSED: "reason",
     Event.CAPACITY: "reason",
     Event.UNIT_COST: "reason",
+    Event.AGE_DISPUTED: "reason",
+    Event.ADULT_SETTINGS_ENTERED: "reason",
+    Event.ADULT_SETTINGS_LEFT: "reason",
 }
 NAN = math.nan
 

@@ -127,6 +127,9 @@ class Policy:
     referral_form_2025: bool = param(
         "flag", "lever", "the revised NRM referral form (from 30 Apr 2025) is in use"
     )
+    age_benefit_of_doubt: bool = param(
+        "flag", "lever", "age-disputed children placed in care pending the age assessment"
+    )
 
 
 @attrs.frozen(slots=True)
@@ -389,6 +392,24 @@ class Retrafficking:
 
 
 @attrs.frozen(slots=True)
+class AgeDispute:
+    """Stage 6b: children treated as adults on arrival, until a local authority assesses them."""
+
+    p_disputed: float = param(
+        "probability",
+        "uncertain",
+        "separated irregular non-UK arrivals aged 15-17 treated as adults on arrival",
+    )
+    mean_days_in_adult_settings: float = param(
+        "days", "uncertain", "from the first referral to the local authority's age assessment"
+    )
+    p_found_child: float = param("probability", "uncertain", "assessments that find a child")
+    retrafficking_hazard_ratio_adult_settings: float = param(
+        "factor", "uncertain", "re-trafficking while housed as an adult", effect=True
+    )
+
+
+@attrs.frozen(slots=True)
 class Ima:
     """Illegal Migration Act 2023 provisions as they would act on children."""
 
@@ -455,6 +476,7 @@ class Params:
     leave: Leave
     transition: Transition
     retrafficking: Retrafficking
+    age_dispute: AgeDispute
     ima: Ima
     legal_aid: LegalAid
     cost: Cost

@@ -435,6 +435,11 @@ def _msvcc(a: Analysis) -> pd.DataFrame:
     return s
 
 
+def _adult_settings(a: Analysis) -> pd.DataFrame:
+    """Age-disputed children housed as adults: to the assessment that finds a child, or 18."""
+    return spells(a.ev, "adult_settings_entered", "adult_settings_left", a.horizon_day)
+
+
 def _closures(a: Analysis) -> pd.DataFrame:
     return a.ev[a.ev["event"] == "case_closed"]
 
@@ -448,6 +453,7 @@ _DERIVED: dict[str, Callable[[Analysis], pd.DataFrame]] = {
     "exploited": _exploited,
     "msvcc": _msvcc,
     "closures": _closures,
+    "adult_settings": _adult_settings,
 }
 
 
@@ -851,6 +857,25 @@ def _re_trafficked(v: View) -> pd.Series:
 )
 def _children_re_trafficked(v: View) -> pd.Series:
     return v.nunique(_retrafficked(v, adult=False))
+
+
+@metric(
+    "age_disputed_children",
+    "children treated as adults on arrival (age-disputed at their first referral)",
+    "children",
+)
+def _age_disputed_children(v: View) -> pd.Series:
+    return v.nunique(v.of("age_disputed"))
+
+
+@metric(
+    "days_in_adult_settings",
+    "child-days age-disputed children spent housed as adults (to an assessment that finds "
+    "a child, or 18)",
+    "child-days",
+)
+def _days_in_adult_settings(v: View) -> pd.Series:
+    return v.overlap(v.a.derived("adult_settings", v.g))
 
 
 @metric("re_trafficked_after_18", "re-trafficking events in the follow-up after 18", "events")

@@ -39,6 +39,7 @@ class Stream(IntEnum):
     HOTELS = 15  # never-referred children in Home Office hotels
     CLOCK_RESETS = 16  # fresh hazard budgets after a clock has fired (per child)
     REFERRAL = 17  # a referral after the child's first (repeat or linked): per (child, number)
+    AGE_DISPUTE = 18  # age disputes at the first referral
     MESA = 99
 
 

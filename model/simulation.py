@@ -29,6 +29,7 @@ from model.queues import DecisionQueue, SlotPool
 from model.rng import DrawAudit, StageDraws, Stream, Streams, fresh_uniforms
 from model.scenario import Scenario
 from model.stages import (
+    age_dispute,
     care,
     cg_decision,
     disqualification,
@@ -60,6 +61,7 @@ SLOTS = {
     Stream.LEAVE: leave.LEAVE_SLOTS,
     Stream.TRANSITION: transition.TRANSITION_SLOTS,
     Stream.RETRAFFICKING: retrafficking.RETRAFFICKING_SLOTS,
+    Stream.AGE_DISPUTE: age_dispute.AGE_DISPUTE_SLOTS,
 }
 
 
@@ -317,6 +319,7 @@ class NRMModel(mesa.Model):
         if first:
             identification.draw_attributes(self, child)
             care.draw_traits(self, child)
+            age_dispute.draw(self, child)
             child.followup_end = child.day18 + transition.followup_days(self.params)
         child.referred_at = now
         child.episode_starts.append(now)
@@ -329,6 +332,8 @@ class NRMModel(mesa.Model):
         child.route = rg_decision.choose_route(self, child)
         self.record(child, Event.REFERRED, -1, kind)
         child.n_referrals += 1
+        if first:
+            age_dispute.start(self, child)
         if criminalised_now:
             self.record(child, Event.CRIMINALISED)
         if child.legal_advice:
@@ -407,6 +412,7 @@ def children_frame(model: NRMModel) -> Any:
                 c.state,
                 c.confirmed,
                 c.removed,
+                c.age_disputed,
             )
             for c in model.agents_by_type[Child]
         ]
@@ -433,6 +439,7 @@ def children_frame(model: NRMModel) -> Any:
         "final_state",
         "confirmed",
         "removed_at_18",
+        "age_disputed",
     ]
     data: dict[str, Any] = (
         dict(zip(columns, zip(*rows, strict=True), strict=True))

@@ -536,12 +536,9 @@ def test_cg_wait_is_recovery_plus_service_when_capacity_is_ample(small: Scenario
     both = cg.merge(rg, on="child_id")
     assert len(both) > 300
     kids = {c.unique_id: c for c in m.agents_by_type[Child]}
-    a, _ = m.draws[0].offsets[Stream.CG]
+    a, _ = m.draws.offsets[Stream.CG]
     work = np.array(
-        [
-            -p.mean_work_days * math.log1p(-m.draws[0].row(kids[c].index)[a])
-            for c in both["child_id"]
-        ]
+        [-p.mean_work_days * math.log1p(-m.draws.row(kids[c].index)[a]) for c in both["child_id"]]
     )
     np.testing.assert_allclose(both["t_days"] - both["t_rg"], p.min_recovery_days + work, atol=1e-6)
 

@@ -40,7 +40,7 @@ from model.events import Event
 from model.hazard import time_to_event_with_early_window
 from model.params import PLACEMENT_TYPES, Share
 from model.rng import Stream
-from model.stages import guardianship
+from model.stages import age_dispute, guardianship
 
 if TYPE_CHECKING:
     from model.agents import Child
@@ -65,6 +65,8 @@ def draw_traits(model: NRMModel, child: Child) -> None:
 def start(model: NRMModel, child: Child) -> None:
     """At referral: decide whether the child is (already) looked after and start the stay."""
     if child.in_care or child.seeking_placement or model.env.now >= child.day18:
+        return
+    if child.in_adult_settings:  # age-disputed: looked after only once found to be a child
         return
     p = model.params.care
     u = model.row(Stream.CARE, child)
@@ -158,7 +160,7 @@ def placement(
                 return
             kind = wanted
     child.seeking_placement = False
-    end = min(child.day18, model.end_day)
+    end = min(child.day18, model.end_day, age_dispute.placement_end(child))
     if child.has_parental_responsibility:
         stay = model.params.care.mean_stay_days_with_parental_responsibility
         end = min(end, env.now - stay * math.log1p(-u[3]))

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from model.hazard import HazardClock
 from model.rng import Stream
-from model.stages import guardianship, leave
+from model.stages import age_dispute, guardianship, leave
 
 if TYPE_CHECKING:
     from model.agents import Child
@@ -68,7 +68,7 @@ def rate(model: NRMModel, child: Child) -> float:
     if child.confirmed:
         r *= p.confirmed_hazard_ratio
     if not child.adult:
-        return r * p.rate_per_year_child
+        return r * p.rate_per_year_child * age_dispute.hazard_ratio(model, child)
     if child.retrafficked_as_adult:
         return 0.0
     r *= p.rate_per_year_after_18

@@ -139,6 +139,8 @@ def choose_route(model: NRMModel, child: Child) -> int:
         return HOME_OFFICE
     if child.pod_considered:
         return HOME_OFFICE  # children being considered for disqualification are excluded
+    if child.age_disputed and model.env.now < child.age_assessed_at:
+        return HOME_OFFICE  # age-disputed young people are excluded (ecpat-2024-pilot-evaluation)
     return DEVOLVED_PILOT
 
 

@@ -47,6 +47,7 @@ BETTER: dict[str, str] = {
     "withdrawn_or_suspended_at_18": "lower",
     "re_trafficked": "lower",
     "children_re_trafficked": "lower",
+    "days_in_adult_settings": "lower",
     "repeat_referrals": "lower",
     "children_re_referred": "lower",
     "children_criminalised": "lower",
