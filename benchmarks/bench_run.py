@@ -6,7 +6,13 @@ Runs, each in a fresh subprocess on one core so peak memory is its own:
 Prints wall time of the simulation, microseconds per referral, and peak resident memory, then
 the cost ratios between volumes (linear scaling means ratios close to 1).
 
-Usage: python benchmarks/bench_run.py [--scales 1 10 100] [--skip-historical] [--json FILE]
+Then the breakdown of the command ``nrmsim run historical --reps 1 --workers 1`` done the way
+the command does it, in one fresh process: import, simulate, analysis (event frame, children
+table, every metric of the summary), writing (summary.csv and manifest.json), and the peak
+resident memory of that process.
+
+Usage: python benchmarks/bench_run.py [--scales 1 10 100] [--skip-historical] [--skip-breakdown]
+       [--json FILE]
 Targets (issue 2): historical <= 5 s, <= 75 us per referral, < 500 MB, cost linear in volume.
 """
 
@@ -55,11 +61,41 @@ print(json.dumps({"scenario": name, "scale": scale, "import_s": t_import,
 """
 
 
-def run_case(name: str, scale: float) -> dict:
+BREAKDOWN = r"""
+import json, resource, sys, tempfile, time
+from pathlib import Path
+t0 = time.perf_counter()
+import model.cli  # what `nrmsim` imports before it dispatches
+from model.output import atomic_dir, manifest, write_table
+from model.runner import RunSpec, run_one
+from model.scenario import load_scenario
+t1 = time.perf_counter()
+scenario = load_scenario(sys.argv[1])
+result = run_one(RunSpec(scenario, 0))
+t2 = time.perf_counter()
+with tempfile.TemporaryDirectory() as folder:
+    with atomic_dir(Path(folder) / "out", force=True) as tmp:
+        write_table(result.summary, tmp / "summary.csv")
+        meta = manifest(scenario.resolved(), scenario.seed, range(1), {"timing": result.timing})
+        (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
+t3 = time.perf_counter()
+import gc
+gc.freeze()
+print(json.dumps({"scenario": sys.argv[1], "import_s": t1 - t0,
+                  "load_scenario_s": t2 - t1 - result.timing["simulate_s"]
+                  - result.timing["analyse_s"],
+                  "simulate_s": result.timing["simulate_s"],
+                  "analysis_s": result.timing["analyse_s"], "write_s": t3 - t2,
+                  "total_s": t3 - t0,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _child(code: str, *args: str) -> dict:
     started = time.perf_counter()
     pin = (lambda: os.sched_setaffinity(0, {0})) if hasattr(os, "sched_setaffinity") else None
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, name, str(scale)],
+        [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         check=True,
@@ -70,10 +106,20 @@ def run_case(name: str, scale: float) -> dict:
     return result
 
 
+def run_case(name: str, scale: float) -> dict:
+    return _child(CHILD, name, str(scale))
+
+
+def breakdown(name: str = "historical") -> dict:
+    """Import, simulate, analysis and writing of one replicate, as `nrmsim run` does them."""
+    return _child(BREAKDOWN, name)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scales", type=float, nargs="+", default=[1, 10, 100])
+    ap.add_argument("--scales", type=float, nargs="*", default=[1, 10, 100])
     ap.add_argument("--skip-historical", action="store_true")
+    ap.add_argument("--skip-breakdown", action="store_true")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()
     rows = []
@@ -98,6 +144,16 @@ def main() -> int:
                 f"x{r['scale']:g}: {r['us_per_referral'] / base[0]['us_per_referral']:.2f}"
                 for r in base[1:]
             ),
+        )
+    if not args.skip_breakdown:
+        b = breakdown("historical")
+        rows.append({"breakdown": b})
+        print(
+            "nrmsim run historical --reps 1 --workers 1, in one process: "
+            f"import {b['import_s']:.2f} s, load scenario {b['load_scenario_s']:.2f} s, "
+            f"simulate {b['simulate_s']:.2f} s, analysis {b['analysis_s']:.2f} s, "
+            f"write {b['write_s']:.2f} s; total {b['total_s']:.2f} s "
+            f"(process {b['process_wall_s']:.2f} s); peak {b['peak_mb']:.0f} MB"
         )
     if args.json:
         with open(args.json, "w") as fh:

@@ -215,7 +215,9 @@ class Analysis:
         """A derived table (spells etc.), narrowed and exploded for ``group_by``; cached."""
         key = (name, group_by)
         if key not in self._cache:
-            table = _DERIVED[name](self)
+            if (name, "") not in self._cache:  # the table itself, before any grouping
+                self._cache[(name, "")] = _DERIVED[name](self)
+            table = self._cache[(name, "")]
             g = [] if group_by == "exploitation_any" else [group_by]
             table = table[[c for c in table.columns if c not in GROUP_COLUMNS or c in g]]
             if group_by == "exploitation_any":
@@ -278,6 +280,32 @@ class Analysis:
 GROUP_COLUMNS = {"all", "sex", "nationality_group", "exploitation_type", "nation", "age_band"}
 
 
+class GroupKeys:
+    """A group column factorised once, so per-period sums by group do not factorise it again.
+
+    ``sum(values)`` equals ``pd.Series(values).groupby(column).sum()`` (the same rows in the
+    same order, groups sorted, missing groups dropped), label for label and bit for bit."""
+
+    __slots__ = ("codes", "ok", "uniques")
+
+    def __init__(self, column: pd.Series | np.ndarray) -> None:
+        codes, uniques = pd.factorize(np.asarray(column), sort=True)
+        self.codes, self.uniques = codes, np.asarray(uniques, dtype=object)
+        self.ok = codes >= 0
+
+    def sum(self, values: np.ndarray) -> pd.Series:
+        out = pd.Series(values[self.ok]).groupby(self.codes[self.ok]).sum()
+        out.index = pd.Index(self.uniques[out.index.to_numpy()], dtype=object)
+        return out
+
+    def nunique(self, values: np.ndarray, mask: np.ndarray) -> pd.Series:
+        """Distinct ``values`` by group among the rows in ``mask``."""
+        keep = mask & self.ok
+        out = pd.Series(values[keep]).groupby(self.codes[keep]).nunique()
+        out.index = pd.Index(self.uniques[out.index.to_numpy()], dtype=object)
+        return out
+
+
 class View:
     """One grouping and a set of non-overlapping periods: the frames a metric reads."""
 
@@ -303,6 +331,13 @@ class View:
         )
         self.keys = ["period", group_by]
         self._is: dict[str, np.ndarray] = {}
+        self._memo: dict[str, Any] = {}
+
+    def memo(self, key: str, fn: Callable[[], Any]) -> Any:
+        """``fn()`` once per view: parts that several metrics share (payer costs, stocks)."""
+        if key not in self._memo:
+            self._memo[key] = fn()
+        return self._memo[key]
 
     def of(self, *names: str) -> pd.DataFrame:
         key = "|".join(names)
@@ -337,17 +372,17 @@ class View:
     ) -> pd.Series:
         """Sum over spells of (days overlapping each period x weight), by group; or, with
         ``distinct``, the number of distinct children with a spell overlapping the period."""
-        g = self.g
+        keys = GroupKeys(spells[self.g])
+        t0 = spells["t_days"].to_numpy()
+        t1 = spells["t_end"].to_numpy()
+        child = spells["child_id"].to_numpy()
+        w = weight if np.isscalar(weight) else np.asarray(weight)
 
         def one(a: float, b: float) -> pd.Series:
-            t0 = spells["t_days"].to_numpy()
-            t1 = spells["t_end"].to_numpy()
-            days = np.clip(np.minimum(t1, b) - np.maximum(t0, a), 0.0, None)
             if distinct:
-                hit = spells[(t0 < b) & (t1 > a)]
-                return hit.groupby(g, observed=True)["child_id"].nunique()
-            w = weight if np.isscalar(weight) else np.asarray(weight)
-            return pd.Series(days * w).groupby(spells[g].to_numpy()).sum()
+                return keys.nunique(child, (t0 < b) & (t1 > a))
+            days = np.clip(np.minimum(t1, b) - np.maximum(t0, a), 0.0, None)
+            return keys.sum(days * w)
 
         return self.per_period(one)
 
@@ -576,6 +611,10 @@ def _mean_days_cg(v: View) -> pd.Series:
 
 
 def _awaiting_stock(v: View) -> pd.Series:
+    return v.memo("awaiting_stock", lambda: _awaiting_stock_of(v))
+
+
+def _awaiting_stock_of(v: View) -> pd.Series:
     aw = v.a.derived("awaiting", v.g)
 
     def one(_a: float, b: float) -> pd.Series:
@@ -755,6 +794,10 @@ def _guardian_allocations(v: View) -> pd.Series:
 def _requests_with_allocation(v: View) -> pd.DataFrame:
     """Guardian requests in each period with the days to the allocation that answered them
     (NaN if none by the horizon: the child turned 18 or left before a place was free)."""
+    return v.memo("requests_with_allocation", lambda: _requests_with_allocation_of(v))
+
+
+def _requests_with_allocation_of(v: View) -> pd.DataFrame:
     req = v.of("guardian_requested")
     ev = v.a.events_for(v.g)
     alloc = ev[ev["event"] == "guardian_allocated"]
@@ -802,12 +845,12 @@ def _children_with_guardian(v: View) -> pd.Series:
 # --------------------------------------------------------------------------- 18 and after
 @metric("aged_out_without_decision", "children who turned 18 while awaiting a decision", "children")
 def _aged_out(v: View) -> pd.Series:
-    return v.count(v.of("turned_18"))
+    return v.memo("turned_18", lambda: v.count(v.of("turned_18")))
 
 
 @metric("turned_18_in_process", "same as aged_out_without_decision", "children")
 def _turned_18(v: View) -> pd.Series:
-    return v.count(v.of("turned_18"))
+    return v.memo("turned_18", lambda: v.count(v.of("turned_18")))
 
 
 @metric("withdrawn_or_suspended_at_18", "cases withdrawn or suspended at 18", "children")
@@ -958,10 +1001,12 @@ def _spell_cost(v: View, spell: pd.DataFrame, key: str, before_18: bool | None) 
         d18 = spell["day18"].to_numpy(float)
         t0, t1 = (t0, np.minimum(t1, d18)) if before_18 else (np.maximum(t0, d18), t1)
 
+    keys = GroupKeys(spell[v.g])
+
     def one(a: float, b: float) -> pd.Series:
         lo, hi = np.maximum(t0, a), np.minimum(t1, b)
         cost = v.a.unit_costs.integral(key, lo, np.maximum(hi, lo))
-        return pd.Series(cost).groupby(spell[v.g].to_numpy()).sum()
+        return keys.sum(cost)
 
     return v.per_period(one)
 
@@ -1021,6 +1066,10 @@ def _route(frame: pd.DataFrame, route: str) -> pd.DataFrame:
     "gbp",
 )
 def cost_home_office(v: View) -> pd.Series:
+    return v.memo("cost_home_office", lambda: _cost_home_office(v))
+
+
+def _cost_home_office(v: View) -> pd.Series:
     sp = v.a.derived("placements", v.g)
     hotel = sp[(sp["placement_type"] == "hotel").to_numpy(bool)]
     return _sum(
@@ -1039,6 +1088,10 @@ def cost_home_office(v: View) -> pd.Series:
     "gbp",
 )
 def cost_local_authorities(v: View) -> pd.Series:
+    return v.memo("cost_local_authorities", lambda: _cost_local_authorities(v))
+
+
+def _cost_local_authorities(v: View) -> pd.Series:
     sp = v.a.derived("placements", v.g)
     parts = [_capacity_cost(v, "panel", "per_panel_capacity_year")]
     for kind in PLACEMENT_TYPES[:-1]:
@@ -1058,6 +1111,10 @@ def _guardian_spells(v: View, kinds: Sequence[str]) -> pd.DataFrame:
     "gbp",
 )
 def cost_guardianship(v: View) -> pd.Series:
+    return v.memo("cost_guardianship", lambda: _cost_guardianship(v))
+
+
+def _cost_guardianship(v: View) -> pd.Series:
     return _sum(
         _spell_cost(v, _guardian_spells(v, ["ictg_direct"]), "per_ictg_direct_day", True),
         _event_cost(v, _allocated(v, "ictg_indirect"), "per_ictg_indirect_case"),
@@ -1076,6 +1133,10 @@ def cost_guardianship(v: View) -> pd.Series:
     "gbp",
 )
 def cost_police_cps(v: View) -> pd.Series:
+    return v.memo("cost_police_cps", lambda: _cost_police_cps(v))
+
+
+def _cost_police_cps(v: View) -> pd.Series:
     return _sum(
         _event_cost(v, v.of("went_missing"), "per_missing_episode"),
         _outside_events_cost(v, "went_missing", "per_missing_episode"),
@@ -1086,6 +1147,10 @@ def cost_police_cps(v: View) -> pd.Series:
 
 @metric("cost_post18_gbp", "after 18: MSVCC support and guardians who continue (GBP)", "gbp")
 def cost_post18(v: View) -> pd.Series:
+    return v.memo("cost_post18", lambda: _cost_post18(v))
+
+
+def _cost_post18(v: View) -> pd.Series:
     return _sum(
         _spell_cost(v, v.a.derived("msvcc", v.g), "per_msvcc_day", None),
         _spell_cost(v, _guardian_spells(v, ["ictg_direct"]), "per_ictg_direct_day", False),
@@ -1100,6 +1165,10 @@ def cost_post18(v: View) -> pd.Series:
 
 @metric("cost_legal_aid_gbp", "legal advice before the RG (GBP)", "gbp")
 def cost_legal_aid(v: View) -> pd.Series:
+    return v.memo("cost_legal_aid", lambda: _cost_legal_aid(v))
+
+
+def _cost_legal_aid(v: View) -> pd.Series:
     return _event_cost(v, v.of("legal_advice"), "per_legal_aid_case")
 
 
