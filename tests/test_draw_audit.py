@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from model.rng import DrawAudit, StageDraws, Stream
@@ -153,3 +154,32 @@ def test_a_repeat_referral_draws_the_same_whatever_other_children_did() -> None:
     assert list(row_one) == list(row_two)
     child_two.n_referrals = 4
     assert list(two.referral_draws(child_two)[0]) != list(row_one)
+
+
+def test_children_re_trafficked_counts_children_not_events(crossing_2023: Scenario) -> None:
+    """``children_re_trafficked`` is the number of distinct children with a re-trafficking
+    event before 18 in the year; ``re_trafficked`` counts the events. Wrong models caught: the
+    new metric counting events (equal to ``re_trafficked`` whenever a child is re-trafficked
+    twice), or counting adults' events."""
+    from model.runner import RunSpec, run_one
+
+    sc = crossing_2023.with_values({"retrafficking.rate_per_year_child": 0.5})
+    spec = RunSpec(
+        sc,
+        0,
+        keep_events=True,
+        group_bys=("all",),
+        metrics=("re_trafficked", "children_re_trafficked"),
+    )
+    result = run_one(spec)
+    ev = result.events
+    assert ev is not None
+    rows = result.summary.set_index(["year", "metric"])["value"]
+    day0 = sc.sim_start
+    rt = ev[(ev["event"] == "re_trafficked") & (ev["reason"] != "after_18")]
+    year = (pd.Timestamp(day0) + pd.to_timedelta(rt["t_days"], unit="D")).dt.year
+    for y in (2023,):
+        mine = rt[year == y]
+        assert rows[(y, "re_trafficked")] == len(mine)
+        assert rows[(y, "children_re_trafficked")] == mine["child_id"].nunique()
+        assert mine["child_id"].nunique() < len(mine)  # some children twice: not vacuous
