@@ -353,7 +353,7 @@ class View:
             [list(self.labels), groups], names=["period", group_by]
         )
         self.keys = ["period", group_by]
-        self._is: dict[str, np.ndarray] = {}
+        self._of: dict[str, pd.DataFrame] = {}
         self._memo: dict[str, Any] = {}
         self._cells = _cells(ev, group_by, groups, k, inside)
 
@@ -373,10 +373,11 @@ class View:
         return self._memo[key]
 
     def of(self, *names: str) -> pd.DataFrame:
+        """The flow rows of these events (one frame per set of names, shared: read only)."""
         key = "|".join(names)
-        if key not in self._is:
-            self._is[key] = self.flow["event"].isin(names).to_numpy()
-        return self.flow[self._is[key]]
+        if key not in self._of:
+            self._of[key] = self.flow[self.flow["event"].isin(names).to_numpy()]
+        return self._of[key]
 
     def nunique(self, frame: pd.DataFrame) -> pd.Series:
         return frame.groupby(self.keys, observed=True)["child_id"].nunique()
