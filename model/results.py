@@ -306,6 +306,29 @@ class GroupKeys:
         return out
 
 
+def _cells(
+    ev: pd.DataFrame, group_by: str, groups: list[str], k: np.ndarray, inside: np.ndarray
+) -> np.ndarray | None:
+    """For each row label of ``ev`` (a 0..n-1 range), its cell of the view's (period, group)
+    index in index order (-1: outside the periods, or no group); None if ``ev`` is not so
+    labelled or its group column is not categorical (``View.count`` then groups the frame)."""
+    index, column = ev.index, ev[group_by]
+    if not (
+        isinstance(index, pd.RangeIndex)
+        and index.start == 0
+        and index.step == 1
+        and isinstance(column.dtype, pd.CategoricalDtype)
+    ):
+        return None
+    codes = column.cat.codes.to_numpy()
+    where = pd.Index(groups, dtype=object).get_indexer(
+        np.asarray(column.cat.categories.astype(str), dtype=object)
+    )
+    position = np.where(codes >= 0, where[codes], -1)
+    cells = np.where(inside & (position >= 0), k * len(groups) + position, -1)
+    return cells.astype(np.int64)
+
+
 class View:
     """One grouping and a set of non-overlapping periods: the frames a metric reads."""
 
@@ -330,8 +353,18 @@ class View:
             [list(self.labels), groups], names=["period", group_by]
         )
         self.keys = ["period", group_by]
-        self._is: dict[str, np.ndarray] = {}
+        self._of: dict[str, pd.DataFrame] = {}
         self._memo: dict[str, Any] = {}
+        self._cells = _cells(ev, group_by, groups, k, inside)
+
+    def count(self, frame: pd.DataFrame) -> pd.Series:
+        """Rows of ``frame`` (rows of ``flow``) by (period, group): every cell of the index,
+        zeros included (count metrics fill missing cells with zeros anyway)."""
+        if self._cells is None:
+            return frame.groupby(self.keys, observed=True).size()
+        cells = self._cells[frame.index.to_numpy()]
+        counts = np.bincount(cells[cells >= 0], minlength=len(self.index))
+        return pd.Series(counts, index=self.index)
 
     def memo(self, key: str, fn: Callable[[], Any]) -> Any:
         """``fn()`` once per view: parts that several metrics share (payer costs, stocks)."""
@@ -340,13 +373,11 @@ class View:
         return self._memo[key]
 
     def of(self, *names: str) -> pd.DataFrame:
+        """The flow rows of these events (one frame per set of names, shared: read only)."""
         key = "|".join(names)
-        if key not in self._is:
-            self._is[key] = self.flow["event"].isin(names).to_numpy()
-        return self.flow[self._is[key]]
-
-    def count(self, frame: pd.DataFrame) -> pd.Series:
-        return frame.groupby(self.keys, observed=True).size()
+        if key not in self._of:
+            self._of[key] = self.flow[self.flow["event"].isin(names).to_numpy()]
+        return self._of[key]
 
     def nunique(self, frame: pd.DataFrame) -> pd.Series:
         return frame.groupby(self.keys, observed=True)["child_id"].nunique()
