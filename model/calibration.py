@@ -628,6 +628,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     current = {k: v for k, v, _, _ in free}
     bounds = {k: (lo, hi) for k, _, lo, hi in free}
+    step = getattr(args, "step", None)
+    if step is not None:  # refine: search near the current values only
+        bounds = {
+            k: (max(lo, v - step * (hi - lo)), min(hi, v + step * (hi - lo)))
+            for k, v, lo, hi in free
+        }
     if args.method == "blocks":
         blocks = parameter_blocks([k for k, *_ in free])
         per_block = max(4, args.budget // (args.rounds * len(blocks)))
@@ -937,7 +943,9 @@ def write_report(
         f"Reproduce: `nrmsim calibrate --method {args.method} --rounds {args.rounds} "
         f"--budget {args.budget} --reps "
         f"{args.reps} --ensemble-size {args.ensemble_size} --ensemble-budget "
-        f"{args.ensemble_budget}{only} --optimiser-seed {args.optimiser_seed} --fit-id {fit_id}`"
+        f"{args.ensemble_budget}{only}"
+        + (f" --step {args.step}" if getattr(args, "step", None) is not None else "")
+        + f" --optimiser-seed {args.optimiser_seed} --fit-id {fit_id}`"
         " (from the values the fit started at: the `before` column below); check: "
         "`nrmsim check`.",
         "",

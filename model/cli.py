@@ -70,6 +70,17 @@ _positive_int = _whole_number(1)
 _seed = _whole_number(0)
 
 
+def _share(text: str) -> float:
+    """argparse type: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0.0 < value <= 1.0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0 and at most 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="nrmsim", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -185,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cal.add_argument(
         "--rounds", type=_positive_int, default=2, help="passes over the blocks (--method blocks)"
+    )
+    cal.add_argument(
+        "--step",
+        type=_share,
+        help="refine: search each parameter within its current value +- STEP x its range "
+        "(clipped to the range), e.g. 0.15 after a model change; default the whole range",
     )
     cal.add_argument(
         "--only",
