@@ -16,7 +16,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_without_errors(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NB_END", "2016-06-30")
-    monkeypatch.setenv("NB_REPS", "1")
+    monkeypatch.setenv("NB_REPS", "2")
+    monkeypatch.setenv("NB_SCALE", "0.1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(path, as_version=4)
     NotebookClient(
