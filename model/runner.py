@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -48,18 +49,33 @@ class RunResult:
     derived: pd.DataFrame | None = None  # RunSpec.derive's table, if asked for
 
 
-def pool_context() -> BaseContext:
-    """Process start method: fork on Linux, else spawn.
+# imported once by the fork server, so that its workers start without importing the engine
+FORKSERVER_PRELOAD = ["model.runner", "model.calibration", "model.sweeps.execute"]
 
-    fork needs no ``if __name__ == "__main__"`` guard, so it works from notebooks, scripts
-    and standard input (spawn and forkserver re-import the main script). The pool is made
-    before the model starts threads of its own. Runs are pure functions of their spec, so the
-    start method does not change results.
+
+def pool_context() -> BaseContext:
+    """Process start method for the local pools: fork, unless this process runs threads.
+
+    Forking a process that runs other threads (a progress bar's refresh thread, a Dask
+    client's event loop, pytest-xdist's I/O) can deadlock the child, and Python warns about it
+    (DeprecationWarning; 3.14 stops forking by default). Then the pool uses a fork server: a
+    single-threaded process started once, with the engine preloaded, that forks the workers.
+    Otherwise plain fork, which needs no ``if __name__ == "__main__"`` guard, so it works
+    from notebooks, scripts and standard input. A script that calls ``run_many`` with workers
+    while threads run needs the guard (the fork server's workers import the main script again,
+    as with spawn), and a ``RunSpec.derive`` must then be importable (defined in a module, not
+    in ``__main__``); the ``nrmsim`` command, ``python -m model`` and pytest need nothing.
+    Off Linux, spawn. Runs are pure functions of their spec, so the start method does not
+    change results.
     """
     methods = get_all_start_methods()
-    return get_context(
-        "fork" if sys.platform.startswith("linux") and "fork" in methods else "spawn"
-    )
+    if not sys.platform.startswith("linux"):
+        return get_context("spawn")
+    if threading.active_count() <= 1 and "fork" in methods:
+        return get_context("fork")
+    ctx = get_context("forkserver")
+    ctx.set_forkserver_preload(FORKSERVER_PRELOAD)
+    return ctx
 
 
 @contextmanager

@@ -169,7 +169,10 @@ def test_recovery_period_45_or_30_days_and_scotland_has_its_own(small: Scenario)
         cg = of(ev, "cg_decided")[["child_id", "episode", "t_days"]].merge(rg)
         cg = cg.merge(children[["child_id", "nation"]], on="child_id")
         gaps[days] = cg.set_index(["child_id", "episode"])
-    both = gaps[30.0].join(gaps[45.0], lsuffix="_30", rsuffix="_45", how="inner")
+    # (merge, not join: join's lsuffix/rsuffix are deprecated in pandas 3.1)
+    both = gaps[30.0].merge(
+        gaps[45.0], left_index=True, right_index=True, suffixes=("_30", "_45"), how="inner"
+    )
     assert len(both) > 500
     shift = (both["t_days_45"] - both["t_rg_45"]) - (both["t_days_30"] - both["t_rg_30"])
     scottish = both["nation_30"] == "scotland"

@@ -9,12 +9,13 @@ not move the random numbers, and hence the outcomes, of the others.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from model.runner import RunResult, RunSpec, run_many, run_one, simulate
+from model.runner import RunResult, RunSpec, pool_context, run_many, run_one, simulate
 from model.scenario import SCENARIO_DIR, Scenario, load_scenario
 from model.simulation import children_frame
 
@@ -47,6 +48,27 @@ def test_run_many_gives_the_same_results_with_one_or_two_workers(small: Scenario
         assert_same_result(a, b)
     # and the replicates are not copies of each other
     assert not serial[0].events["t_days"].equals(serial[1].events["t_days"])
+
+
+@pytest.mark.slow
+def test_a_pool_made_while_threads_run_uses_a_fork_server_and_the_same_results(
+    small: Scenario,
+) -> None:
+    """Catches: forking a multi-threaded process (a progress bar's thread, a Dask client):
+    Python warns (an error under the project's pytest settings) because the child can
+    deadlock; the pool must use a fork server then, with the same results."""
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    thread.start()
+    try:
+        assert pool_context().get_start_method() == "forkserver"
+        specs = [RunSpec(small, r, keep_events=True) for r in range(2)]
+        parallel = run_many(specs, workers=2)
+    finally:
+        stop.set()
+        thread.join()
+    for a, b in zip([run_one(s) for s in specs], parallel, strict=True):
+        assert_same_result(a, b)
 
 
 def test_different_seeds_give_different_runs(small: Scenario) -> None:

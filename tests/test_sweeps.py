@@ -424,6 +424,8 @@ def test_kill_9_of_the_process_group_then_resume_gives_the_uninterrupted_rows(
     assert proc.poll() is None, "the sweep ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
+    assert proc.stderr is not None
+    proc.stderr.close()  # else an unclosed-file ResourceWarning (an error under pytest settings)
     done = completed_run_ids(out)
     assert 0 < len(done) < 20, f"{len(done)} runs stored at the kill"
     exp = load_experiment(spec)

@@ -403,8 +403,16 @@ def evppi_table(inb: pd.DataFrame, factors: pd.DataFrame, seed: int = 0) -> pd.D
 # --------------------------------------------------------------------------- PRIM
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
+    """EMA Workbench's known warnings, each by its message (any other warning still shows):
+    the optional back-ends it announces at import (ipyparallel, altair; neither is used
+    here), and its own ``DataFrame.drop(inplace=True)``, deprecated in pandas 3.1."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        for message, category in (
+            ("ipyparallel not installed", UserWarning),
+            ("altair based interactive inspection not available", ImportWarning),
+            ("The inplace keyword in DataFrame.drop is deprecated", DeprecationWarning),
+        ):
+            warnings.filterwarnings("ignore", message=message, category=category)
         yield
 
 
