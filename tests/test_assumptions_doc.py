@@ -73,6 +73,6 @@ def test_lever_columns_come_from_timelines_and_mechanisms(baseline: Scenario) ->
     assert all("repeal_nba" not in r.set_by for r in by_key.values())
     assert "repeal_nba" in by_key["retrafficking.confirmed_hazard_ratio"].mechanism_of
     # wrong state: a comparator variant's own override hidden (or shown as a lever)
-    after_2024 = by_key["cg_decision.capacity_after_2024"]
-    assert after_2024.also_set_by == ("status_quo_2027_surge",)
+    after_2025 = by_key["cg_decision.capacity_after_2025"]
+    assert after_2025.also_set_by == ("status_quo_2027_surge",)
     assert "status_quo_2027_surge" not in levers
