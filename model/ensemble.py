@@ -34,7 +34,8 @@ def available_fits(fits_dir: Path | None = None) -> list[str]:
 
 
 def latest_fit_id(fits_dir: Path | None = None) -> str | None:
-    """The fit the baseline cites (``calibration:<fit-id>``), else the newest with an ensemble."""
+    """The newest fit the baseline cites (``calibration:<fit-id>``), else the newest with an
+    ensemble."""
     fits = available_fits(fits_dir)
     cited = _cited_fit()
     if cited in fits:
@@ -43,12 +44,16 @@ def latest_fit_id(fits_dir: Path | None = None) -> str | None:
 
 
 def _cited_fit() -> str | None:
+    """The newest fit the baseline cites (fit ids sort by date). A refit of some parameters
+    leaves others citing an older fit, whose ensemble holds values the newer fit replaced."""
     from model.scenario import load_scenario
 
-    for entry in load_scenario("baseline").entries.values():
-        if entry.source.startswith("calibration:"):
-            return entry.source.split(":", 1)[1]
-    return None
+    cited = {
+        entry.source.split(":", 1)[1]
+        for entry in load_scenario("baseline").entries.values()
+        if entry.source.startswith("calibration:")
+    }
+    return max(cited) if cited else None
 
 
 def load_ensemble(fit_id: str, fits_dir: Path | None = None) -> pd.DataFrame:
