@@ -113,8 +113,11 @@ def test_only_children_considered_for_disqualification_are_excluded_from_panels(
     )
     _, ev, children = run(sc)
     crim_at = of(ev, "criminalised").groupby("child_id")["t_days"].min()
-    ref = opened(ev).merge(children[["child_id", "nation"]], on="child_id")
+    ref = opened(ev).merge(children[["child_id", "nation", "age_disputed"]], on="child_id")
     ref = ref[(ref["episode"] == 0) & (ref["nation"] != "northern_ireland")]  # NI: no pilot
+    # age-disputed young people are excluded from the pilot too (tests/test_age_dispute.py)
+    assert (ref.loc[ref["age_disputed"], "route"] == "home_office").all()
+    ref = ref[~ref["age_disputed"]]
     ref = ref.assign(crim=lambda r: r["child_id"].map(crim_at) <= r["t_ref"])
     criminalised = ref[ref["crim"]]
     assert len(criminalised) > 500
