@@ -45,8 +45,7 @@ def fmt(x: float) -> str:
 
 def table(folder: Path, year: int) -> str:
     comp = pd.read_csv(folder / "comparison.csv")
-    base = comp["diff_vs_baseline"].abs().groupby(comp["scenario"]).sum()
-    baseline = base.index[base == 0].tolist()
+    baseline = [comp["scenario"].iloc[0]]  # compare writes the baseline's rows first
     rows = comp[
         (comp["group_by"] == "all")
         & (comp["period"].astype(str) == str(year))
