@@ -72,7 +72,9 @@ def test_the_audit_catches_a_restart_that_replays_its_case_draws(
     """The bug of the 30 November release, put back: later referrals reuse the case's row."""
 
     def replay(self: NRMModel, child: Child) -> tuple[object, object]:
-        missing = child.missing_u if child.missing_u is not None else child.u
+        missing = child.missing_u
+        if missing is None:  # never placed: the first referral's missing row
+            missing = self.row(Stream.MISSING, child)
         return child.u, missing
 
     monkeypatch.setattr(NRMModel, "referral_draws", replay)
