@@ -18,6 +18,7 @@ from multiprocessing.context import BaseContext
 
 import pandas as pd
 
+from model import branching
 from model.results import GROUP_BYS, Analysis, summary
 from model.scenario import Scenario
 from model.simulation import NRMModel, children_frame
@@ -137,6 +138,11 @@ def run_one(spec: RunSpec) -> RunResult:
     """Same spec in, same result out, in any process on any machine."""
     t0 = time.perf_counter()
     model = simulate(spec.scenario, spec.replicate)
+    return _result(spec, model, time.perf_counter() - t0)
+
+
+def _result(spec: RunSpec, model: NRMModel, simulate_s: float) -> RunResult:
+    """The result of a finished run: its summary, the periods and what the spec asks for."""
     t1 = time.perf_counter()
     with frozen_heap():
         analysis, events, children = analyse(model)
@@ -162,12 +168,67 @@ def run_one(spec: RunSpec) -> RunResult:
         events if spec.keep_events else None,
         children if spec.keep_events else None,
         {
-            "simulate_s": t1 - t0,
+            "simulate_s": simulate_s,
             "analyse_s": t2 - t1,
             "referrals": n_referrals,
         },
         derived,
     )
+
+
+def run_group(specs: Sequence[RunSpec]) -> list[RunResult]:
+    """Runs of one replicate, with the history they share simulated once: the first spec
+    runs from the start and each other spec branches from it on the day its scenario first
+    differs (``model.branching``); a spec that shares nothing runs on its own. Results equal
+    ``[run_one(s) for s in specs]``, byte for byte, in that order. In a process that runs
+    threads (which must not fork), every spec runs on its own; ``run_many`` avoids that by
+    running groups in a pool."""
+    if len(specs) == 1 or not branching.ENABLED or threading.active_count() > 1:
+        return [run_one(s) for s in specs]
+    plan = branching.plan([s.scenario for s in specs])
+    alone = [i for i, day in plan if day is None]
+    shared = [(i, day) for i, day in plan if day is not None]
+    results: dict[int, RunResult] = {i: run_one(specs[i]) for i in alone}
+    if shared:
+        t0 = time.perf_counter()
+
+        def finish(i: int) -> Callable[[NRMModel], RunResult]:
+            # the branch's own simulation time: from the branch day to its end
+            return lambda m: _result(specs[i], m, time.perf_counter() - m.branched_wall_s)
+
+        with fewer_collections():
+            model = NRMModel(specs[0].scenario, specs[0].replicate)
+            branches = [(day, specs[i].scenario, finish(i)) for i, day in shared]
+            done = branching.run_branched(
+                model,
+                branches,
+                lambda m: _result(specs[0], m, time.perf_counter() - t0 - m.branches_wall_s),
+            )
+        for (i, day), result in zip(shared, done, strict=False):
+            result.timing["branched_at_day"] = day
+            results[i] = result
+        results[0] = done[-1]
+    return [results[i] for i in range(len(specs))]
+
+
+def groups_of(specs: Sequence[RunSpec]) -> list[list[int]]:
+    """Indices of ``specs`` in groups that can share a history (same replicate, scenarios
+    that differ only after some day), each in the order given; one group per spec when
+    branching is off."""
+    if not branching.ENABLED:
+        return [[i] for i in range(len(specs))]
+    groups: list[list[int]] = []
+    for i, spec in enumerate(specs):
+        for group in groups:
+            first = specs[group[0]]
+            if first.replicate == spec.replicate and (
+                branching.divergence_day(first.scenario, spec.scenario) is not None
+            ):
+                group.append(i)
+                break
+        else:
+            groups.append([i])
+    return groups
 
 
 def run_many(
@@ -185,21 +246,27 @@ def run_many(
         scheduler: address of a running Dask scheduler; None starts a local cluster.
         progress: called with the number of finished runs after each one.
     """
-    results: dict[int, RunResult] = {}
     tick = progress or (lambda _n: None)
     if backend == "dask":
         return _run_dask(specs, workers, scheduler, tick)
-    if workers <= 1 or len(specs) <= 1:
-        out = []
-        for i, spec in enumerate(specs):
-            out.append(run_one(spec))
-            tick(i + 1)
-        return out
-    with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:
-        futures = {pool.submit(run_one, spec): i for i, spec in enumerate(specs)}
-        for n, future in enumerate(as_completed(futures), start=1):
-            results[futures[future]] = future.result()
-            tick(n)
+    groups = groups_of(specs)
+    shares = any(len(g) > 1 for g in groups)
+    if (workers <= 1 or len(groups) <= 1) and not (shares and threading.active_count() > 1):
+        out: dict[int, RunResult] = {}
+        for group in groups:
+            for i, result in zip(group, run_group([specs[i] for i in group]), strict=True):
+                out[i] = result
+                tick(len(out))
+        return [out[i] for i in range(len(specs))]
+    # a pool (in a process running threads, even for one worker: a run that branches forks,
+    # and only a single-threaded process may)
+    results: dict[int, RunResult] = {}
+    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=pool_context()) as pool:
+        futures = {pool.submit(run_group, [specs[i] for i in g]): g for g in groups}
+        for future in as_completed(futures):
+            for i, result in zip(futures[future], future.result(), strict=True):
+                results[i] = result
+            tick(len(results))
     return [results[i] for i in range(len(specs))]
 
 

@@ -27,7 +27,7 @@ from model.params import Params
 from model.pathway import referral_episode
 from model.queues import DecisionQueue, SlotPool
 from model.rng import DrawAudit, StageDraws, Stream, Streams, fresh_uniforms
-from model.scenario import Scenario
+from model.scenario import Scenario, TimelineEntry
 from model.stages import (
     age_dispute,
     care,
@@ -102,7 +102,11 @@ class NRMModel(mesa.Model):
         self.ictg_direct = SlotPool(self.env, p.guardianship.ictg_direct_caseload, "ictg_direct")
         self.params_changed = self.env.event()
         self.hotels_closed = self.env.event()  # fires when policy.hotels_in_use turns off
-        self.env.process(self._timeline())
+        self._timeline_generation = 0
+        self.branched_wall_s = 0.0  # wall clock when this copy branched (``model.branching``)
+        self.branches_wall_s = 0.0  # time spent waiting for copies that branched from this run
+        self._period_end: float | None = None  # set while paused inside a reporting period
+        self.env.process(self._timeline(scenario.future_timeline(), 0))
         self.pool = identification.Pool(self)
         self.env.process(self.pool.run())
         self.env.process(identification.arrivals(self))
@@ -129,14 +133,45 @@ class NRMModel(mesa.Model):
 
     # ------------------------------------------------------------------ run control
     def step(self) -> None:
-        """Advance one reporting period; SimPy decides what happens inside it."""
-        until = min(self.env.now + REPORT_EVERY_DAYS, self.end_day)
+        """Advance one reporting period (or the rest of it, after a pause); SimPy decides
+        what happens inside it."""
+        until = self._period_end
+        if until is None:
+            until = min(self.env.now + REPORT_EVERY_DAYS, self.end_day)
+        self._period_end = None
         self.env.run(until=until)
         self.datacollector.collect(self)
 
-    def run(self) -> None:
+    def run(self, pause_at: float | None = None) -> None:
+        """Run to the end, or only to day ``pause_at`` (then ``run()`` again goes on from
+        there exactly as if it had not stopped: same events, same order)."""
         while self.env.now < self.end_day:
+            if pause_at is not None:
+                period_end = self._period_end
+                if period_end is None:
+                    period_end = min(self.env.now + REPORT_EVERY_DAYS, self.end_day)
+                if period_end > pause_at:  # the pause falls inside this period
+                    if self.env.now < pause_at:
+                        self.env.run(until=pause_at)
+                    self._period_end = period_end
+                    return
             self.step()
+
+    def branch(self, scenario: Scenario) -> None:
+        """Go on as ``scenario`` from now: a model paused at the day where ``scenario``'s
+        timeline first differs from the one it ran (``model.branching.divergence_day``),
+        so that a policy option shares the status quo's history instead of simulating it
+        again. The rest of the old timeline is dropped; ``scenario``'s entries from today
+        apply, the first at once (a timeline change applies before anything else on its
+        date), the others by a timeline process as in a run from the start."""
+        self.nrm_scenario = scenario
+        self._timeline_generation += 1
+        today = self.env.now
+        items = [t for t in scenario.future_timeline() if self.calendar.day(t.date) >= today]
+        if items and self.calendar.day(items[0].date) == today:
+            self._apply(items[0])
+            items = items[1:]
+        self.env.process(self._timeline(items, self._timeline_generation))
 
     def _derive(self) -> None:
         """Quantities that follow from the parameters in force: decision teams (Little's
@@ -167,25 +202,32 @@ class NRMModel(mesa.Model):
                 self._costs_logged[field.name] = value
                 self._system(Event.UNIT_COST, field.name, value)
 
-    def _timeline(self) -> Any:
-        """SimPy process: apply each timeline entry on its date, then resize services."""
-        for item in self.nrm_scenario.future_timeline():
+    def _timeline(self, items: Sequence[TimelineEntry], generation: int) -> Any:
+        """SimPy process: apply each timeline entry on its date, then resize services. A
+        process of an earlier ``generation`` (replaced by ``branch``) stops at its next wake."""
+        for item in items:
             yield self.env.timeout(max(0.0, self.calendar.day(item.date) - self.env.now))
-            before = self.params
-            hotels_before = before.policy.hotels_in_use
-            self.params = self.params.with_values(item.changes)
-            if hotels_before and not self.params.policy.hotels_in_use:
-                self.hotels_closed.succeed()
-            elif not hotels_before and self.params.policy.hotels_in_use:
-                self.hotels_closed = self.env.event()
-            p = self.params
-            self._derive()
-            for kind, pool in self.placements.items():
-                pool.set_capacity(getattr(p.care, f"capacity_{kind}"))
-            self.ictg_direct.set_capacity(p.guardianship.ictg_direct_caseload)
-            guardianship.on_expansion(self, before)
-            changed, self.params_changed = self.params_changed, self.env.event()
-            changed.succeed()
+            if generation != self._timeline_generation:
+                return
+            self._apply(item)
+
+    def _apply(self, item: TimelineEntry) -> None:
+        """One timeline entry in force from now."""
+        before = self.params
+        hotels_before = before.policy.hotels_in_use
+        self.params = self.params.with_values(item.changes)
+        if hotels_before and not self.params.policy.hotels_in_use:
+            self.hotels_closed.succeed()
+        elif not hotels_before and self.params.policy.hotels_in_use:
+            self.hotels_closed = self.env.event()
+        p = self.params
+        self._derive()
+        for kind, pool in self.placements.items():
+            pool.set_capacity(getattr(p.care, f"capacity_{kind}"))
+        self.ictg_direct.set_capacity(p.guardianship.ictg_direct_caseload)
+        guardianship.on_expansion(self, before)
+        changed, self.params_changed = self.params_changed, self.env.event()
+        changed.succeed()
 
     # ------------------------------------------------------------------ used by the stages
     def row(self, stream: Stream, child: Child) -> Sequence[float]:

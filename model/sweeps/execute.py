@@ -89,7 +89,84 @@ def simulate_outputs(
     from model.runner import RunSpec, run_one
 
     metrics = tuple(sorted({o.metric for o in outputs}))
-    result = run_one(RunSpec(scenario, replicate, group_bys=("all",), metrics=metrics))
+    return _outputs(
+        run_one(RunSpec(scenario, replicate, group_bys=("all",), metrics=metrics)), outputs
+    )
+
+
+def run_task(task: Task) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Run every item of a task; rows by scenario name, and timings. Pure in its rows."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    timing = []
+    for group in _shared_history(task):
+        t0, c0 = time.perf_counter(), time.process_time()
+        results = _evaluate(task, group)
+        for (run_id, point, s_index, replicate), (outputs, spent) in zip(
+            group, results, strict=True
+        ):
+            values = task.values[point]
+            row: dict[str, Any] = {
+                "run_id": run_id,
+                "point": point,
+                "replicate": replicate,
+                "seed": task.root_seed,
+            }
+            row.update(values)
+            row.update({o.column: float(outputs[o.column]) for o in task.outputs})
+            rows.setdefault(task.scenarios[s_index].name, []).append(row)
+            timing.append(
+                {
+                    "run_id": run_id,
+                    **spent,
+                    # a group's wall and CPU time shared equally by its runs
+                    "total_s": (time.perf_counter() - t0) / len(group),
+                    "cpu_s": (time.process_time() - c0) / len(group),
+                }
+            )
+    order = {run_id: k for k, (run_id, *_rest) in enumerate(task.items)}
+    timing.sort(key=lambda t: order[int(t["run_id"])])
+    frames = {
+        name: pd.DataFrame(sorted(r, key=lambda row: order[row["run_id"]]))
+        for name, r in rows.items()
+    }
+    return frames, pd.DataFrame(timing)
+
+
+Item = tuple[int, int, int, int]
+
+
+def _shared_history(task: Task) -> list[list[Item]]:
+    """The task's items in groups run together: one (point, replicate) with the default
+    evaluation (its scenarios can branch from the first); otherwise one item a group."""
+    if task.evaluate is not None:
+        return [[item] for item in task.items]
+    groups: dict[tuple[int, int], list[Item]] = {}
+    for item in task.items:
+        groups.setdefault((item[1], item[3]), []).append(item)
+    return list(groups.values())
+
+
+def _evaluate(task: Task, group: list[Item]) -> list[tuple[dict[str, float], dict[str, float]]]:
+    scenarios = [
+        apply_point(task.scenarios[s], task.values[p], task.factors, task.ensemble_fit)
+        for _, p, s, _ in group
+    ]
+    if task.evaluate is not None:
+        return [
+            task.evaluate(sc, item[3], task.outputs)
+            for sc, item in zip(scenarios, group, strict=True)
+        ]
+    from model.runner import RunSpec, run_group
+
+    metrics = tuple(sorted({o.metric for o in task.outputs}))
+    specs = [
+        RunSpec(sc, item[3], group_bys=("all",), metrics=metrics)
+        for sc, item in zip(scenarios, group, strict=True)
+    ]
+    return [_outputs(result, task.outputs) for result in run_group(specs)]
+
+
+def _outputs(result: Any, outputs: tuple[Output, ...]) -> tuple[dict[str, float], dict[str, float]]:
     s = result.summary
     s = s[(s["group_by"] == "all") & (s["group"] == "all")]
     found = {
@@ -98,38 +175,6 @@ def simulate_outputs(
     values = {o.column: found.get((o.metric, o.year), math.nan) for o in outputs}
     timing = {k: float(result.timing[k]) for k in ("simulate_s", "analyse_s")}
     return values, timing
-
-
-def run_task(task: Task) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Run every item of a task; rows by scenario name, and timings. Pure in its rows."""
-    evaluate = task.evaluate or simulate_outputs
-    rows: dict[str, list[dict[str, Any]]] = {}
-    timing = []
-    for run_id, point, s_index, replicate in task.items:
-        t0, c0 = time.perf_counter(), time.process_time()
-        base = task.scenarios[s_index]
-        values = task.values[point]
-        scenario = apply_point(base, values, task.factors, task.ensemble_fit)
-        outputs, spent = evaluate(scenario, replicate, task.outputs)
-        row: dict[str, Any] = {
-            "run_id": run_id,
-            "point": point,
-            "replicate": replicate,
-            "seed": task.root_seed,
-        }
-        row.update(values)
-        row.update({o.column: float(outputs[o.column]) for o in task.outputs})
-        rows.setdefault(base.name, []).append(row)
-        timing.append(
-            {
-                "run_id": run_id,
-                **spent,
-                "total_s": time.perf_counter() - t0,
-                "cpu_s": time.process_time() - c0,
-            }
-        )
-    frames = {name: pd.DataFrame(r) for name, r in rows.items()}
-    return frames, pd.DataFrame(timing)
 
 
 # --------------------------------------------------------------------------- plan
@@ -174,7 +219,13 @@ def make_tasks(
     """Tasks of consecutive run ids, made lazily so each takes the current chunk size."""
     i = 0
     while i < len(items):
-        part = tuple(items[i : i + chunking.size])
+        j = min(len(items), i + chunking.size)
+        if not chunking.fixed and evaluate is None:
+            # a point's runs stay together: its scenarios share their history (one
+            # simulation to the policy date, ``model.branching``); results do not change
+            while j < len(items) and items[j][1] == items[j - 1][1]:
+                j += 1
+        part = tuple(items[i:j])
         i += len(part)
         points = sorted({p for _, p, _, _ in part})
         used = sorted({s for _, _, s, _ in part})
