@@ -214,3 +214,129 @@ def test_ictg_all_separated_reaches_separated_children_already_open() -> None:
     assert eligible > 50, eligible
     assert reached > eligible / 2, (eligible, reached)
     assert reached_without_referral(0.0)[1] == 0
+
+
+# ------------------------------------------------------------------ devolve_all_no_exclusion
+def test_devolve_all_no_exclusion_keeps_open_cases_near_18_with_the_home_office() -> None:
+    """``devolve_all_no_exclusion``: the route is chosen at referral, so a case opened before
+    the date that the 100-day rule kept with the Home Office is still decided there, while
+    children within 100 days of 18 referred from the date go to panels. Wrong model caught:
+    removing the exclusion re-routes open cases near 18 to panels (or does not reach new ones)."""
+    r = run(load_scenario("devolve_all_no_exclusion"))
+    day18 = r.children.set_index("child_id")["day18"]
+    refs = events(r, "referred")
+    refs = refs[~refs["linked"].astype(bool)]
+    near18 = (day18.reindex(refs["child_id"]).to_numpy() - refs["t_days"].to_numpy()) <= 100
+    old = refs[near18 & (refs["t_days"] < r.day)]
+    old_cases = pd.MultiIndex.from_frame(old[["child_id", "episode"]])
+    decided = r.ev[r.ev["event"].isin(["rg_decided", "cg_decided"])]
+    decided = on_cases(decided[decided["t_days"] >= r.day], old_cases)
+    assert len(decided) > 20, len(decided)
+    assert (decided["route"].astype(str) == "home_office").all()
+    new = refs[near18 & (refs["t_days"] >= r.day)]
+    assert len(new) > 20, len(new)
+    assert (new["route"].astype(str) == "devolved_pilot").mean() > 0.5
+
+
+# ------------------------------------------------------------------ reconsideration_three_months
+def test_reconsideration_window_is_read_at_the_negative_decision() -> None:
+    """``reconsideration_three_months``: negatives from the date get three months to ask,
+    earlier negatives keep the one-month window (none is reopened) and their requests are
+    those of the status quo. Every negative is asked about, with 45 days' preparation on
+    average, so many requests need more than a month. Wrong model caught: the window read at
+    the request (reopening negatives whose month had run out) or at referral (no longer
+    window for open cases decided negative from the date)."""
+    ask = {
+        "reconsideration.p_request_rg": 1.0,
+        "reconsideration.p_request_cg": 1.0,
+        "reconsideration.mean_days_to_prepare": 45.0,
+    }
+    end = dt.date(2025, 8, 31)
+    lever = run(load_scenario("reconsideration_three_months").with_values(ask), end=end)
+    quo = run(load_scenario("status_quo_2027").with_values(ask), end=end)
+
+    def requests(r: Run) -> pd.DataFrame:
+        """Each request with the time of the negative decision it asks about."""
+        neg = []
+        for kind in ("rg", "cg"):
+            dec = events(r, f"{kind}_decided")
+            dec = dec[~dec["positive"].astype(bool)][["child_id", "episode", "t_days"]]
+            neg.append(dec.assign(decision_type=kind).drop_duplicates(["child_id", "episode"]))
+        req = events(r, "reconsideration_requested")[
+            ["child_id", "episode", "decision_type", "t_days"]
+        ].astype({"decision_type": str})
+        return req.merge(
+            pd.concat(neg), on=["child_id", "episode", "decision_type"], suffixes=("", "_neg")
+        )
+
+    one_month_from = lever.day - (DATE - dt.date(2024, 2, 1)).days  # the window since Feb 2024
+    req = requests(lever)
+    before = req[req["t_days_neg"].between(one_month_from, lever.day - EPS)]
+    after = req[req["t_days_neg"] >= lever.day]
+    assert len(before) > 100 and len(after) > 100, (len(before), len(after))
+    assert (before["t_days"] - before["t_days_neg"]).max() <= 30 + EPS
+    late = (after["t_days"] - after["t_days_neg"]).between(30 + EPS, 91 + EPS)
+    assert late.sum() > 20, late.sum()
+    assert (after["t_days"] - after["t_days_neg"]).max() <= 91 + EPS
+    base = requests(quo)
+    base = base[base["t_days_neg"].between(one_month_from, quo.day - EPS)]
+    key = ["child_id", "episode", "decision_type", "t_days"]
+    assert (
+        before[key]
+        .sort_values(key)
+        .reset_index(drop=True)
+        .equals(base[key].sort_values(key).reset_index(drop=True))
+    )
+
+
+# ------------------------------------------------------------------ legal_aid
+def test_legal_aid_reaches_referrals_from_the_date_only(status_quo: Run) -> None:
+    """``legal_aid``: advice is offered at referral, so only cases referred from the date are
+    advised; cases awaiting their RG on the date are decided as in the status quo (same time,
+    same outcome) even with advice made certain and decisive. Wrong model caught: advice given
+    to every case decided from the date (or read at the RG decision)."""
+    strong = {"legal_aid.p_take_up": 1.0, "legal_aid.rg_positive_odds_ratio": 50.0}
+    r = run(load_scenario("legal_aid").with_values(strong))
+    advice = events(r, "legal_advice")
+    assert len(advice) > 100, len(advice)
+    assert (advice["t_days"] >= r.day).all()
+    assert (
+        not pd.MultiIndex.from_frame(advice[["child_id", "episode"]]).isin(opened_before(r)).any()
+    )
+
+    def old_rg(run_: Run) -> pd.DataFrame:
+        rg = on_cases(events(run_, "rg_decided"), opened_before(run_))
+        return first_by_case(rg[rg["t_days"] >= run_.day])[["t_days", "positive"]]
+
+    lever_rg, quo_rg = old_rg(r), old_rg(status_quo)
+    assert len(lever_rg) > 100, len(lever_rg)
+    assert lever_rg.sort_index().equals(quo_rg.sort_index())
+    # the lever does act on referrals from the date: their RGs are nearly all positive
+    new = events(r, "rg_decided")
+    new = on_cases(new, pd.MultiIndex.from_frame(advice[["child_id", "episode"]]))
+    assert new["positive"].astype(bool).mean() > 0.9
+
+
+# ------------------------------------------------------------------ earlier_identification
+def test_earlier_identification_leaves_referred_children_alone(status_quo: Run) -> None:
+    """``earlier_identification``: the campaign acts on the unidentified pool from the date;
+    children already referred are unaffected: their RG decisions from the date come at the
+    same time with the same outcome as in the status quo (they are ahead of the extra
+    referrals in the queue). Wrong model caught: the multiplier applied to children already
+    in the system (re-deciding or re-timing their cases) or not acting on referrals at all."""
+    r = run(load_scenario("earlier_identification"))
+
+    def old_rg(run_: Run) -> pd.DataFrame:
+        rg = on_cases(events(run_, "rg_decided"), opened_before(run_))
+        return first_by_case(rg[rg["t_days"] >= run_.day])[["t_days", "positive"]]
+
+    lever_rg, quo_rg = old_rg(r), old_rg(status_quo)
+    assert len(lever_rg) > 100, len(lever_rg)
+    assert lever_rg.sort_index().equals(quo_rg.sort_index())
+
+    def new_children(run_: Run) -> int:
+        refs = events(run_, "referred")
+        refs = refs[(refs["t_days"] >= run_.day) & ~refs["is_repeat"].astype(bool)]
+        return len(refs)
+
+    assert new_children(r) > 1.05 * new_children(status_quo)
