@@ -16,6 +16,7 @@ explicitly with ``with_values``, never taken from the fitted baseline.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -340,3 +341,216 @@ def test_earlier_identification_leaves_referred_children_alone(status_quo: Run) 
         return len(refs)
 
     assert new_children(r) > 1.05 * new_children(status_quo)
+
+
+# ------------------------------------------------------------------ placements
+def placed_on_date(r: Run) -> pd.Series:
+    """Children with a ``placed`` event on the lever date itself."""
+    placed = events(r, "placed")
+    return placed.loc[(placed["t_days"] - r.day).abs() < EPS, "child_id"]
+
+
+@pytest.fixture(scope="module")
+def scarce_foster() -> Run:
+    """``more_foster_places`` with every placement type scarce before the date (the lever
+    raises foster places to 7,000 on the date), so that children wait on the date."""
+    scarce = {
+        "care.capacity_foster": 300,
+        "care.capacity_childrens_home": 100,
+        "care.capacity_supported_accommodation": 100,
+    }
+    return run(load_scenario("more_foster_places").with_values(scarce), end=dt.date(2025, 4, 30))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="note false in the model: a child waits for the one placement type chosen when the "
+    "stay started (care.placement: placements[wanted].take), so only children waiting for a "
+    "foster place are placed on the date; in this run 1,173 of 2,411 children waiting on "
+    "2025-04-01 are not, and those placed later go to supported accommodation (48, though the "
+    "lever's 16-17 mix has none), children's homes (24) or secure units (6), 1-90 days later. "
+    "With the default capacities no child waits on the date, so the lever's results are not "
+    "affected; the fix (a waiting child re-chooses its type when capacities or the mix change) "
+    "is left to the care stage's owner",
+)
+def test_more_foster_places_places_children_waiting_on_the_date(scarce_foster: Run) -> None:
+    """``more_foster_places``: the places exist from the date, so children waiting for a
+    place on the date take one at once. Wrong model caught: the new places taken only by
+    children placed from the date, the waiting list left to wait for places to free up."""
+    r = scarce_foster
+    waiting = r.at_date.index[r.at_date["seeking_placement"]]
+    assert len(waiting) > 10, len(waiting)
+    assert set(waiting) <= set(placed_on_date(r))
+
+
+def test_more_foster_places_leaves_supported_accommodation_residents(
+    scarce_foster: Run,
+) -> None:
+    """``more_foster_places``: children in other placements (here supported accommodation,
+    which the new 16-17 mix no longer chooses) stay until they move. Wrong model caught:
+    residents of supported accommodation moved out on the date; and the new mix applies from
+    the date, so no move from the date goes into supported accommodation."""
+    r = scarce_foster
+    in_sa = r.at_date.index[
+        r.at_date["in_care"] & (r.at_date["placement_type"] == "supported_accommodation")
+    ]
+    assert len(in_sa) > 10, len(in_sa)
+    ended = events(r, "placement_ended")
+    ended = ended[(ended["t_days"] - r.day).abs() < EPS]
+    assert not ended["child_id"].isin(in_sa).any()
+    moved = events(r, "placement_moved")
+    moved = moved[moved["t_days"] >= r.day]
+    assert len(moved) > 20, len(moved)
+    assert not (moved["placement_type"].astype(str) == "supported_accommodation").any()
+
+
+def test_no_hotels_moves_hotel_children_and_leaves_supported_accommodation() -> None:
+    """``no_hotels_or_unregulated``: children in Home Office hotels on the date move to
+    local-authority placements that day; supported accommodation is not chosen from the date,
+    but a 16-17-year-old already there is not moved out on the date. Hotels closed in January
+    2024 in the historical timeline, so the run keeps them open (the closure entry removed) to
+    have children in hotels on the date. Wrong model caught: hotel residents left in hotels
+    after the ban, new placements still made in supported accommodation, or forced moves out
+    of it on the date."""
+    lever = load_scenario("no_hotels_or_unregulated")
+    kept_open = replace(
+        lever, timeline=tuple(t for t in lever.timeline if t.name != "hotels_closed")
+    )
+    r = run(kept_open, end=dt.date(2025, 5, 31))
+    in_hotel = r.at_date.index[r.at_date["in_care"] & (r.at_date["placement_type"] == "hotel")]
+    assert len(in_hotel) > 10, len(in_hotel)
+    placed = events(r, "placed")
+    on_date = placed[(placed["t_days"] - r.day).abs() < EPS]
+    moved = on_date.loc[on_date["placement_type"].astype(str) != "hotel", "child_id"]
+    assert set(in_hotel) <= set(moved)
+    later = placed[placed["t_days"] >= r.day]
+    assert len(later) > 100, len(later)
+    assert not later["placement_type"].astype(str).isin(["hotel", "supported_accommodation"]).any()
+    in_sa = r.at_date.index[
+        r.at_date["in_care"] & (r.at_date["placement_type"] == "supported_accommodation")
+    ]
+    assert len(in_sa) > 10, len(in_sa)
+    ended = events(r, "placement_ended")
+    ended = ended[(ended["t_days"] - r.day).abs() < EPS]
+    assert not ended["child_id"].isin(in_sa).any()
+
+
+# ------------------------------------------------------------------ backlog_clearance
+def test_backlog_clearance_decides_cases_already_waiting_sooner() -> None:
+    """``backlog_clearance``: the added capacity works the queue from the date, first come
+    first served, so cases awaiting their Home Office CG on the date are decided no later than
+    in the status quo and many sooner. CG capacity is set low so that a backlog builds (a
+    cold start in 2024 has none otherwise). Wrong model caught: extra decision-makers reserved for
+    cases entering the queue from the date (or the queue jumped by them)."""
+    end = dt.date(2025, 8, 31)
+    short = {"cg_decision.capacity_multiplier": 0.3}  # so that a backlog builds from 2024
+    r = run(load_scenario("backlog_clearance").with_values(short), end=end)
+    quo = run(load_scenario("status_quo_2027").with_values(short), end=end)
+    snap = r.at_date
+    waiting = snap[(snap["state"] == "awaiting_cg") & (snap["route"] == 1)]
+    cases = pd.MultiIndex.from_arrays([waiting.index, waiting["episode"]])
+
+    def cg_times(run_: Run) -> pd.Series:
+        cg = first_by_case(on_cases(events(run_, "cg_decided"), cases))["t_days"]
+        return cg.reindex(cases).fillna(float("inf"))
+
+    lever_t, quo_t = cg_times(r), cg_times(quo)
+    assert len(cases) > 200, len(cases)
+    assert (lever_t <= quo_t + EPS).all()
+    assert (lever_t < quo_t - 1.0).sum() > 100
+
+
+# ------------------------------------------------------------------ ima_commenced
+def test_ima_commenced_acts_at_each_provision_s_own_event() -> None:
+    """``ima_commenced``: each provision applies at its own event from the date (here each
+    made certain): disqualification at positive RGs from the date, open cases included, but
+    not of cases whose RG came before; Home Office accommodation for placements starting from
+    the date, not for children already placed; removal of those turning 18 from the date, not
+    before (a birthday counts on the midnight it is handled). Wrong model caught: a provision
+    applied retrospectively to children already in the system (or, for disqualification,
+    only to referrals from the date)."""
+    certain = {
+        "disqualification.p_ima_irregular_arrival": 1.0,
+        "ima.p_home_office_accommodation": 1.0,
+        "ima.p_removed_at_18": 1.0,
+    }
+    r = run(load_scenario("ima_commenced").with_values(certain), end=dt.date(2025, 7, 31))
+    kids = r.children.set_index("child_id")
+    irregular = kids.index[kids["arrived_irregularly"]]
+    old = opened_before(r)
+    rg = on_cases(events(r, "rg_decided"), old)
+    rg = rg[rg["positive"].astype(bool) & rg["child_id"].isin(irregular)]
+    dq = first_by_case(events(r, "disqualified"))["t_days"]
+    after = first_by_case(rg[rg["t_days"] >= r.day])["t_days"]
+    assert len(after) > 20, len(after)
+    assert (dq.reindex(after.index) == after).all()  # open cases disqualified at the RG
+    before = first_by_case(rg[rg["t_days"] < r.day]).index
+    assert not (dq.reindex(before) >= r.day).any()  # an RG before the date stands
+    # accommodation: separated irregular arrivals placed in care before the date stay there
+    snap = r.at_date.join(kids[["arrived_irregularly", "has_parental_responsibility"]])
+    placed_before = snap.index[
+        snap["in_care"]
+        & (snap["placement_type"] != "hotel")
+        & snap["arrived_irregularly"]
+        & ~snap["has_parental_responsibility"]
+    ]
+    assert len(placed_before) > 50, len(placed_before)
+    refs = events(r, "referred")
+    next_ref = refs[refs["t_days"] >= r.day].groupby("child_id")["t_days"].min()
+    hotel = events(r, "placed")
+    hotel = hotel[(hotel["t_days"] >= r.day) & (hotel["placement_type"].astype(str) == "hotel")]
+    hotel = hotel[hotel["child_id"].isin(placed_before)]
+    assert (hotel["t_days"].to_numpy() >= next_ref.reindex(hotel["child_id"]).to_numpy()).all()
+    # and placements starting from the date for referrals from the date are Home Office ones
+    new = pd.MultiIndex.from_frame(
+        refs.loc[(refs["t_days"] >= r.day) & ~refs["linked"].astype(bool), ["child_id", "episode"]]
+    )
+    first_new = first_by_case(on_cases(events(r, "placed"), new))
+    sep_irr = kids.index[kids["arrived_irregularly"] & ~kids["has_parental_responsibility"]]
+    first_new = first_new[first_new.index.get_level_values("child_id").isin(sep_irr)]
+    assert len(first_new) > 20, len(first_new)
+    assert (first_new["placement_type"].astype(str) == "hotel").all()
+    # removal: irregular arrivals turning 18 from the date (with no leave), none before
+    removed = set(events(r, "removed_at_18")["child_id"])
+    leave = set(events(r, "leave_granted")["child_id"])
+    day18 = kids["day18"]
+    turning = [
+        c for c in irregular if r.day + 1 <= day18[c] < r.ev["t_days"].max() - 1 and c not in leave
+    ]
+    assert len(turning) > 20, len(turning)
+    assert set(turning) <= removed
+    # birthdays are handled at the first midnight after them (``transition.daily``): a child
+    # whose 18th birthday fell on the eve of the date is handled on the date, under the IMA
+    assert not any(math.ceil(day18[c]) < r.day for c in removed)
+
+
+# ------------------------------------------------------------------ age_assessment_safeguards
+def test_age_safeguards_leave_children_already_in_adult_settings_there() -> None:
+    """``age_assessment_safeguards``: the choice is made at the first referral, so children
+    housed as adults before the date stay there until their assessment (no placement before
+    it, the same exit as in the status quo), while children disputed from the date are placed
+    pending assessment. Wrong model caught: everyone in adult settings moved into care on the
+    date, or the benefit of the doubt not given to children disputed from the date."""
+    disputed = {"age_dispute.p_disputed": 0.5, "age_dispute.mean_days_in_adult_settings": 120.0}
+    end = dt.date(2025, 7, 31)
+    r = run(load_scenario("age_assessment_safeguards").with_values(disputed), end=end)
+    quo = run(load_scenario("status_quo_2027").with_values(disputed), end=end)
+    snap = r.at_date
+    housed = snap[snap["in_adult_settings"] & (snap["age_assessed_at"] > r.day + 1)]
+    assert len(housed) > 20, len(housed)
+    placed = events(r, "placed")
+    placed = placed[placed["child_id"].isin(housed.index) & (placed["t_days"] >= r.day)]
+    assessed_at = housed["age_assessed_at"].reindex(placed["child_id"]).to_numpy()
+    assert (placed["t_days"].to_numpy() >= assessed_at - EPS).all()
+
+    def left(run_: Run) -> pd.Series:
+        out = events(run_, "adult_settings_left")
+        out = out[out["child_id"].isin(housed.index)]
+        return out.groupby("child_id")["t_days"].min()
+
+    assert len(left(r)) > 10
+    assert left(r).equals(left(quo))
+    new = events(r, "age_disputed")
+    new = new[new["t_days"] >= r.day]
+    assert len(new) > 10, len(new)
+    assert (new["reason"].astype(str) == "care_pending_assessment").all()
