@@ -367,8 +367,9 @@ def scarce_foster() -> Run:
     reason="note false in the model: a child waits for the one placement type chosen when the "
     "stay started (care.placement: placements[wanted].take), so only children waiting for a "
     "foster place are placed on the date; in this run 1,173 of 2,411 children waiting on "
-    "2025-04-01 are not, and those placed later go to supported accommodation (48, though the "
-    "lever's 16-17 mix has none), children's homes (24) or secure units (6), 1-90 days later. "
+    "2025-04-01 are not; run on to 2025-06-30, those placed later go to supported accommodation "
+    "(48, though the lever's 16-17 mix has none), children's homes (24) or secure units (6), "
+    "1-90 days after the date. "
     "With the default capacities no child waits on the date, so the lever's results are not "
     "affected; the fix (a waiting child re-chooses its type when capacities or the mix change) "
     "is left to the care stage's owner",
