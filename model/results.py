@@ -346,6 +346,13 @@ class View:
         k = np.searchsorted(self.starts, t, side="right") - 1
         inside = (k >= 0) & (t < self.ends[np.clip(k, 0, None)])
         self.flow = ev[inside].assign(period=self.labels[k[inside]])
+        # event codes of the flow rows, so selecting events compares small integers
+        events = self.flow["event"]
+        if isinstance(events.dtype, pd.CategoricalDtype):
+            self._event_codes: np.ndarray | None = events.cat.codes.to_numpy()
+            self._event_code = {str(c): i for i, c in enumerate(events.cat.categories)}
+        else:
+            self._event_codes, self._event_code = None, {}
         groups = sorted(map(str, ev[group_by].dropna().unique())) if len(ev) else []
         if group_by == "all":
             groups = ["all"]
@@ -376,7 +383,15 @@ class View:
         """The flow rows of these events (one frame per set of names, shared: read only)."""
         key = "|".join(names)
         if key not in self._of:
-            self._of[key] = self.flow[self.flow["event"].isin(names).to_numpy()]
+            if self._event_codes is None:
+                mask = self.flow["event"].isin(names).to_numpy()
+            else:
+                codes = [self._event_code[n] for n in names if n in self._event_code]
+                if len(codes) == 1:
+                    mask = self._event_codes == codes[0]
+                else:
+                    mask = np.isin(self._event_codes, codes)
+            self._of[key] = self.flow[mask]
         return self._of[key]
 
     def nunique(self, frame: pd.DataFrame) -> pd.Series:
