@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from model.output import OutputExistsError
+from model.scenario import MAX_REPLICATES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,8 +52,8 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date; use YYYY-MM-DD") from None
 
 
-def _whole_number(minimum: int) -> Callable[[str], int]:
-    """argparse type: a whole number of at least ``minimum``."""
+def _whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """argparse type: a whole number of at least ``minimum`` (and at most ``maximum``)."""
 
     def parse(text: str) -> int:
         try:
@@ -61,13 +62,24 @@ def _whole_number(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{value} must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(
+                f"{value} is too large; allowed: {minimum} to {maximum:,}"
+            )
         return value
 
     return parse
 
 
-_positive_int = _whole_number(1)
+# Upper bounds: a huge count would otherwise exhaust memory (a list of that many runs) or
+# start that many processes, instead of an error.
+MAX_COUNT = 1_000_000  # trials, rounds, sample sizes, runs per task
+MAX_WORKERS = 1024
+_positive_int = _whole_number(1, MAX_COUNT)
+_reps = _whole_number(1, MAX_REPLICATES)
+_workers = _whole_number(1, MAX_WORKERS)
 _seed = _whole_number(0)
+_optimiser_seed = _whole_number(0, 2**32 - 1)  # Optuna's samplers take a 32-bit seed
 
 
 def _share(text: str) -> float:
@@ -91,11 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--start", type=_date, help="first day (YYYY-MM-DD); default from the scenario"
     )
     run.add_argument("--end", type=_date, help="last day, included; default from the scenario")
-    run.add_argument("--reps", type=_positive_int, help="replicates; default from the scenario")
+    run.add_argument("--reps", type=_reps, help="replicates; default from the scenario")
     run.add_argument("--seed", type=_seed, help="root seed; default from the scenario")
     run.add_argument(
         "--workers",
-        type=_positive_int,
+        type=_workers,
         default=1,
         help="worker processes (results do not depend on it)",
     )
@@ -139,11 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="names in scenarios/ or .toml paths; the first is the baseline unless --baseline",
     )
     cmp_.add_argument("--baseline", help="which of the scenarios is the comparator")
-    cmp_.add_argument("--reps", type=_positive_int, help="replicates; default from the baseline")
+    cmp_.add_argument("--reps", type=_reps, help="replicates; default from the baseline")
     cmp_.add_argument("--seed", type=_seed, help="root seed for all; default the baseline's")
     cmp_.add_argument("--start", type=_date, help="first day for all")
     cmp_.add_argument("--end", type=_date, help="last day for all")
-    cmp_.add_argument("--workers", type=_positive_int, default=1)
+    cmp_.add_argument("--workers", type=_workers, default=1)
     cmp_.add_argument("--out", type=Path, help="output folder; default out/<baseline>-vs-<...>")
     cmp_.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
     cmp_.add_argument("--quiet", action="store_true", help="no progress bar or table")
@@ -181,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario", default="historical", help="a scenario name or .toml path (a variant)"
     )
     check.add_argument("--seed", type=_seed, help="root seed; default the scenario's")
-    check.add_argument("--workers", type=_positive_int, default=1)
+    check.add_argument("--workers", type=_workers, default=1)
 
     cal = sub.add_parser("calibrate", help="fit parameters marked calibrate = true to fit targets")
     cal.add_argument(
@@ -209,7 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATTERN",
         help="fit only the calibrated parameters matching this glob (repeatable), e.g. 'care.*'",
     )
-    cal.add_argument("--optimiser-seed", type=_seed, default=1, help="seed of the sampler")
+    cal.add_argument(
+        "--optimiser-seed", type=_optimiser_seed, default=1, help="seed of the sampler"
+    )
     cal.add_argument(
         "--ensemble-size",
         type=_positive_int,
@@ -227,10 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="a parquet of sets already accepted (an earlier ensemble.parquet) to continue from",
     )
-    cal.add_argument("--workers", type=_positive_int, default=1)
+    cal.add_argument("--workers", type=_workers, default=1)
     cal.add_argument(
         "--reps",
-        type=_positive_int,
+        type=_reps,
         default=2,
         help="replicates per candidate (common random numbers across candidates)",
     )
@@ -256,7 +270,7 @@ def add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
     )
     sw.add_argument(
         "--workers",
-        type=_positive_int,
+        type=_workers,
         default=1,
         help="local worker processes (results do not depend on it)",
     )
