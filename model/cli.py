@@ -339,7 +339,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from model.output import atomic_dir, manifest, write_table
+    from model.output import atomic_dir, manifest, out_lock, write_table
     from model.runner import RunSpec
     from model.scenario import load_scenario
 
@@ -350,50 +350,54 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     reps = args.reps or scenario.replicates
     out, force = _out_folder(args, scenario.name)
-    derive = published_tables_of if args.tables else None
-    specs = [RunSpec(scenario, r, keep_events=args.events, derive=derive) for r in range(reps)]
-    started = time.perf_counter()
-    results = _run_with_bar(specs, args, scenario.name)
-    wall = time.perf_counter() - started
-    summary = pd.concat([r.summary for r in results], ignore_index=True)
-    with atomic_dir(out, force=force) as tmp:
-        write_table(summary, tmp / "summary.csv")
-        if args.tables:
-            tables = [
-                r.derived.assign(replicate=r.replicate) for r in results if r.derived is not None
-            ]
-            write_table(pd.concat(tables, ignore_index=True), tmp / "published_tables.csv")
-        if args.events:
-            write_table(
-                pd.concat([r.events for r in results], ignore_index=True), tmp / "events.parquet"
-            )
-            write_table(
-                pd.concat([r.children for r in results], ignore_index=True),
-                tmp / "children.parquet",
-            )
-        meta = manifest(
-            scenario.resolved(),
-            scenario.seed,
-            range(reps),
-            {
-                "command": args.argv,
-                "effects": args.effects,
-                "outputs": [*sorted(p.name for p in tmp.iterdir()), "manifest.json"],
-                "evidence": scenario.evidence(),
-                "timing": {
-                    "wall_s": round(wall, 3),
-                    "workers": args.workers,
-                    "backend": args.backend,
-                    "per_replicate": [
-                        {k: round(v, 3) for k, v in r.timing.items()} for r in results
-                    ],
+    with out_lock(out):
+        derive = published_tables_of if args.tables else None
+        specs = [RunSpec(scenario, r, keep_events=args.events, derive=derive) for r in range(reps)]
+        started = time.perf_counter()
+        results = _run_with_bar(specs, args, scenario.name)
+        wall = time.perf_counter() - started
+        summary = pd.concat([r.summary for r in results], ignore_index=True)
+        with atomic_dir(out, force=force) as tmp:
+            write_table(summary, tmp / "summary.csv")
+            if args.tables:
+                tables = [
+                    r.derived.assign(replicate=r.replicate)
+                    for r in results
+                    if r.derived is not None
+                ]
+                write_table(pd.concat(tables, ignore_index=True), tmp / "published_tables.csv")
+            if args.events:
+                write_table(
+                    pd.concat([r.events for r in results], ignore_index=True),
+                    tmp / "events.parquet",
+                )
+                write_table(
+                    pd.concat([r.children for r in results], ignore_index=True),
+                    tmp / "children.parquet",
+                )
+            meta = manifest(
+                scenario.resolved(),
+                scenario.seed,
+                range(reps),
+                {
+                    "command": args.argv,
+                    "effects": args.effects,
+                    "outputs": [*sorted(p.name for p in tmp.iterdir()), "manifest.json"],
+                    "evidence": scenario.evidence(),
+                    "timing": {
+                        "wall_s": round(wall, 3),
+                        "workers": args.workers,
+                        "backend": args.backend,
+                        "per_replicate": [
+                            {k: round(v, 3) for k, v in r.timing.items()} for r in results
+                        ],
+                    },
                 },
-            },
-        )
-        (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
-    if not args.quiet:
-        print_table(summary, scenario.name, reps, out)
-    return 0
+            )
+            (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
+        if not args.quiet:
+            print_table(summary, scenario.name, reps, out)
+        return 0
 
 
 def published_tables_of(
@@ -453,7 +457,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from model.compare import compare_summaries
-    from model.output import atomic_dir, manifest, write_table
+    from model.output import atomic_dir, manifest, out_lock, write_table
     from model.report import build_report, flows_since
     from model.report.evidence import cited_sources, policy_dates
     from model.results import METRICS
@@ -506,99 +510,106 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out, force = _out_folder(
         args, default if len(default) <= 80 else f"{base.name}-vs-{len(options)}-options"
     )
-    dates = sorted({d for sc in ordered[1:] for d in policy_dates(base.resolved(), sc.resolved())})
-    since = dt.date.fromisoformat(dates[0]) if dates else base.start
-    modes = [args.effects, *(["null"] if args.with_null else [])]
-    specs = [
-        RunSpec(
-            _with_set(sc, ensemble, r, args.ensemble).with_effects(mode),
-            r,
-            derive=flows_since(since) if mode == args.effects else None,
+    with out_lock(out):
+        dates = sorted(
+            {d for sc in ordered[1:] for d in policy_dates(base.resolved(), sc.resolved())}
         )
-        for mode in modes
-        for sc in ordered
-        for r in range(reps)
-    ]
-    started = time.perf_counter()
-    results = _run_with_bar(specs, args, f"{base.name} vs {', '.join(options)}")
-    wall = time.perf_counter() - started
-    per_mode = len(ordered) * reps
-    with atomic_dir(out, force=force) as tmp:
-        for m in range(len(modes)):
-            folder = tmp if m == 0 else tmp / "null"
-            folder.mkdir(exist_ok=True)
-            chunk = results[m * per_mode : (m + 1) * per_mode]
-            summaries = {
-                sc.name: pd.concat(
-                    [r.summary for r in chunk[i * reps : (i + 1) * reps]], ignore_index=True
+        since = dt.date.fromisoformat(dates[0]) if dates else base.start
+        modes = [args.effects, *(["null"] if args.with_null else [])]
+        specs = [
+            RunSpec(
+                _with_set(sc, ensemble, r, args.ensemble).with_effects(mode),
+                r,
+                derive=flows_since(since) if mode == args.effects else None,
+            )
+            for mode in modes
+            for sc in ordered
+            for r in range(reps)
+        ]
+        started = time.perf_counter()
+        results = _run_with_bar(specs, args, f"{base.name} vs {', '.join(options)}")
+        wall = time.perf_counter() - started
+        per_mode = len(ordered) * reps
+        with atomic_dir(out, force=force) as tmp:
+            for m in range(len(modes)):
+                folder = tmp if m == 0 else tmp / "null"
+                folder.mkdir(exist_ok=True)
+                chunk = results[m * per_mode : (m + 1) * per_mode]
+                summaries = {
+                    sc.name: pd.concat(
+                        [r.summary for r in chunk[i * reps : (i + 1) * reps]], ignore_index=True
+                    )
+                    for i, sc in enumerate(ordered)
+                }
+                write_table(compare_summaries(summaries, base.name), folder / "comparison.csv")
+                write_table(
+                    pd.concat(summaries.values(), ignore_index=True), folder / "summary.csv"
                 )
-                for i, sc in enumerate(ordered)
-            }
-            write_table(compare_summaries(summaries, base.name), folder / "comparison.csv")
-            write_table(pd.concat(summaries.values(), ignore_index=True), folder / "summary.csv")
-            if m == 0:
-                flows = [
-                    r.derived.assign(scenario=r.scenario, replicate=r.replicate)
-                    for r in chunk
-                    if r.derived is not None
-                ]
-                table = pd.concat(flows, ignore_index=True)
-                cols = ["scenario", "replicate", "rg_stage", "cg_stage", "referrals"]
-                write_table(table[cols], tmp / "pathways.csv")
-        meta = manifest(
-            {sc.name: sc.with_effects(args.effects).resolved() for sc in ordered},
-            base.seed,
-            range(reps),
-            {
-                "command": args.argv,
-                "effects": args.effects,
-                "comparison": {
-                    "baseline": base.name,
-                    "scenarios": [sc.name for sc in ordered],
-                    "replicates": reps,
-                    "root_seed": base.seed,
+                if m == 0:
+                    flows = [
+                        r.derived.assign(scenario=r.scenario, replicate=r.replicate)
+                        for r in chunk
+                        if r.derived is not None
+                    ]
+                    table = pd.concat(flows, ignore_index=True)
+                    cols = ["scenario", "replicate", "rg_stage", "cg_stage", "referrals"]
+                    write_table(table[cols], tmp / "pathways.csv")
+            meta = manifest(
+                {sc.name: sc.with_effects(args.effects).resolved() for sc in ordered},
+                base.seed,
+                range(reps),
+                {
+                    "command": args.argv,
                     "effects": args.effects,
-                    "with_null": args.with_null,
-                    "ensemble": args.ensemble,
-                    "ensemble_sets": (
-                        None
-                        if ensemble is None
-                        else [int(ensemble.iloc[r % len(ensemble)]["set_id"]) for r in range(reps)]
-                    ),
-                    "pathways_since": since.isoformat(),
-                    "sources": cited_sources(ordered),
-                    "metrics": dict(sorted(METRICS.items())),
-                },
-                "outputs": [
-                    "comparison.csv",
-                    "summary.csv",
-                    "pathways.csv",
-                    "manifest.json",
-                    "report.html",
-                    "figures/",
-                    *(["null/"] if args.with_null else []),
-                ],
-                "timing": {
-                    "wall_s": round(wall, 3),
-                    "workers": args.workers,
-                    "runs": len(specs),
-                    "per_run": [
-                        {
-                            "scenario": r.scenario,
-                            "replicate": r.replicate,
-                            **{k: round(v, 3) for k, v in r.timing.items()},
-                        }
-                        for r in results
+                    "comparison": {
+                        "baseline": base.name,
+                        "scenarios": [sc.name for sc in ordered],
+                        "replicates": reps,
+                        "root_seed": base.seed,
+                        "effects": args.effects,
+                        "with_null": args.with_null,
+                        "ensemble": args.ensemble,
+                        "ensemble_sets": (
+                            None
+                            if ensemble is None
+                            else [
+                                int(ensemble.iloc[r % len(ensemble)]["set_id"]) for r in range(reps)
+                            ]
+                        ),
+                        "pathways_since": since.isoformat(),
+                        "sources": cited_sources(ordered),
+                        "metrics": dict(sorted(METRICS.items())),
+                    },
+                    "outputs": [
+                        "comparison.csv",
+                        "summary.csv",
+                        "pathways.csv",
+                        "manifest.json",
+                        "report.html",
+                        "figures/",
+                        *(["null/"] if args.with_null else []),
                     ],
+                    "timing": {
+                        "wall_s": round(wall, 3),
+                        "workers": args.workers,
+                        "runs": len(specs),
+                        "per_run": [
+                            {
+                                "scenario": r.scenario,
+                                "replicate": r.replicate,
+                                **{k: round(v, 3) for k, v in r.timing.items()},
+                            }
+                            for r in results
+                        ],
+                    },
                 },
-            },
-        )
-        (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
-        build_report(tmp)
-    if not args.quiet:
-        comparison = pd.read_csv(out / "comparison.csv", dtype={"group": str})
-        print_comparison(comparison, base.name, options, reps, out)
-    return 0
+            )
+            (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
+            build_report(tmp)
+        if not args.quiet:
+            comparison = pd.read_csv(out / "comparison.csv", dtype={"group": str})
+            print_comparison(comparison, base.name, options, reps, out)
+        return 0
 
 
 def _with_set(scenario: Any, ensemble: Any, replicate: int, fit_id: str | None) -> Any:
