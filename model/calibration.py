@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -177,6 +177,10 @@ def load_targets(path: Path | None = None, obs: ObservationModel | None = None) 
                 f"value {t['role']!r} not allowed; "
                 f"allowed: {list(ROLES)}." + suggest(t["role"], ROLES),
             )
+        for key in ("view", "observation", "locator", "unit", "population", "group"):
+            ok = str | int if key == "group" else str  # a group may be written as a number
+            if key in t and (isinstance(t[key], bool) or not isinstance(t[key], ok)):
+                raise ScenarioError(path, f"{where}.{key}", f"value {t[key]!r} must be a string")
         view = t.get("view", "metric")
         if view not in VIEWS:
             raise ScenarioError(
@@ -219,8 +223,9 @@ def load_targets(path: Path | None = None, obs: ObservationModel | None = None) 
         if (
             not isinstance(tol, dict)
             or tol.get("kind") not in ("relative", "absolute")
+            or isinstance(tol.get("value"), bool)
             or not isinstance(tol.get("value"), int | float)
-            or tol["value"] <= 0
+            or not 0 < tol["value"] < math.inf  # also rejects nan
         ):
             raise ScenarioError(
                 path,
@@ -229,22 +234,23 @@ def load_targets(path: Path | None = None, obs: ObservationModel | None = None) 
             )
         if t["kind"] == "flow":
             start_in, end_in = t.get("start"), t.get("end")
-            if (
-                not isinstance(start_in, dt.date)
-                or not isinstance(end_in, dt.date)
-                or end_in <= start_in
-            ):
-                raise ScenarioError(path, where, "a flow needs dates start < end")
+            if not _is_date(start_in) or not _is_date(end_in) or end_in <= start_in:
+                raise ScenarioError(
+                    path,
+                    where,
+                    f"a flow needs dates start < end (TOML dates like 2023-01-01, no time); "
+                    f"got start {start_in!r}, end {end_in!r}",
+                )
             start, end = start_in, end_in
         else:
             at = t.get("at")
-            if not isinstance(at, dt.date):
+            if not _is_date(at):
                 raise ScenarioError(path, f"{where}.at", "a stock needs a date `at`")
             start = end = at
         cohort = None
         if view == "cohort_awaiting_share":
             c0, c1 = t.get("cohort_start"), t.get("cohort_end")
-            if not isinstance(c0, dt.date) or not isinstance(c1, dt.date) or c1 <= c0:
+            if not _is_date(c0) or not _is_date(c1) or c1 <= c0:
                 raise ScenarioError(
                     path, where, "a cohort view needs dates cohort_start < cohort_end"
                 )
@@ -258,6 +264,14 @@ def load_targets(path: Path | None = None, obs: ObservationModel | None = None) 
                 f"value {den!r} must be a table {{ metric = ..., group_by = ..., group = ... }}",
             )
         if den is not None:
+            for key in den:
+                if key not in ("metric", "group_by", "group"):
+                    raise ScenarioError(
+                        path,
+                        f"{where}.denominator.{key}",
+                        "unknown key; allowed: ['group', 'group_by', 'metric']."
+                        + suggest(key, ("metric", "group_by", "group")),
+                    )
             den = {
                 "metric": den.get("metric", t["metric"]),
                 "group_by": den.get("group_by", t["group_by"]),
@@ -294,6 +308,11 @@ def load_targets(path: Path | None = None, obs: ObservationModel | None = None) 
             )
         )
     return out
+
+
+def _is_date(value: Any) -> TypeGuard[dt.date]:
+    """A TOML date (a date-time is not a date: it cannot be compared with one)."""
+    return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
 
 
 def known_groups() -> dict[str, set[str]]:
@@ -333,12 +352,12 @@ def _check_group(
 
 
 def _check_metric(path: Path, where: str, metric: str, group_by: str) -> None:
-    if metric not in REGISTRY:
+    if not isinstance(metric, str) or metric not in REGISTRY:
         raise ScenarioError(
-            path, f"{where}.metric", f"unknown metric '{metric}'." + suggest(metric, REGISTRY)
+            path, f"{where}.metric", f"unknown metric '{metric}'." + suggest(str(metric), REGISTRY)
         )
     allowed = (*GROUP_BYS, "placement_type")  # placement_type: placement metrics only
-    if group_by not in allowed:
+    if not isinstance(group_by, str) or group_by not in allowed:
         raise ScenarioError(
             path, f"{where}.group_by", f"value {group_by!r} not allowed; allowed: {list(allowed)}"
         )

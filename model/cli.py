@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from model.output import OutputExistsError
+from model.scenario import MAX_REPLICATES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,8 +52,8 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date; use YYYY-MM-DD") from None
 
 
-def _whole_number(minimum: int) -> Callable[[str], int]:
-    """argparse type: a whole number of at least ``minimum``."""
+def _whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """argparse type: a whole number of at least ``minimum`` (and at most ``maximum``)."""
 
     def parse(text: str) -> int:
         try:
@@ -61,13 +62,24 @@ def _whole_number(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{value} must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(
+                f"{value} is too large; allowed: {minimum} to {maximum:,}"
+            )
         return value
 
     return parse
 
 
-_positive_int = _whole_number(1)
+# Upper bounds: a huge count would otherwise exhaust memory (a list of that many runs) or
+# start that many processes, instead of an error.
+MAX_COUNT = 1_000_000  # trials, rounds, sample sizes, runs per task
+MAX_WORKERS = 1024
+_positive_int = _whole_number(1, MAX_COUNT)
+_reps = _whole_number(1, MAX_REPLICATES)
+_workers = _whole_number(1, MAX_WORKERS)
 _seed = _whole_number(0)
+_optimiser_seed = _whole_number(0, 2**32 - 1)  # Optuna's samplers take a 32-bit seed
 
 
 def _share(text: str) -> float:
@@ -91,11 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--start", type=_date, help="first day (YYYY-MM-DD); default from the scenario"
     )
     run.add_argument("--end", type=_date, help="last day, included; default from the scenario")
-    run.add_argument("--reps", type=_positive_int, help="replicates; default from the scenario")
+    run.add_argument("--reps", type=_reps, help="replicates; default from the scenario")
     run.add_argument("--seed", type=_seed, help="root seed; default from the scenario")
     run.add_argument(
         "--workers",
-        type=_positive_int,
+        type=_workers,
         default=1,
         help="worker processes (results do not depend on it)",
     )
@@ -139,11 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="names in scenarios/ or .toml paths; the first is the baseline unless --baseline",
     )
     cmp_.add_argument("--baseline", help="which of the scenarios is the comparator")
-    cmp_.add_argument("--reps", type=_positive_int, help="replicates; default from the baseline")
+    cmp_.add_argument("--reps", type=_reps, help="replicates; default from the baseline")
     cmp_.add_argument("--seed", type=_seed, help="root seed for all; default the baseline's")
     cmp_.add_argument("--start", type=_date, help="first day for all")
     cmp_.add_argument("--end", type=_date, help="last day for all")
-    cmp_.add_argument("--workers", type=_positive_int, default=1)
+    cmp_.add_argument("--workers", type=_workers, default=1)
     cmp_.add_argument("--out", type=Path, help="output folder; default out/<baseline>-vs-<...>")
     cmp_.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
     cmp_.add_argument("--quiet", action="store_true", help="no progress bar or table")
@@ -181,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario", default="historical", help="a scenario name or .toml path (a variant)"
     )
     check.add_argument("--seed", type=_seed, help="root seed; default the scenario's")
-    check.add_argument("--workers", type=_positive_int, default=1)
+    check.add_argument("--workers", type=_workers, default=1)
 
     cal = sub.add_parser("calibrate", help="fit parameters marked calibrate = true to fit targets")
     cal.add_argument(
@@ -209,7 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATTERN",
         help="fit only the calibrated parameters matching this glob (repeatable), e.g. 'care.*'",
     )
-    cal.add_argument("--optimiser-seed", type=_seed, default=1, help="seed of the sampler")
+    cal.add_argument(
+        "--optimiser-seed", type=_optimiser_seed, default=1, help="seed of the sampler"
+    )
     cal.add_argument(
         "--ensemble-size",
         type=_positive_int,
@@ -227,10 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="a parquet of sets already accepted (an earlier ensemble.parquet) to continue from",
     )
-    cal.add_argument("--workers", type=_positive_int, default=1)
+    cal.add_argument("--workers", type=_workers, default=1)
     cal.add_argument(
         "--reps",
-        type=_positive_int,
+        type=_reps,
         default=2,
         help="replicates per candidate (common random numbers across candidates)",
     )
@@ -256,7 +270,7 @@ def add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
     )
     sw.add_argument(
         "--workers",
-        type=_positive_int,
+        type=_workers,
         default=1,
         help="local worker processes (results do not depend on it)",
     )
@@ -325,7 +339,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from model.output import atomic_dir, manifest, write_table
+    from model.output import atomic_dir, manifest, out_lock, write_table
     from model.runner import RunSpec
     from model.scenario import load_scenario
 
@@ -336,50 +350,54 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     reps = args.reps or scenario.replicates
     out, force = _out_folder(args, scenario.name)
-    derive = published_tables_of if args.tables else None
-    specs = [RunSpec(scenario, r, keep_events=args.events, derive=derive) for r in range(reps)]
-    started = time.perf_counter()
-    results = _run_with_bar(specs, args, scenario.name)
-    wall = time.perf_counter() - started
-    summary = pd.concat([r.summary for r in results], ignore_index=True)
-    with atomic_dir(out, force=force) as tmp:
-        write_table(summary, tmp / "summary.csv")
-        if args.tables:
-            tables = [
-                r.derived.assign(replicate=r.replicate) for r in results if r.derived is not None
-            ]
-            write_table(pd.concat(tables, ignore_index=True), tmp / "published_tables.csv")
-        if args.events:
-            write_table(
-                pd.concat([r.events for r in results], ignore_index=True), tmp / "events.parquet"
-            )
-            write_table(
-                pd.concat([r.children for r in results], ignore_index=True),
-                tmp / "children.parquet",
-            )
-        meta = manifest(
-            scenario.resolved(),
-            scenario.seed,
-            range(reps),
-            {
-                "command": args.argv,
-                "effects": args.effects,
-                "outputs": [*sorted(p.name for p in tmp.iterdir()), "manifest.json"],
-                "evidence": scenario.evidence(),
-                "timing": {
-                    "wall_s": round(wall, 3),
-                    "workers": args.workers,
-                    "backend": args.backend,
-                    "per_replicate": [
-                        {k: round(v, 3) for k, v in r.timing.items()} for r in results
-                    ],
+    with out_lock(out):
+        derive = published_tables_of if args.tables else None
+        specs = [RunSpec(scenario, r, keep_events=args.events, derive=derive) for r in range(reps)]
+        started = time.perf_counter()
+        results = _run_with_bar(specs, args, scenario.name)
+        wall = time.perf_counter() - started
+        summary = pd.concat([r.summary for r in results], ignore_index=True)
+        with atomic_dir(out, force=force) as tmp:
+            write_table(summary, tmp / "summary.csv")
+            if args.tables:
+                tables = [
+                    r.derived.assign(replicate=r.replicate)
+                    for r in results
+                    if r.derived is not None
+                ]
+                write_table(pd.concat(tables, ignore_index=True), tmp / "published_tables.csv")
+            if args.events:
+                write_table(
+                    pd.concat([r.events for r in results], ignore_index=True),
+                    tmp / "events.parquet",
+                )
+                write_table(
+                    pd.concat([r.children for r in results], ignore_index=True),
+                    tmp / "children.parquet",
+                )
+            meta = manifest(
+                scenario.resolved(),
+                scenario.seed,
+                range(reps),
+                {
+                    "command": args.argv,
+                    "effects": args.effects,
+                    "outputs": [*sorted(p.name for p in tmp.iterdir()), "manifest.json"],
+                    "evidence": scenario.evidence(),
+                    "timing": {
+                        "wall_s": round(wall, 3),
+                        "workers": args.workers,
+                        "backend": args.backend,
+                        "per_replicate": [
+                            {k: round(v, 3) for k, v in r.timing.items()} for r in results
+                        ],
+                    },
                 },
-            },
-        )
-        (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
-    if not args.quiet:
-        print_table(summary, scenario.name, reps, out)
-    return 0
+            )
+            (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
+        if not args.quiet:
+            print_table(summary, scenario.name, reps, out)
+        return 0
 
 
 def published_tables_of(
@@ -439,7 +457,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from model.compare import compare_summaries
-    from model.output import atomic_dir, manifest, write_table
+    from model.output import atomic_dir, manifest, out_lock, write_table
     from model.report import build_report, flows_since
     from model.report.evidence import cited_sources, policy_dates
     from model.results import METRICS
@@ -492,99 +510,106 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out, force = _out_folder(
         args, default if len(default) <= 80 else f"{base.name}-vs-{len(options)}-options"
     )
-    dates = sorted({d for sc in ordered[1:] for d in policy_dates(base.resolved(), sc.resolved())})
-    since = dt.date.fromisoformat(dates[0]) if dates else base.start
-    modes = [args.effects, *(["null"] if args.with_null else [])]
-    specs = [
-        RunSpec(
-            _with_set(sc, ensemble, r, args.ensemble).with_effects(mode),
-            r,
-            derive=flows_since(since) if mode == args.effects else None,
+    with out_lock(out):
+        dates = sorted(
+            {d for sc in ordered[1:] for d in policy_dates(base.resolved(), sc.resolved())}
         )
-        for mode in modes
-        for sc in ordered
-        for r in range(reps)
-    ]
-    started = time.perf_counter()
-    results = _run_with_bar(specs, args, f"{base.name} vs {', '.join(options)}")
-    wall = time.perf_counter() - started
-    per_mode = len(ordered) * reps
-    with atomic_dir(out, force=force) as tmp:
-        for m in range(len(modes)):
-            folder = tmp if m == 0 else tmp / "null"
-            folder.mkdir(exist_ok=True)
-            chunk = results[m * per_mode : (m + 1) * per_mode]
-            summaries = {
-                sc.name: pd.concat(
-                    [r.summary for r in chunk[i * reps : (i + 1) * reps]], ignore_index=True
+        since = dt.date.fromisoformat(dates[0]) if dates else base.start
+        modes = [args.effects, *(["null"] if args.with_null else [])]
+        specs = [
+            RunSpec(
+                _with_set(sc, ensemble, r, args.ensemble).with_effects(mode),
+                r,
+                derive=flows_since(since) if mode == args.effects else None,
+            )
+            for mode in modes
+            for sc in ordered
+            for r in range(reps)
+        ]
+        started = time.perf_counter()
+        results = _run_with_bar(specs, args, f"{base.name} vs {', '.join(options)}")
+        wall = time.perf_counter() - started
+        per_mode = len(ordered) * reps
+        with atomic_dir(out, force=force) as tmp:
+            for m in range(len(modes)):
+                folder = tmp if m == 0 else tmp / "null"
+                folder.mkdir(exist_ok=True)
+                chunk = results[m * per_mode : (m + 1) * per_mode]
+                summaries = {
+                    sc.name: pd.concat(
+                        [r.summary for r in chunk[i * reps : (i + 1) * reps]], ignore_index=True
+                    )
+                    for i, sc in enumerate(ordered)
+                }
+                write_table(compare_summaries(summaries, base.name), folder / "comparison.csv")
+                write_table(
+                    pd.concat(summaries.values(), ignore_index=True), folder / "summary.csv"
                 )
-                for i, sc in enumerate(ordered)
-            }
-            write_table(compare_summaries(summaries, base.name), folder / "comparison.csv")
-            write_table(pd.concat(summaries.values(), ignore_index=True), folder / "summary.csv")
-            if m == 0:
-                flows = [
-                    r.derived.assign(scenario=r.scenario, replicate=r.replicate)
-                    for r in chunk
-                    if r.derived is not None
-                ]
-                table = pd.concat(flows, ignore_index=True)
-                cols = ["scenario", "replicate", "rg_stage", "cg_stage", "referrals"]
-                write_table(table[cols], tmp / "pathways.csv")
-        meta = manifest(
-            {sc.name: sc.with_effects(args.effects).resolved() for sc in ordered},
-            base.seed,
-            range(reps),
-            {
-                "command": args.argv,
-                "effects": args.effects,
-                "comparison": {
-                    "baseline": base.name,
-                    "scenarios": [sc.name for sc in ordered],
-                    "replicates": reps,
-                    "root_seed": base.seed,
+                if m == 0:
+                    flows = [
+                        r.derived.assign(scenario=r.scenario, replicate=r.replicate)
+                        for r in chunk
+                        if r.derived is not None
+                    ]
+                    table = pd.concat(flows, ignore_index=True)
+                    cols = ["scenario", "replicate", "rg_stage", "cg_stage", "referrals"]
+                    write_table(table[cols], tmp / "pathways.csv")
+            meta = manifest(
+                {sc.name: sc.with_effects(args.effects).resolved() for sc in ordered},
+                base.seed,
+                range(reps),
+                {
+                    "command": args.argv,
                     "effects": args.effects,
-                    "with_null": args.with_null,
-                    "ensemble": args.ensemble,
-                    "ensemble_sets": (
-                        None
-                        if ensemble is None
-                        else [int(ensemble.iloc[r % len(ensemble)]["set_id"]) for r in range(reps)]
-                    ),
-                    "pathways_since": since.isoformat(),
-                    "sources": cited_sources(ordered),
-                    "metrics": dict(sorted(METRICS.items())),
-                },
-                "outputs": [
-                    "comparison.csv",
-                    "summary.csv",
-                    "pathways.csv",
-                    "manifest.json",
-                    "report.html",
-                    "figures/",
-                    *(["null/"] if args.with_null else []),
-                ],
-                "timing": {
-                    "wall_s": round(wall, 3),
-                    "workers": args.workers,
-                    "runs": len(specs),
-                    "per_run": [
-                        {
-                            "scenario": r.scenario,
-                            "replicate": r.replicate,
-                            **{k: round(v, 3) for k, v in r.timing.items()},
-                        }
-                        for r in results
+                    "comparison": {
+                        "baseline": base.name,
+                        "scenarios": [sc.name for sc in ordered],
+                        "replicates": reps,
+                        "root_seed": base.seed,
+                        "effects": args.effects,
+                        "with_null": args.with_null,
+                        "ensemble": args.ensemble,
+                        "ensemble_sets": (
+                            None
+                            if ensemble is None
+                            else [
+                                int(ensemble.iloc[r % len(ensemble)]["set_id"]) for r in range(reps)
+                            ]
+                        ),
+                        "pathways_since": since.isoformat(),
+                        "sources": cited_sources(ordered),
+                        "metrics": dict(sorted(METRICS.items())),
+                    },
+                    "outputs": [
+                        "comparison.csv",
+                        "summary.csv",
+                        "pathways.csv",
+                        "manifest.json",
+                        "report.html",
+                        "figures/",
+                        *(["null/"] if args.with_null else []),
                     ],
+                    "timing": {
+                        "wall_s": round(wall, 3),
+                        "workers": args.workers,
+                        "runs": len(specs),
+                        "per_run": [
+                            {
+                                "scenario": r.scenario,
+                                "replicate": r.replicate,
+                                **{k: round(v, 3) for k, v in r.timing.items()},
+                            }
+                            for r in results
+                        ],
+                    },
                 },
-            },
-        )
-        (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
-        build_report(tmp)
-    if not args.quiet:
-        comparison = pd.read_csv(out / "comparison.csv", dtype={"group": str})
-        print_comparison(comparison, base.name, options, reps, out)
-    return 0
+            )
+            (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
+            build_report(tmp)
+        if not args.quiet:
+            comparison = pd.read_csv(out / "comparison.csv", dtype={"group": str})
+            print_comparison(comparison, base.name, options, reps, out)
+        return 0
 
 
 def _with_set(scenario: Any, ensemble: Any, replicate: int, fit_id: str | None) -> Any:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -58,6 +59,68 @@ def atomic_dir(out: Path, force: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextmanager
+def out_lock(out: Path) -> Iterator[None]:
+    """Hold ``.<name>.lock`` beside ``out`` (created with O_EXCL, holding the pid) while a
+    command writes ``out``, so that a second process given the same ``--out`` stops with a
+    clear error instead of both writing it. A lock whose process is gone (killed with
+    ``kill -9``) is taken over. The lock file is removed when the command ends.
+
+    Raises:
+        OutputExistsError: a live process holds the lock.
+    """
+    out = Path(out)
+    lock = out.parent / f".{out.name}.lock"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            pid = _lock_owner(lock)
+            if pid is None or _alive(pid):
+                raise OutputExistsError(
+                    f"{out}: another nrmsim process (pid {pid if pid else 'starting'}) is "
+                    f"writing to this folder; wait for it to finish or choose another --out "
+                    f"(lock file {lock})"
+                ) from None
+            lock.unlink(missing_ok=True)  # its process was killed: take it over
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        break
+    else:
+        raise OutputExistsError(f"{out}: could not take the lock {lock}; try again")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _lock_owner(lock: Path) -> int | None:
+    """The pid in a lock file; None while its writer has not written it yet (or a pid of 0
+    if the file is empty and older than 10 s: a writer killed before writing its pid)."""
+    try:
+        text = lock.read_text().strip()
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return 0
+    if text.isdigit():
+        return int(text)
+    return 0 if age > 10 else None
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def git_state() -> dict[str, Any]:

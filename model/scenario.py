@@ -66,6 +66,8 @@ ENTRY_KEYS = {
 META_KEYS = {"name", "description", "extends"}
 RUN_KEYS = {"start", "end", "seed", "replicates", "warmup_start"}
 TIMELINE_KEYS = {"date", "name", "source", "set", "note", "enabled"}
+MAX_REPLICATES = 100_000  # replicates of one scenario (a list of runs held in memory)
+MAX_EXTENDS = 50  # files in one extends chain (real chains have a few; deeper is a mistake)
 
 
 class ScenarioError(ValueError):
@@ -508,6 +510,12 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
                 f"run.{key}",
                 f"value {v!r} must be a whole number >= {1 if key == 'replicates' else 0}",
             )
+    if run["replicates"] > MAX_REPLICATES:
+        raise ScenarioError(
+            path,
+            "run.replicates",
+            f"value {run['replicates']:,} is too large; allowed: 1 to {MAX_REPLICATES:,}",
+        )
     warmup = run.get("warmup_start")
     if warmup is not None:
         check_value(path, "run.warmup_start", warmup, "date")
@@ -532,10 +540,24 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
 def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
     if str(path.resolve()) in seen:
         raise ScenarioError(path, "meta.extends", "circular extends chain: " + " -> ".join(seen))
+    if len(seen) >= MAX_EXTENDS:
+        raise ScenarioError(
+            seen[0],
+            "meta.extends",
+            f"the extends chain is more than {MAX_EXTENDS} files deep (reached {path}); "
+            f"allowed: at most {MAX_EXTENDS}",
+        )
     doc = _read_toml(path)
     _check_keys(path, "", doc, {"meta", "run", "params", "timeline", "mechanism"})
     meta = doc.get("meta", {})
     _check_keys(path, "meta", meta, META_KEYS)
+    for key in ("name", "description", "extends"):
+        if key in meta and (not isinstance(meta[key], str) or (key == "name" and not meta[key])):
+            raise ScenarioError(
+                path,
+                f"meta.{key}",
+                f"value {meta[key]!r} must be a {'non-empty ' if key == 'name' else ''}string",
+            )
     run_in = doc.get("run", {})
     _check_keys(path, "run", run_in, RUN_KEYS)
     parent_name = meta.get("extends")
@@ -619,6 +641,15 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
                 )
             rng = (float(rng[0]), float(rng[1]))
         allowed = spec.choices
+        if "allowed" in node and (
+            not isinstance(node["allowed"], list)
+            or not all(isinstance(a, str) for a in node["allowed"])
+        ):
+            raise ScenarioError(
+                path,
+                f"{where}.allowed",
+                f"value {node['allowed']!r} must be a list of strings; allowed: {list(allowed)}",
+            )
         if "allowed" in node and tuple(node["allowed"]) != allowed:
             unknown = [a for a in node["allowed"] if a not in allowed]
             raise ScenarioError(
@@ -628,6 +659,11 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
                 f"(model/params.py){'; unknown: ' + str(unknown) if unknown else ''}. A policy "
                 "the code does not implement cannot be declared in a scenario file",
             )
+        for text_key in ("locator", "note"):
+            if text_key in node and not isinstance(node[text_key], str):
+                raise ScenarioError(
+                    path, f"{where}.{text_key}", f"value {node[text_key]!r} must be a string"
+                )
         if "calibrate" in node and not isinstance(node["calibrate"], bool):
             raise ScenarioError(
                 path, f"{where}.calibrate", f"value {node['calibrate']!r} must be true or false"

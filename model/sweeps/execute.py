@@ -41,7 +41,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from model.output import OutputExistsError, git_state, versions
+from model.output import OutputExistsError, git_state, out_lock, versions
 from model.scenario import Scenario, ScenarioError
 from model.sweeps.design import Design, applied_values, apply_point, make_design
 from model.sweeps.spec import Experiment, Factor, Output
@@ -581,10 +581,31 @@ def run_sweep(
         compact_parts: once every run is stored, merge the part files (one per task) into
             one file per scenario (see :func:`compact`).
     """
-    from tqdm import tqdm
 
     out = Path(out)
     design = design or make_design(exp)
+    with out_lock(out):
+        return _run_sweep(
+            exp, out, design, workers, scheduler, resume, quiet, chunk_size, evaluate, argv,
+            compact_parts,
+        )  # fmt: skip
+
+
+def _run_sweep(
+    exp: Experiment,
+    out: Path,
+    design: Design,
+    workers: int,
+    scheduler: str | None,
+    resume: bool,
+    quiet: bool,
+    chunk_size: int | None,
+    evaluate: Evaluate | None,
+    argv: Sequence[str],
+    compact_parts: bool,
+) -> SweepResult:
+    from tqdm import tqdm
+
     manifest = prepare_folder(exp, design, out, resume, argv)
     total = design.points * len(exp.scenarios) * exp.replicates
     done = completed_run_ids(out)

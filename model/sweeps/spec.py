@@ -76,6 +76,7 @@ OUTPUT_KEYS = {"metric", "year"}
 BETTER = ("lower", "higher")
 SCHEMA_VERSION = 1  # bump when the meaning of a spec field changes (changes the spec hash)
 MAX_DESIGN_POINTS = 1_000_000
+MAX_RUNS = 10_000_000  # design points x scenarios x replicates (weeks of CPU at 0.1 s a run)
 # metrics whose rows are not for group "all" (a sweep output is one number per run)
 NOT_SCALAR = {"placements_by_type"}
 
@@ -203,11 +204,15 @@ def resolve_experiment_path(name_or_path: str | Path) -> Path:
 def load_experiment(name_or_path: str | Path, size: int | None = None) -> Experiment:
     """Load, validate and resolve an experiment file; ``size`` overrides ``samples``."""
     path = resolve_experiment_path(name_or_path)
-    text = path.read_text(encoding="utf-8")
     try:
+        text = path.read_text(encoding="utf-8")
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(path, "-", f"not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(path, "-", f"not UTF-8 text: {exc}") from None
+    except OSError as exc:
+        raise ScenarioError(path, "-", f"cannot read: {exc.strerror}") from None
     _check_keys(path, "", doc, TOP_KEYS)
     exp = doc.get("experiment")
     if not isinstance(exp, dict):
@@ -290,6 +295,7 @@ def load_experiment(name_or_path: str | Path, size: int | None = None) -> Experi
         raise ScenarioError(path, "factor", f"method '{method}' needs at least 2 factors")
     if method == "psa" and len(scenarios) < 2:
         raise ScenarioError(path, "experiment.scenarios", "psa compares at least two scenarios")
+    _check_size(path, method, samples, factors, second_order, len(scenarios), replicates)
     return Experiment(
         path=path,
         name=name,
@@ -312,6 +318,43 @@ def load_experiment(name_or_path: str | Path, size: int | None = None) -> Experi
         better=better,
         text=text,
     )
+
+
+def _check_size(
+    path: Path,
+    method: str,
+    samples: int,
+    factors: Sequence[Factor],
+    second_order: bool,
+    n_scenarios: int,
+    replicates: int,
+) -> None:
+    """Refuse a design or a sweep too large to sample or store, before anything is written
+    (a huge ``samples`` or ``replicates`` would otherwise exhaust memory in the sampler)."""
+    n_factors = len(factors)
+    per_sample = {
+        "sobol": 2 * n_factors + 2 if second_order else n_factors + 2,
+        "morris": n_factors + 1,
+        "psa": 1,
+    }
+    if method in per_sample:  # the grid's size is checked with its factors
+        points = samples * per_sample[method]
+        if points > MAX_DESIGN_POINTS:
+            raise ScenarioError(
+                path,
+                "experiment.samples",
+                f"value {samples:,} gives {points:,} design points; at most "
+                f"{MAX_DESIGN_POINTS:,} are allowed (--size sets a smaller sample)",
+            )
+    else:
+        points = math.prod(f.levels or 1 for f in factors)  # at most MAX_DESIGN_POINTS
+    runs = points * n_scenarios * replicates
+    if runs > MAX_RUNS:
+        raise ScenarioError(
+            path,
+            "experiment.replicates",
+            f"value {replicates:,} gives {runs:,} runs; at most {MAX_RUNS:,} are allowed",
+        )
 
 
 # --------------------------------------------------------------------------- parts
@@ -633,13 +676,13 @@ def _check_bounds(path: Path, where: str, f: Factor, scenarios: Sequence[Scenari
                 values.append(
                     x if f.transform == "value" else v * x if f.transform == "scale" else v + x
                 )
-    bad = [v for v in values if not lo_ok <= v <= hi_ok]
+    bad = [v for v in values if not (math.isfinite(v) and lo_ok <= v <= hi_ok)]
     if bad:
         how = {"value": "values", "scale": "scaled values", "offset": "offset values"}[f.transform]
         raise ScenarioError(
             path,
             where,
-            f"'{f.param}' ({unit}) must stay in [{lo_ok}, {hi_ok}]; the range "
+            f"'{f.param}' ({unit}) must stay finite and in [{lo_ok}, {hi_ok}]; the range "
             f"[{f.low:g}, {f.high:g}] gives {how} from {min(values):g} to {max(values):g}",
         )
 
