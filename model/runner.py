@@ -9,7 +9,7 @@ import gc
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +18,7 @@ from multiprocessing.context import BaseContext
 
 import pandas as pd
 
+from model import rules as decision_rules
 from model.results import GROUP_BYS, Analysis, summary
 from model.scenario import Scenario
 from model.simulation import NRMModel, children_frame
@@ -35,6 +36,8 @@ class RunSpec:
     # optional: a table derived from (events, children, scenario) in the process that ran the
     # replicate, so callers get what they need from the event log without shipping the log
     derive: Callable[[pd.DataFrame, pd.DataFrame, Scenario], pd.DataFrame] | None = None
+    # replacement decision rules (``model.rules``): code, so set here, never in a scenario file
+    rules: Mapping[str, decision_rules.Rule] | None = None
 
 
 @dataclass
@@ -119,10 +122,13 @@ def frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
-def simulate(scenario: Scenario, replicate: int) -> NRMModel:
-    """Build and run the model for one replicate; return it for inspection (notebooks)."""
+def simulate(
+    scenario: Scenario, replicate: int, rules: Mapping[str, decision_rules.Rule] | None = None
+) -> NRMModel:
+    """Build and run the model for one replicate; return it for inspection (notebooks).
+    ``rules`` replaces decision rules (``model.rules``)."""
     with fewer_collections():
-        model = NRMModel(scenario, replicate)
+        model = NRMModel(scenario, replicate, rules=rules)
         model.run()
     return model
 
@@ -136,7 +142,7 @@ def analyse(model: NRMModel) -> tuple[Analysis, pd.DataFrame, pd.DataFrame]:
 def run_one(spec: RunSpec) -> RunResult:
     """Same spec in, same result out, in any process on any machine."""
     t0 = time.perf_counter()
-    model = simulate(spec.scenario, spec.replicate)
+    model = simulate(spec.scenario, spec.replicate, spec.rules)
     t1 = time.perf_counter()
     with frozen_heap():
         analysis, events, children = analyse(model)
@@ -144,6 +150,9 @@ def run_one(spec: RunSpec) -> RunResult:
         table = summary(analysis, sc.sim_start, sc.start, sc.end, spec.group_bys, spec.metrics)
         table.insert(0, "replicate", spec.replicate)
         table.insert(0, "scenario", sc.name)
+        custom = decision_rules.label(spec.rules)
+        if custom:  # a run with a replacement rule says so in every row
+            table.insert(2, "rules", custom)
         periods = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
         t2 = time.perf_counter()
         n_referrals = float((events["event"] == "referred").sum())
@@ -187,6 +196,9 @@ def run_many(
     """
     results: dict[int, RunResult] = {}
     tick = progress or (lambda _n: None)
+    if (backend == "dask" or (workers > 1 and len(specs) > 1)) and specs:
+        for spec in specs:  # fail before any run if a rule cannot reach a worker
+            decision_rules.check_for_workers(spec.rules)
     if backend == "dask":
         return _run_dask(specs, workers, scheduler, tick)
     if workers <= 1 or len(specs) <= 1:
