@@ -11,6 +11,7 @@ Notebook entry points::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from model.scenario import Scenario, ScenarioError, load_scenario
@@ -22,12 +23,15 @@ if TYPE_CHECKING:
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "run_scenario", "simulate"]
 
 
-def simulate(scenario: Scenario | str, replicate: int = 0) -> NRMModel:
-    """Run one replicate and return the Mesa model (agents, event log, data collector)."""
+def simulate(
+    scenario: Scenario | str, replicate: int = 0, rules: Mapping[str, Any] | None = None
+) -> NRMModel:
+    """Run one replicate and return the Mesa model (agents, event log, data collector).
+    ``rules`` replaces decision rules (``model.rules``)."""
     from model.runner import simulate as _simulate
 
     sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
-    return _simulate(sc, replicate)
+    return _simulate(sc, replicate, rules)
 
 
 def run_scenario(
@@ -35,12 +39,14 @@ def run_scenario(
     reps: int | None = None,
     workers: int = 1,
     events: bool = False,
+    rules: Mapping[str, Any] | None = None,
     **run: Any,
 ) -> list[RunResult]:
-    """Run replicates of a scenario (``run`` may set start, end, seed)."""
+    """Run replicates of a scenario (``run`` may set start, end, seed). ``rules`` replaces
+    decision rules (``model.rules``; with ``workers`` > 1 they must be importable)."""
     from model.runner import RunSpec, run_many
 
     sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
     sc = sc.with_run(**run) if run else sc
-    specs = [RunSpec(sc, r, keep_events=events) for r in range(reps or sc.replicates)]
+    specs = [RunSpec(sc, r, keep_events=events, rules=rules) for r in range(reps or sc.replicates)]
     return run_many(specs, workers=workers)

@@ -9,7 +9,7 @@ import gc
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +19,7 @@ from multiprocessing.context import BaseContext
 import pandas as pd
 
 from model import branching
+from model import rules as decision_rules
 from model.results import GROUP_BYS, Analysis, summary
 from model.scenario import Scenario
 from model.simulation import NRMModel, children_frame
@@ -36,6 +37,8 @@ class RunSpec:
     # optional: a table derived from (events, children, scenario) in the process that ran the
     # replicate, so callers get what they need from the event log without shipping the log
     derive: Callable[[pd.DataFrame, pd.DataFrame, Scenario], pd.DataFrame] | None = None
+    # replacement decision rules (``model.rules``): code, so set here, never in a scenario file
+    rules: Mapping[str, decision_rules.Rule] | None = None
 
 
 @dataclass
@@ -120,10 +123,13 @@ def frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
-def simulate(scenario: Scenario, replicate: int) -> NRMModel:
-    """Build and run the model for one replicate; return it for inspection (notebooks)."""
+def simulate(
+    scenario: Scenario, replicate: int, rules: Mapping[str, decision_rules.Rule] | None = None
+) -> NRMModel:
+    """Build and run the model for one replicate; return it for inspection (notebooks).
+    ``rules`` replaces decision rules (``model.rules``)."""
     with fewer_collections():
-        model = NRMModel(scenario, replicate)
+        model = NRMModel(scenario, replicate, rules=rules)
         model.run()
     return model
 
@@ -137,7 +143,7 @@ def analyse(model: NRMModel) -> tuple[Analysis, pd.DataFrame, pd.DataFrame]:
 def run_one(spec: RunSpec) -> RunResult:
     """Same spec in, same result out, in any process on any machine."""
     t0 = time.perf_counter()
-    model = simulate(spec.scenario, spec.replicate)
+    model = simulate(spec.scenario, spec.replicate, spec.rules)
     return _result(spec, model, time.perf_counter() - t0)
 
 
@@ -150,6 +156,9 @@ def _result(spec: RunSpec, model: NRMModel, simulate_s: float) -> RunResult:
         table = summary(analysis, sc.sim_start, sc.start, sc.end, spec.group_bys, spec.metrics)
         table.insert(0, "replicate", spec.replicate)
         table.insert(0, "scenario", sc.name)
+        custom = decision_rules.label(spec.rules)
+        if custom:  # a run with a replacement rule says so in every row
+            table.insert(2, "rules", custom)
         periods = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
         t2 = time.perf_counter()
         n_referrals = float((events["event"] == "referred").sum())
@@ -197,7 +206,7 @@ def run_group(specs: Sequence[RunSpec]) -> list[RunResult]:
             return lambda m: _result(specs[i], m, time.perf_counter() - m.branched_wall_s)
 
         with fewer_collections():
-            model = NRMModel(specs[0].scenario, specs[0].replicate)
+            model = NRMModel(specs[0].scenario, specs[0].replicate, rules=specs[0].rules)
             branches = [(day, specs[i].scenario, finish(i)) for i, day in shared]
             done = branching.run_branched(
                 model,
@@ -212,17 +221,20 @@ def run_group(specs: Sequence[RunSpec]) -> list[RunResult]:
 
 
 def groups_of(specs: Sequence[RunSpec]) -> list[list[int]]:
-    """Indices of ``specs`` in groups that can share a history (same replicate, scenarios
-    that differ only after some day), each in the order given; one group per spec when
-    branching is off."""
+    """Indices of ``specs`` in groups that can share a history (same replicate, the
+    package's own rules, scenarios that differ only after some day), each in the order given;
+    one group per spec when branching is off."""
     if not branching.ENABLED:
         return [[i] for i in range(len(specs))]
     groups: list[list[int]] = []
     for i, spec in enumerate(specs):
         for group in groups:
             first = specs[group[0]]
-            if first.replicate == spec.replicate and (
-                branching.divergence_day(first.scenario, spec.scenario) is not None
+            if (
+                first.replicate == spec.replicate
+                and first.rules is None  # a replaced rule may live only in this process
+                and spec.rules is None
+                and branching.divergence_day(first.scenario, spec.scenario) is not None
             ):
                 group.append(i)
                 break
@@ -247,6 +259,9 @@ def run_many(
         progress: called with the number of finished runs after each one.
     """
     tick = progress or (lambda _n: None)
+    if (backend == "dask" or (workers > 1 and len(specs) > 1)) and specs:
+        for spec in specs:  # fail before any run if a rule cannot reach a worker
+            decision_rules.check_for_workers(spec.rules)
     if backend == "dask":
         return _run_dask(specs, workers, scheduler, tick)
     groups = groups_of(specs)

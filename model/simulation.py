@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -27,6 +27,7 @@ from model.params import Params
 from model.pathway import referral_episode
 from model.queues import DecisionQueue, SlotPool
 from model.rng import DrawAudit, StageDraws, Stream, Streams, fresh_uniforms
+from model.rules import Rule, resolve
 from model.scenario import Scenario, TimelineEntry
 from model.stages import (
     age_dispute,
@@ -68,7 +69,15 @@ SLOTS = {
 class NRMModel(mesa.Model):
     """Children (Mesa agents) moving through SimPy processes; time is in days on ``env.now``."""
 
-    def __init__(self, scenario: Scenario, replicate: int = 0, audit: bool = False) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        replicate: int = 0,
+        audit: bool = False,
+        rules: Mapping[str, Rule] | None = None,
+    ) -> None:
+        # replacement decision rules (``model.rules``); empty: the package's own
+        self.rules = resolve(rules)
         self.streams = Streams(scenario.seed, replicate)
         # debug mode: record every uniform read (``model.rng.DrawAudit``); off in normal runs
         self.audit: DrawAudit | None = DrawAudit(lambda: self.env.now) if audit else None

@@ -29,13 +29,20 @@ decides with the Home Office probability of the same regime times
 panel work time is gamma(2) with ``devolved_pilot.p_within_deadline`` of decisions inside
 ``devolved_pilot.deadline_days`` when panels have spare capacity; waits for a panel come on top.
 
+The decision itself (positive or not, given the probability above and the child's uniform)
+is a replaceable rule: ``default_rg_decision`` unless a run passes another through
+``model.rules`` (``NRMModel(..., rules={"rg_decision": f}``), which is then called with an
+``RGContext`` in its place.
+
 Parameters: groups ``rg_decision``, ``devolved_pilot``, ``legal_aid``; ``policy``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Generator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -43,6 +50,7 @@ from scipy.special import gammaincinv
 
 from model.events import Event
 from model.rng import Stream
+from model.rules import check_decision
 from model.stages import wait_for_decision
 
 if TYPE_CHECKING:
@@ -51,6 +59,7 @@ if TYPE_CHECKING:
     from model.simulation import NRMModel
 
 HOME_OFFICE, DEVOLVED_PILOT = 1, 2
+ROUTE_NAMES = {HOME_OFFICE: "home_office", DEVOLVED_PILOT: "devolved_pilot"}
 RG_SLOTS = 8  # 0-1 work time, 2 decision, 3 legal advice take-up; 4-7 reserved
 
 
@@ -144,6 +153,39 @@ def choose_route(model: NRMModel, child: Child) -> int:
     return DEVOLVED_PILOT
 
 
+@dataclass(frozen=True, slots=True)
+class RGContext:
+    """What a Reasonable Grounds decision rule sees (read it; do not change the child).
+
+    Attributes:
+        child: the child (``model.agents.Child``): attributes drawn at first referral
+            (``sex``, ``age_years``, ``nationality_group``, ``exploitation_type``,
+            ``exploited_overseas``, ``nation``, ``legal_advice``, ``day18``, ...).
+        day: the decision day (days since the simulation start, ``model.env.now``).
+        date: the decision date.
+        route: ``"home_office"`` or ``"devolved_pilot"``.
+        regime: the evidence standard in force (``policy.decision_regime``).
+        params: the parameters in force on the decision date (``model.params.Params``).
+        p_positive: the package's probability of a positive decision for this child now.
+        u: the child's own uniform on [0, 1) for this decision (the one the default rule
+            uses), so runs with and without a replacement share it (common random numbers).
+    """
+
+    child: Child
+    day: float
+    date: dt.date
+    route: str
+    regime: str
+    params: Params
+    p_positive: float
+    u: float
+
+
+def default_rg_decision(ctx: RGContext) -> bool:
+    """The package's rule: positive with probability ``ctx.p_positive``."""
+    return ctx.u < ctx.p_positive
+
+
 def decide(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, bool | None]:
     """Queue for a decision-maker, then decide. Returns None if the case closed meanwhile."""
     u = model.row(Stream.RG, child)
@@ -160,6 +202,20 @@ def decide(model: NRMModel, child: Child) -> Generator[simpy.Event, Any, bool | 
                 return None
     if not (yield from wait_for_decision(model, child, queue, work)):
         return None
-    positive = u[2] < p_positive(model, child, panel)
+    rule = model.rules.get("rg_decision")
+    if rule is None:
+        positive = u[2] < p_positive(model, child, panel)
+    else:
+        ctx = RGContext(
+            child,
+            model.env.now,
+            model.calendar.date(model.env.now),
+            ROUTE_NAMES[child.route],
+            model.params.policy.decision_regime,
+            model.params,
+            p_positive(model, child, panel),
+            u[2],
+        )
+        positive = check_decision("rg_decision", rule, rule(ctx))
     model.record(child, Event.RG_DECIDED, positive, model.params.policy.decision_regime)
     return positive
