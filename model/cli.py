@@ -174,8 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument(
         "--ensemble",
         metavar="FIT_ID",
+        default="auto",
         help="replicate r uses parameter set r of the fit's calibration ensemble (the same set "
-        "in every scenario), so intervals include parameter uncertainty",
+        "in every scenario), so intervals include parameter uncertainty; default 'auto' (the "
+        "newest fit the baseline cites, if it has an ensemble); 'none' for Monte Carlo only",
     )
 
     rep = sub.add_parser(
@@ -500,6 +502,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 f"{sc.start}..{sc.end}; give --start and --end to compare the same period"
             )
     ensemble = None
+    if args.ensemble == "auto":
+        from model.ensemble import latest_fit_id
+
+        args.ensemble = latest_fit_id()
+    elif args.ensemble == "none":
+        args.ensemble = None
     if args.ensemble is not None:
         from model.ensemble import load_ensemble
 
