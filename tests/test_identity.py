@@ -1,0 +1,249 @@
+"""Bit-identity where it is promised: the same specs give byte-identical outputs whatever the
+workers, the chunk size, the scheduler or branching (issue 18, item 5).
+
+Runs are pure functions of (scenario, seed, replicate), so how they are executed must not show
+in the outputs. What is compared, and what legitimately differs:
+
+- ``nrmsim compare A B --end ... --reps 2``: ``summary.csv``, ``comparison.csv`` and
+  ``pathways.csv`` byte for byte. ``manifest.json`` differs (creation time, the command line
+  with its ``--out`` path, wall and per-replicate timings, ``branched_at_day`` in the timings of
+  branched runs), and so does ``report.html``, which prints the command and the creation time.
+- ``nrmsim sweep`` of ``experiments/ci/psa_small.toml`` (its method, factors, samples, seed
+  and metrics) moved onto tiny scenarios: the rows of ``load_results``, exactly, sorted by
+  ``run_id``. The sweep manifest records sessions, workers and timings and is not compared.
+- ``nrmsim run --backend dask`` (a LocalCluster) and ``sweep --scheduler`` against the local
+  pool: in ``test_dask_local_cluster_gives_identical_bytes``, marked ``scale`` (the cluster's
+  start-up costs several seconds on a loaded machine); run it with ``-m scale``.
+
+Branching is switched off in a subprocess with ``NRMSIM_NO_BRANCHING=1``, exactly as a user
+would, since ``model.branching.ENABLED`` is read once at import.
+
+The scenarios are small files in tmp_path extending ``scenarios/baseline.toml`` (700 referrals
+a year, four months) with levers that start mid-run, so that branching actually forks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from model import branching
+from model.cli import main
+from model.sweeps.execute import load_results
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = (ROOT / "scenarios" / "baseline.toml").as_posix()
+PSA_CI = ROOT / "experiments" / "ci" / "psa_small.toml"
+END = "2024-04-30"
+COMPARED = ("summary.csv", "comparison.csv", "pathways.csv")
+
+
+@pytest.fixture(scope="module")
+def scen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny comparator and two levers that start on different days within the run."""
+    d = tmp_path_factory.mktemp("identity_scenarios")
+    tiny = d / "tiny.toml"
+    tiny.write_text(
+        f'[meta]\nname = "tiny"\nextends = "{BASELINE}"\n\n'
+        f"[run]\nstart = 2024-01-01\nend = {END}\n\n[params.identification]\n"
+        'child_referrals_per_year = { value = 700, source = "assumption", range = [400, 1000] }\n',
+        encoding="utf-8",
+    )
+    pre_nba = d / "tiny_pre_nba.toml"
+    pre_nba.write_text(
+        f'[meta]\nname = "tiny_pre_nba"\nextends = "{tiny.as_posix()}"\n\n'
+        '[[timeline]]\ndate = 2024-03-01\nname = "pre_nba_again"\nsource = "nba-2022-s60"\n'
+        'set = { "policy.decision_regime" = "pre_nba" }\n',
+        encoding="utf-8",
+    )
+    window = d / "tiny_window.toml"
+    window.write_text(
+        f'[meta]\nname = "tiny_window"\nextends = "{tiny.as_posix()}"\n\n'
+        '[[timeline]]\ndate = 2024-02-15\nname = "short_window"\nsource = "assumption"\n'
+        'set = { "policy.reconsideration_window_days" = 30 }\n',
+        encoding="utf-8",
+    )
+    return {"tiny": tiny, "pre_nba": pre_nba, "window": window}
+
+
+def cli(args: list[str], no_branching: bool = False) -> None:
+    """``nrmsim ARGS`` in a subprocess (the only way to switch branching off: it is read at
+    import), with this interpreter and PYTHONPATH passed through."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
+    )
+    if no_branching:
+        env["NRMSIM_NO_BRANCHING"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "model", *args], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def assert_same_bytes(a: Path, b: Path, names: tuple[str, ...] = COMPARED) -> None:
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), f"{name} differs"
+
+
+# --------------------------------------------------------------------------- compare
+@pytest.fixture(scope="module")
+def compare_reference(scen: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One worker, branching on (the default), in this process."""
+    out = tmp_path_factory.mktemp("cmp") / "one_worker"
+    args = [str(scen["tiny"]), str(scen["pre_nba"]), str(scen["window"])]
+    assert main(["compare", *args, "--end", END, "--reps", "2", "--out", str(out)]
+                + ["--ensemble", "none", "--quiet"]) == 0  # fmt: skip
+    return out
+
+
+def compare_args(scen: dict[str, Path], out: Path) -> list[str]:
+    return ["compare", str(scen["tiny"]), str(scen["pre_nba"]), str(scen["window"]),
+            "--end", END, "--reps", "2", "--out", str(out), "--ensemble", "none", "--quiet"]  # fmt: skip
+
+
+@pytest.mark.skipif(not branching.ENABLED, reason="the reference run must branch")
+def test_compare_reference_did_branch_and_the_levers_matter(compare_reference: Path) -> None:
+    """Guards the other compare tests against passing vacuously: the levers branched from the
+    comparator (a grouping that silently stopped would make the branching leg compare two
+    unbranched runs), and they changed the results (a lever that did nothing would make every
+    scenario equal, and any mix-up of scenarios' rows invisible)."""
+    text = (compare_reference / "manifest.json").read_text()
+    assert text.count('"branched_at_day"') == 4  # 2 levers x 2 replicates
+    summary = pd.read_csv(compare_reference / "summary.csv")
+    wide = summary[(summary.group_by == "all") & (summary.metric == "rg_positive_rate")]
+    by_scenario = wide.groupby("scenario")["value"].apply(tuple)
+    assert by_scenario["tiny_pre_nba"] != by_scenario["tiny"]
+
+
+def test_compare_with_two_workers_is_byte_identical(
+    scen: dict[str, Path], compare_reference: Path, tmp_path: Path
+) -> None:
+    """Catches: results that depend on which worker ran a replicate's group or in which order
+    groups finished (rows concatenated in completion order, a seed taken from a worker or task
+    index, a branch result sent back to the wrong run)."""
+    out = tmp_path / "two_workers"
+    assert main([*compare_args(scen, out), "--workers", "2"]) == 0
+    assert_same_bytes(compare_reference, out)
+
+
+def test_compare_without_branching_is_byte_identical(
+    scen: dict[str, Path], compare_reference: Path, tmp_path: Path
+) -> None:
+    """Catches: a branched run that differs from the same run simulated from the start (a lever
+    applied a day late or after other events of its day, state shared between the fork and the
+    status quo, a timing or branch field leaking into the summary), through the CLI as a user
+    runs it."""
+    out = tmp_path / "no_branching"
+    cli(compare_args(scen, out), no_branching=True)
+    assert_same_bytes(compare_reference, out)
+    assert '"branched_at_day"' not in (out / "manifest.json").read_text()
+
+
+# --------------------------------------------------------------------------- sweep
+def psa_spec(scen: dict[str, Path], folder: Path) -> Path:
+    """``experiments/ci/psa_small.toml`` (method, samples, seed, factors, metrics) with its
+    scenarios replaced by the tiny ones and its period by theirs."""
+    text = PSA_CI.read_text(encoding="utf-8")
+    subs = {
+        r'^comparator = .*$': f'comparator = "{scen["tiny"].as_posix()}"',
+        r"^scenarios = .*$": f'scenarios = ["{scen["pre_nba"].as_posix()}", '
+        f'"{scen["window"].as_posix()}"]',
+        r"^start = .*$": "start = 2024-01-01",
+        r"^end = .*$": f"end = {END}",
+        r"^years = .*$": "years = [2024]",
+        r"^samples = .*$": "samples = 3\nreplicates = 2",
+    }
+    for pattern, new in subs.items():
+        text, n = re.subn(pattern, new, text, flags=re.MULTILINE)
+        assert n == 1, f"experiments/ci/psa_small.toml no longer has one line matching {pattern}"
+    path = folder / "psa_tiny.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def sweep_args(spec: Path, out: Path, chunk: int, workers: int = 1) -> list[str]:
+    return ["sweep", str(spec), "--out", str(out), "--chunk-size", str(chunk),
+            "--workers", str(workers), "--quiet"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sweep_reference(
+    scen: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, pd.DataFrame]:
+    """Chunks of one run, one worker, branching on, in this process: 3 points x 2 replicates x
+    3 scenarios = 18 runs."""
+    d = tmp_path_factory.mktemp("sweep")
+    spec = psa_spec(scen, d)
+    assert main(sweep_args(spec, d / "chunk1", 1)) == 0
+    rows = load_results(d / "chunk1").sort_values("run_id").reset_index(drop=True)
+    assert len(rows) == 18 and rows["run_id"].tolist() == list(range(18))
+    return spec, rows
+
+
+def same_rows(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    b = b.sort_values("run_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_sweep_reference_rows_differ_between_scenarios(
+    sweep_reference: tuple[Path, pd.DataFrame],
+) -> None:
+    """Guards the sweep tests against passing vacuously: the lever's rows differ from the
+    comparator's at the same point and replicate (equal rows would hide a scenario mix-up)."""
+    _spec, rows = sweep_reference
+    col = "rg_positive_rate_2024"
+    wide = rows.pivot_table(index=["point", "replicate"], columns="scenario", values=col)
+    assert (wide["tiny_pre_nba"] != wide["tiny"]).any()
+
+
+def test_sweep_chunks_of_seven_on_two_workers_give_identical_rows(
+    sweep_reference: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Catches: a seed or output that depends on the chunk (seeding from the chunk index or
+    position in it), the worker or completion order, a branch group cut by a chunk boundary
+    that changes a run, rows lost or duplicated when chunks are merged."""
+    spec, rows = sweep_reference
+    assert main(sweep_args(spec, tmp_path / "chunk7", 7, workers=2)) == 0
+    same_rows(rows, load_results(tmp_path / "chunk7"))
+
+
+def test_sweep_without_branching_gives_identical_rows(
+    sweep_reference: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Catches: a design point's levers branched from the comparator giving other rows than
+    the same runs simulated from the start (through the CLI, ``NRMSIM_NO_BRANCHING=1``), with
+    chunks of seven on one worker."""
+    spec, rows = sweep_reference
+    cli(sweep_args(spec, tmp_path / "nobranch", 7), no_branching=True)
+    same_rows(rows, load_results(tmp_path / "nobranch"))
+
+
+# --------------------------------------------------------------------------- Dask
+@pytest.mark.scale
+def test_dask_local_cluster_gives_identical_bytes(
+    scen: dict[str, Path], sweep_reference: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Catches: a Dask path that runs other specs, loses or duplicates tasks, orders results
+    by completion, or (Dask workers do not branch) differs from branched local runs:
+    ``nrmsim run --backend dask`` against ``--workers 1`` (``summary.csv`` byte for byte), and
+    ``nrmsim sweep --scheduler`` (a LocalCluster, chunks of seven) against the reference rows."""
+    from dask.distributed import LocalCluster
+
+    run = ["run", str(scen["pre_nba"]), "--end", END, "--reps", "2", "--quiet"]
+    assert main([*run, "--out", str(tmp_path / "local")]) == 0
+    assert main([*run, "--out", str(tmp_path / "dask"), "--backend", "dask", "--workers", "2"]) == 0
+    assert_same_bytes(tmp_path / "local", tmp_path / "dask", ("summary.csv",))
+    spec, rows = sweep_reference
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        args = [*sweep_args(spec, tmp_path / "sweep_dask", 7), "--scheduler"]
+        assert main([*args, cluster.scheduler_address]) == 0
+    same_rows(rows, load_results(tmp_path / "sweep_dask"))
