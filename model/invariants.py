@@ -77,6 +77,36 @@ class Log:
     children: pd.DataFrame | None
     day18: pd.Series | None  # by child_id
     horizon_day: float | None
+    schedule: Schedule | None = None  # what the scenario puts in force (queue checks)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What the scenario puts in force, as step functions of the simulation day: step ``k``
+    holds from ``days[k]`` (the first is 0) to the next. Built by ``schedule_of``.
+
+    Attributes:
+        servers: decision queue (``rg``, ``cg``, ``devolved_pilot``) -> decision-makers.
+        places: placement type -> places (``care.capacity_*``).
+        rg_evidence_days: days a Home Office RG case waits for evidence before it joins the
+            queue (``extra_days_objective_evidence`` under ``nba_objective``, else 0).
+        recovery_days, recovery_days_scotland: the minimum recovery period before a CG case
+            joins the queue.
+        home_office_accommodation: whether the Illegal Migration Act's Home Office housing
+            (logged as ``hotel`` but outside the hotel places) can happen in the step.
+    """
+
+    days: np.ndarray
+    servers: dict[str, np.ndarray]
+    places: dict[str, np.ndarray]
+    rg_evidence_days: np.ndarray
+    recovery_days: np.ndarray
+    recovery_days_scotland: np.ndarray
+    home_office_accommodation: np.ndarray
+
+    def step(self, t: np.ndarray) -> np.ndarray:
+        """Index of the step in force at each time (a change applies from its day on)."""
+        return np.clip(np.searchsorted(self.days, t + EPS, side="right") - 1, 0, None)
 
 
 Check = Callable[[Log], list[Violation]]
@@ -736,6 +766,250 @@ def _nothing_after_followup_ended(log: Log) -> list[Violation]:
     return out
 
 
+# --------------------------------------------------------------------------- queues, capacity
+QUEUES = ("rg", "cg", "devolved_pilot")
+
+
+def _decision_jobs(log: Log, schedule: Schedule) -> pd.DataFrame:
+    """The decisions whose queue and time of joining it the log shows, one row each:
+    ``queue``, ``child_id``, ``episode``, ``joined``, ``decided``, ``pos``.
+
+    A case joins its queue (``model.stages.wait_for_decision``):
+
+    * RG: at the referral that opened the episode, on the route recorded with the decision
+      (``home_office``: the RG queue, after ``rg_evidence_days`` if that is in force at the
+      referral; ``devolved_pilot``: the panel queue);
+    * CG, Home Office route: at the positive RG (or the RG reconsideration that overturned a
+      negative one) plus the recovery period in force then (Scotland's for a child whose
+      ``nation`` in the children table is Scotland).
+
+    Left out, because the log cannot place them: the panel's CG decisions (some are taken at
+    the same meeting as the RG, after a delay, without queueing, and the log does not say
+    which) and, without a children table with ``nation``, every CG decision.
+    """
+    nrm = log.nrm
+    key = ["child_id", "episode"]
+    opened = _openings(nrm).drop_duplicates(key).set_index(key)["t_days"]
+    route = _col(nrm, "route")
+    rg = nrm[_is(nrm, "rg_decided") & np.isin(route, ["home_office", "devolved_pilot"])]
+    rg_route = _col(rg, "route")
+    joined = _lookup(opened, rg, key)
+    steps = schedule.step(np.nan_to_num(joined))
+    joined = joined + np.where(rg_route == "home_office", schedule.rg_evidence_days[steps], 0.0)
+    parts = [
+        pd.DataFrame(
+            {
+                "queue": np.where(rg_route == "home_office", "rg", "devolved_pilot"),
+                "child_id": rg["child_id"].to_numpy(),
+                "episode": rg["episode"].to_numpy(),
+                "joined": joined,
+                "decided": rg["t_days"].to_numpy(),
+                "pos": rg["pos"].to_numpy(),
+            }
+        )
+    ]
+    ch = log.children
+    if ch is not None and "nation" in ch.columns:
+        positive = _positive(nrm)
+        dtype = _col(nrm, "decision_type")
+        rg_yes = (_is(nrm, "rg_decided") & positive) | (
+            _is(nrm, "reconsideration_decided") & (dtype == "rg") & positive
+        )
+        passed = nrm[rg_yes].groupby(key)["t_days"].min()
+        cg = nrm[_is(nrm, "cg_decided") & (route == "home_office")]
+        t_rg = _lookup(passed, cg, key)
+        steps = schedule.step(np.nan_to_num(t_rg))
+        scotland = ch.set_index("child_id")["nation"].astype(str).reindex(cg["child_id"])
+        scotland_ = (scotland == "scotland").to_numpy()
+        recovery = np.where(
+            scotland_,
+            schedule.recovery_days_scotland[steps],
+            schedule.recovery_days[steps],
+        )
+        parts.append(
+            pd.DataFrame(
+                {
+                    "queue": "cg",
+                    "child_id": cg["child_id"].to_numpy(),
+                    "episode": cg["episode"].to_numpy(),
+                    "joined": t_rg + recovery,
+                    "decided": cg["t_days"].to_numpy(),
+                    "pos": cg["pos"].to_numpy(),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _overtaken(joined: np.ndarray, decided: np.ndarray) -> np.ndarray:
+    """Per job, how many jobs that joined the queue strictly before it are decided strictly
+    after it (a Fenwick tree over the decision times, in order of joining; jobs that joined at
+    the same moment are not counted against each other: their order is not in the log)."""
+    n = len(joined)
+    order = np.lexsort((decided, joined))
+    values = np.unique(decided)
+    rank = np.searchsorted(values, decided + EPS, side="right")  # jobs decided <= t + EPS
+    tree = np.zeros(len(values) + 1, dtype=np.int64)
+    out = np.zeros(n, dtype=np.int64)
+    inserted = 0
+    i = 0
+    while i < n:
+        j = i
+        while j < n and joined[order[j]] - joined[order[i]] <= EPS:
+            j += 1
+        for k in order[i:j]:  # query the group before inserting it
+            r, le = int(rank[k]), 0
+            while r > 0:
+                le += int(tree[r])
+                r -= r & -r
+            out[k] = inserted - le
+        for k in order[i:j]:
+            r = int(np.searchsorted(values, decided[k])) + 1
+            while r <= len(values):
+                tree[r] += 1
+                r += r & -r
+        inserted += j - i
+        i = j
+    return out
+
+
+def _max_over(schedule: Schedule, series: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The largest value of a step series in force at some time in each [a, b]."""
+    first, last = schedule.step(a), schedule.step(b)
+    out = np.full(len(a), -np.inf)
+    for k, value in enumerate(series):
+        hit = (first <= k) & (last >= k)
+        out[hit] = np.maximum(out[hit], value)
+    return out
+
+
+@invariant
+def _decisions_first_come_first_served_within_capacity(log: Log) -> list[Violation]:
+    """Each decision queue (Home Office RG, Home Office CG, the devolved panels) serves cases
+    first come, first served with the decision-makers in force (``model.queues.DecisionQueue``).
+
+    The log has when a case joined its queue (see ``_decision_jobs``) and when it was decided,
+    but not when work on it started or how long the work took, so first come, first served
+    cannot be checked as an order of decisions (a case may take longer than one that joined
+    after it). What it implies, and the log can show: (1) no case is decided before it joined
+    its queue; (2) a case is overtaken (decided before it) by at most ``servers - 1`` cases
+    that joined the queue before it, ``servers`` being the most decision-makers in force while
+    it was in the queue. Every case that joined before a case ``j`` started before ``j``; one
+    decided after ``j`` was therefore still being worked when ``j`` started, and ``j`` started
+    only when a decision-maker was free, so those cases and ``j`` together numbered at most
+    ``servers``. (2) thus bounds at once the order of service and the number of cases worked
+    at a time.
+
+    Catches: a queue served last come first served or by a priority the model does not
+    define (a newer case jumping many older ones), more cases worked at once than
+    decision-makers (a server count not reduced, a busy count that leaks), a case that skips
+    the evidence wait or the recovery period, a decision logged at the wrong time. A case that
+    overtakes fewer than ``servers`` others is not detected (the log cannot separate it from a
+    long piece of work), nor a queue on which the log shows fewer cases than it held."""
+    if log.schedule is None:
+        return []
+    jobs = _decision_jobs(log, log.schedule)
+    jobs = jobs[np.isfinite(jobs["joined"].to_numpy())]
+    out: list[Violation] = []
+    early = jobs[jobs["decided"].to_numpy() < jobs["joined"].to_numpy() - EPS]
+    out += [
+        Violation(
+            "decisions_first_come_first_served_within_capacity",
+            int(r.child_id),
+            f"{r.queue} decision at t={r.decided:.3f} (episode {r.episode}, row {r.pos}) "
+            f"before the case joined the queue at t={r.joined:.3f}",
+        )
+        for r in early.itertuples(index=False)
+    ]
+    for queue, q in jobs.groupby("queue", sort=False):
+        joined, decided = q["joined"].to_numpy(), q["decided"].to_numpy()
+        over = _overtaken(joined, decided)
+        servers = _max_over(log.schedule, log.schedule.servers[str(queue)], joined, decided)
+        bad = over >= servers
+        out += [
+            Violation(
+                "decisions_first_come_first_served_within_capacity",
+                int(r.child_id),
+                f"{queue} decision at t={r.decided:.3f} (episode {r.episode}, row {r.pos}), "
+                f"joined at t={r.joined:.3f}, overtook {n} cases that joined before it, with "
+                f"at most {s:g} decision-makers in force",
+            )
+            for r, n, s in zip(q[bad].itertuples(index=False), over[bad], servers[bad], strict=True)
+        ]
+    return out
+
+
+@invariant
+def _placements_within_capacity(log: Log) -> list[Violation]:
+    """No child is placed in a placement type that is full (children there, counted from
+    ``placed`` and ``placement_ended`` rows, more than its ``care.capacity_*`` in force),
+    except where ``model.stages.care`` allows it: a forced move out of a hotel when every type
+    is full (an emergency placement, over capacity), and a move to another placement of the
+    same type (the count does not change). After a capacity cut a type may stay over capacity
+    until children leave; only new placements are checked.
+
+    Hotels are checked only where the Illegal Migration Act's Home Office accommodation
+    cannot happen (it is logged as a ``hotel`` placement but uses no hotel place, and the log
+    does not mark it); never-referred hotel children (``hotel_arrived``) use no place.
+
+    Catches: a placement taken without a free place (``try_take`` or a waiter's ``take``
+    ignoring the capacity, a give-back lost so places leak the other way), a capacity change
+    not applied, an over-capacity placement outside a forced move."""
+    if log.schedule is None:
+        return []
+    ev = log.ev
+    rows = ev[(ev["child_id"].to_numpy() >= 0) & _is(ev, "placed", "placement_ended")]
+    if rows.empty:
+        return []
+    kind = _col(rows, "placement_type")
+    event = rows["event"].to_numpy()
+    t = rows["t_days"].to_numpy()
+    step = log.schedule.step(t)
+    # the move before a placement: the same child's ``placement_ended`` just before it in the
+    # log (a move writes ended, moved, placed at one moment)
+    pos = rows["pos"].to_numpy()
+    prev = np.clip(pos - 2, 0, None)
+    ev_event = ev["event"].to_numpy()
+    ev_child = ev["child_id"].to_numpy()
+    ev_kind = _col(ev, "placement_type")
+    is_move = (
+        (event == "placed")
+        & (pos >= 2)
+        & (ev_event[np.clip(pos - 1, 0, None)] == "placement_moved")
+        & (ev_event[prev] == "placement_ended")
+        & (ev_child[prev] == rows["child_id"].to_numpy())
+    )
+    moved_from = np.where(is_move, ev_kind[prev], "")
+    out: list[Violation] = []
+    ho = log.schedule.home_office_accommodation
+    for k, capacity in log.schedule.places.items():
+        if k == "hotel" and ho.any():
+            continue
+        mine = kind == k
+        if not mine.any():
+            continue
+        delta = np.where(event[mine] == "placed", 1, -1)
+        count = np.cumsum(delta)
+        placed = event[mine] == "placed"
+        exempt = (moved_from[mine] == k) | (moved_from[mine] == "hotel")
+        over = placed & ~exempt & (count > capacity[step[mine]])
+        sub = rows[mine][over]
+        out += [
+            Violation(
+                "placements_within_capacity",
+                int(r.child_id),
+                f"{_row(r)}: {n} children in {k}, {c:g} places",
+            )
+            for r, n, c in zip(
+                sub.itertuples(index=False),
+                count[over],
+                capacity[step[mine]][over],
+                strict=True,
+            )
+        ]
+    return out
+
+
 # --------------------------------------------------------------------------- the children table
 @invariant
 def _children_table_matches_the_log(log: Log) -> list[Violation]:
@@ -912,7 +1186,12 @@ def check_summary(
 
 
 # --------------------------------------------------------------------------- entry points
-def prepare(events: pd.DataFrame, children: pd.DataFrame | None, horizon_day: float | None) -> Log:
+def prepare(
+    events: pd.DataFrame,
+    children: pd.DataFrame | None,
+    horizon_day: float | None,
+    schedule: Schedule | None = None,
+) -> Log:
     ev = events.reset_index(drop=True)
     ev = ev.assign(pos=np.arange(len(ev)), event=ev["event"].astype(str))
     kids = ev[ev["child_id"] >= 0].sort_values(["child_id", "pos"], kind="stable")
@@ -920,7 +1199,7 @@ def prepare(events: pd.DataFrame, children: pd.DataFrame | None, horizon_day: fl
     day18 = None
     if children is not None and "day18" in children.columns:
         day18 = children.set_index("child_id")["day18"].astype(float)
-    return Log(ev, nrm, kids, children, day18, horizon_day)
+    return Log(ev, nrm, kids, children, day18, horizon_day, schedule)
 
 
 def check(
@@ -933,6 +1212,7 @@ def check(
     start: dt.date | None = None,
     end: dt.date | None = None,
     only: Sequence[str] | None = None,
+    schedule: Schedule | None = None,
 ) -> list[Violation]:
     """Every invariant (or those named in ``only``) over one replicate's log.
 
@@ -942,10 +1222,12 @@ def check(
         summary: the replicate's ``summary.csv`` rows (needs ``sim_start``, ``start``,
             ``end``: the days are counted from ``sim_start``).
         horizon_day: the run's end day (``NRMModel.end_day``); rows must be before it.
+        schedule: decision-makers, places and waits in force (``schedule_of(scenario)``),
+            for the queue and capacity invariants (skipped without it).
     """
     if "replicate" in events.columns and events["replicate"].nunique() > 1:
         raise ValueError("check takes one replicate's events")
-    log = prepare(events, children, horizon_day)
+    log = prepare(events, children, horizon_day, schedule)
     out: list[Violation] = []
     for name, fn in CHECKS.items():
         if only is None or name in only:
@@ -966,6 +1248,56 @@ def horizon_of(scenario: Scenario) -> float:
     return float((scenario.end - scenario.sim_start).days) + 1.0
 
 
+def schedule_of(scenario: Scenario) -> Schedule:
+    """What ``scenario`` puts in force from day 0 and at each timeline entry, computed as
+    ``NRMModel._derive`` and ``_apply`` do (decision-makers by Little's law from the capacity
+    and the mean work time)."""
+    from model.calendar import Calendar
+    from model.stages import cg_decision, rg_decision
+
+    calendar = Calendar(scenario.sim_start)
+    days, params = [0.0], [scenario.initial_params()]
+    for item in scenario.future_timeline():
+        days.append(float(calendar.day(item.date)))
+        params.append(params[-1].with_values(item.changes))
+
+    def servers(p: Any) -> dict[str, int]:
+        rg = p.rg_decision.capacity_ratio_to_referrals * p.identification.child_referrals_per_year
+        panel = p.devolved_pilot.capacity_per_year_per_la * p.devolved_pilot.la_count
+        return {
+            "rg": rg_decision.servers_for(rg, p.rg_decision.mean_work_days),
+            "cg": cg_decision.servers_for_cg(cg_decision.capacity_per_year(p), p),
+            "devolved_pilot": rg_decision.servers_for(
+                panel, 2.0 * rg_decision.panel_scale_days(p.devolved_pilot)
+            ),
+        }
+
+    by_step = [servers(p) for p in params]
+    from model.params import PLACEMENT_TYPES
+
+    return Schedule(
+        days=np.asarray(days),
+        servers={q: np.asarray([s[q] for s in by_step], dtype=float) for q in QUEUES},
+        places={
+            k: np.asarray([getattr(p.care, f"capacity_{k}") for p in params], dtype=float)
+            for k in PLACEMENT_TYPES
+        },
+        rg_evidence_days=np.asarray(
+            [
+                p.rg_decision.extra_days_objective_evidence
+                if p.policy.decision_regime == "nba_objective"
+                else 0.0
+                for p in params
+            ]
+        ),
+        recovery_days=np.asarray([p.cg_decision.min_recovery_days for p in params]),
+        recovery_days_scotland=np.asarray(
+            [p.cg_decision.min_recovery_days_scotland for p in params]
+        ),
+        home_office_accommodation=np.asarray([bool(p.policy.ima_in_force) for p in params]),
+    )
+
+
 def check_run(result: RunResult, scenario: Scenario) -> list[Violation]:
     """``check`` over a ``run_one`` result made with ``keep_events=True``."""
     if result.events is None or result.children is None:
@@ -978,6 +1310,7 @@ def check_run(result: RunResult, scenario: Scenario) -> list[Violation]:
         sim_start=scenario.sim_start,
         start=scenario.start,
         end=scenario.end,
+        schedule=schedule_of(scenario),
     )
 
 

@@ -29,7 +29,17 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from model.invariants import CHECKS, Violation, check, check_run, describe, horizon_of
+from model.invariants import (
+    CHECKS,
+    Violation,
+    _decision_jobs,
+    check,
+    check_run,
+    describe,
+    horizon_of,
+    prepare,
+    schedule_of,
+)
 from model.params import SCHEMA
 from model.runner import RunResult, RunSpec, run_one
 from model.scenario import Scenario, TimelineEntry, load_scenario
@@ -97,6 +107,7 @@ def checked(sc: Scenario, ev: pd.DataFrame, ch: pd.DataFrame, summary: pd.DataFr
         sim_start=sc.sim_start,
         start=sc.start,
         end=sc.end,
+        schedule=schedule_of(sc),
     )
 
 
@@ -279,6 +290,74 @@ def test_catches_summary_counts_and_costs_that_disagree(base: tuple[Scenario, Ru
         ev.loc[rt.index[0], "reason"] = "after_18"
         bad = checked(sc, ev, r.children, r.summary)
         assert any(v.name == "summary_counts" and "re_trafficked" in v.detail for v in bad)
+
+
+def test_catches_a_decision_that_jumps_the_queue(base: tuple[Scenario, RunResult]) -> None:
+    """Two CG decisions' times swapped: a case that joined the (congested) queue in mid-run is
+    decided when an older case was, ahead of hundreds that joined before it, more than the
+    decision-makers in force could be working; and a CG decision moved to the day after the RG,
+    before the recovery period let the case join the queue.
+
+    Catches: a queue served out of order (last come first served, a priority the model does
+    not define), more cases worked at once than decision-makers, a case that skips the
+    recovery period; and a check that only compares decision order (which real runs break:
+    work times differ) or ignores the servers in force."""
+    sc, r = base
+    schedule = schedule_of(sc)
+    jobs = _decision_jobs(prepare(r.events, r.children, None, schedule), schedule)
+    cg = jobs[jobs["queue"] == "cg"].sort_values("joined")
+    b = cg.iloc[len(cg) // 2]
+    later = cg[(cg["decided"] > b.joined) & (cg["pos"] != b.pos)]
+    a = later.loc[later["decided"].idxmin()]
+    assert a.decided < b.decided  # b really is moved earlier
+    ev = r.events.copy()
+    ev.loc[[a.pos, b.pos], "t_days"] = [b.decided, a.decided]
+    bad = checked(sc, ev, r.children)
+    name = "decisions_first_come_first_served_within_capacity"
+    assert caught(bad, name, int(b.child_id)), describe(bad)
+    assert "overtook" in next(v.detail for v in bad if v.name == name and v.child_id == b.child_id)
+    # a CG decision the day after the positive RG (the recovery period skipped)
+    c = cg.iloc[len(cg) // 3]
+    rg = rows_of(r.events, "rg_decided", child_id=c.child_id, episode=c.episode).iloc[0]
+    ev = r.events.copy()
+    ev.loc[c.pos, "t_days"] = rg.t_days + 1.0
+    bad = checked(sc, ev, r.children)
+    assert any(
+        v.name == name and v.child_id == c.child_id and "before the case joined" in v.detail
+        for v in bad
+    ), describe(bad)
+
+
+def test_catches_a_placement_beyond_capacity(base: tuple[Scenario, RunResult]) -> None:
+    """Children placed in secure homes one after another until there are more than its
+    places: the placement that overfills it is caught, the ones before it are not.
+
+    Catches: a placement taken without a free place (``try_take`` or ``take`` ignoring the
+    capacity), a give-back lost; and a check off by one (flagging the last free place) or
+    counting the wrong placement type."""
+    sc, r = base
+    ev = r.events
+    places = int(schedule_of(sc).places["secure"][0])
+    row = rows_of(ev, "placed", placement_type="foster").iloc[len(ev) % 50]
+    secure = ev[ev["placement_type"] == "secure"]
+    sign = np.where(
+        secure["event"] == "placed", 1, np.where(secure["event"] == "placement_ended", -1, 0)
+    )
+    before = int(sign[secure["t_days"].to_numpy() <= row.t_days].sum())
+    n = places - before + 1  # one more than the free places at that moment
+    first_new = int(ev["child_id"].max()) + 1
+    copies = ev.loc[[row.name] * n].copy()
+    copies["child_id"] = np.arange(first_new, first_new + n)
+    copies["placement_type"] = pd.Categorical(
+        ["secure"] * n, categories=ev["placement_type"].cat.categories
+    )
+    copies["t_days"] = row.t_days + np.arange(n) * 1e-6
+    corrupt = pd.concat([ev, copies], ignore_index=True)
+    corrupt = corrupt.sort_values("t_days", kind="stable").reset_index(drop=True)
+    bad = checked(sc, corrupt, r.children)
+    flagged = {v.child_id for v in bad if v.name == "placements_within_capacity"}
+    assert first_new + n - 1 in flagged, describe(bad)
+    assert first_new not in flagged and first_new + n - 2 not in flagged
 
 
 # --------------------------------------------------------------------------- the scale profile
