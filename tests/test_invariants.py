@@ -312,6 +312,7 @@ def test_catches_a_decision_that_jumps_the_queue(base: tuple[Scenario, RunResult
     assert a.decided < b.decided  # b really is moved earlier
     ev = r.events.copy()
     ev.loc[[a.pos, b.pos], "t_days"] = [b.decided, a.decided]
+    ev = ev.sort_values("t_days", kind="stable").reset_index(drop=True)  # times in order
     bad = checked(sc, ev, r.children)
     name = "decisions_first_come_first_served_within_capacity"
     assert caught(bad, name, int(b.child_id)), describe(bad)
