@@ -462,7 +462,8 @@ class View:
             w = weight if np.isscalar(weight) else np.asarray(weight)
             days = np.clip(np.minimum(t1, b) - np.maximum(t0, a), 0.0, None)
             out = keys.sum_periods(days * w, self.labels)
-        out.index.names = self.keys
+        if len(out):
+            out.index.names = self.keys
         return out
 
     def all_only(self, values: Sequence[float]) -> pd.Series:
@@ -1084,7 +1085,8 @@ def _spell_cost(v: View, spell: pd.DataFrame, key: str, before_18: bool | None) 
     lo, hi = np.maximum(t0, v.starts[:, None]), np.minimum(t1, v.ends[:, None])  # period rows
     cost = v.a.unit_costs.integral(key, lo, np.maximum(hi, lo))
     out = keys.sum_periods(cost, v.labels)
-    out.index.names = v.keys
+    if len(out):
+        out.index.names = v.keys
     return out
 
 
