@@ -298,7 +298,7 @@ class GroupKeys:
         out.index = pd.Index(self.uniques[out.index.to_numpy()], dtype=object)
         return out
 
-    def sum_periods(self, matrix: np.ndarray, labels: Sequence[Any]) -> pd.Series:
+    def sum_periods(self, matrix: np.ndarray, labels: Sequence[Any] | np.ndarray) -> pd.Series:
         """``sum`` of each row of ``matrix`` (one row a period, labelled by ``labels``) in
         one grouping, indexed (period, group). Each (period, group) sums the same values in
         the same order as ``sum`` of that row, so the sums are equal bit for bit."""
@@ -312,7 +312,7 @@ class GroupKeys:
         return self._label(out, labels)
 
     def nunique_periods(
-        self, values: np.ndarray, masks: np.ndarray, labels: Sequence[Any]
+        self, values: np.ndarray, masks: np.ndarray, labels: Sequence[Any] | np.ndarray
     ) -> pd.Series:
         """``nunique`` for each row of ``masks`` (a period), indexed (period, group)."""
         keep = masks & self.ok
@@ -322,7 +322,7 @@ class GroupKeys:
         out = pd.Series(values[row]).groupby([period, self.codes[row]]).nunique()
         return self._label(out, labels)
 
-    def _label(self, out: pd.Series, labels: Sequence[Any]) -> pd.Series:
+    def _label(self, out: pd.Series, labels: Sequence[Any] | np.ndarray) -> pd.Series:
         index = out.index
         assert isinstance(index, pd.MultiIndex)
         period_labels = pd.Index([labels[i] for i in index.get_level_values(0)])
