@@ -63,7 +63,7 @@ ENTRY_KEYS = {
     "null",
     "null_ruled_out_by",
 }
-META_KEYS = {"name", "description", "extends"}
+META_KEYS = {"name", "description", "extends", "changes_assumptions"}
 RUN_KEYS = {"start", "end", "seed", "replicates", "warmup_start"}
 TIMELINE_KEYS = {"date", "name", "source", "set", "note", "enabled"}
 MAX_REPLICATES = 100_000  # replicates of one scenario (a list of runs held in memory)
@@ -131,6 +131,15 @@ class Scenario:
     warmup_start: dt.date | None = None
     effects: str = "default"  # "null": every assumed effect set to its null (with_effects)
     mechanisms: tuple[Mapping[str, Any], ...] = ()  # [[mechanism]] tables along the chain
+    # parameters a policy scenario changes although they are not levers ([meta]
+    # changes_assumptions along the chain): key -> {"role": ..., "declared_in": file}
+    changes_assumptions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @property
+    def is_policy(self) -> bool:
+        """A policy scenario declares a ``[[mechanism]]`` in its file or in a file it extends
+        (see :func:`check_roles`)."""
+        return bool(self.mechanisms)
 
     @property
     def sim_start(self) -> dt.date:
@@ -279,6 +288,11 @@ class Scenario:
             "files": list(self.chain),
             "effects": self.effects,
             "mechanisms": [dict(m) for m in self.mechanisms],
+            **(
+                {"changes_assumptions": {k: dict(v) for k, v in self.changes_assumptions.items()}}
+                if self.changes_assumptions
+                else {}
+            ),
             "run": {
                 "start": self.start.isoformat(),
                 "end": self.end.isoformat(),
@@ -491,7 +505,9 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
     """Load and validate a scenario and its ``extends`` chain."""
     path = resolve_path(name_or_path)
     sources = load_sources(sources_path)
-    entries, timeline, run, meta, chain, mechanisms = _load_chain(path, sources, seen=())
+    entries, timeline, run, meta, chain, mechanisms, assumptions = _load_chain(
+        path, sources, seen=()
+    )
     for key in ("start", "end", "seed", "replicates"):
         if key not in run:
             raise ScenarioError(path, f"run.{key}", "missing; set it here or in a parent scenario")
@@ -534,6 +550,7 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
         dict(sources),
         warmup,
         mechanisms=mechanisms,
+        changes_assumptions=assumptions,
     )
 
 
@@ -570,13 +587,15 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
             raise ScenarioError(
                 path, "meta.extends", f"value {parent_name!r}: {exc.problem}"
             ) from None
-        entries, timeline, run, _, chain, mechanisms = _load_chain(
+        entries, timeline, run, _, chain, mechanisms, assumptions = _load_chain(
             parent_path, sources, (*seen, str(path.resolve()))
         )
     else:
-        entries, timeline, run, chain, mechanisms = {}, [], {}, (), ()
+        entries, timeline, run, chain, mechanisms, assumptions = {}, [], {}, (), (), {}
     run = {**run, **run_in}
     file_label = str(path)
+    inherited = dict(entries)  # as the parent left them: what this file changes is judged by
+    own_sets: dict[str, str] = {}  # parameter -> where this file sets it
 
     for dotted, node in _walk_params(path, doc.get("params", {})):
         where = f"params.{dotted}"
@@ -705,6 +724,7 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
             file_label,
             null,
         )
+        own_sets.setdefault(dotted, where)
     if not parent_name:
         missing = sorted(set(SCHEMA) - set(entries))
         if missing:
@@ -751,11 +771,95 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
             changes[key] = check_value(
                 path, f"{where}.set.{key}", value, e.unit, e.allowed, SCHEMA[key].categories
             )
+            own_sets.setdefault(key, f"{where}.set.{key}")
         timeline.append(
             TimelineEntry(item["date"], item["name"], item["source"], dict(changes), file_label)
         )
     mechanisms = (*mechanisms, *_load_mechanisms(path, doc.get("mechanism", []), entries))
-    return entries, timeline, run, meta, (*chain, file_label), mechanisms
+    assumptions = check_roles(
+        path, meta.get("changes_assumptions", []), own_sets, inherited, assumptions, mechanisms
+    )
+    return entries, timeline, run, meta, (*chain, file_label), mechanisms, assumptions
+
+
+def param_role(key: str, inherited: Mapping[str, Entry]) -> str:
+    """The role that decides whether a policy scenario may change ``key``: ``fitted`` if the
+    value it replaces comes from a calibration fit (``source = "calibration:<fit>"``), else
+    the role declared in ``model/params.py`` (``lever``, ``uncertain`` or ``fixed``)."""
+    entry = inherited.get(key)
+    if entry is not None and entry.source.startswith("calibration:"):
+        return "fitted"
+    return SCHEMA[key].role
+
+
+def check_roles(
+    path: Path,
+    declared: Any,
+    own_sets: Mapping[str, str],
+    inherited: Mapping[str, Entry],
+    parent_declared: Mapping[str, Mapping[str, str]],
+    mechanisms: tuple[Mapping[str, Any], ...],
+) -> dict[str, Mapping[str, str]]:
+    """Roles enforced (issue 16 item 4). Return the chain's declared assumption changes.
+
+    A *policy scenario* is a file that declares a ``[[mechanism]]`` or extends one that does
+    (the ledger's "lever scenario"); ``baseline``, ``historical`` and the ``status_quo_*``
+    projections declare none, so they may set any parameter. A policy file may change
+    ``lever`` parameters and the timeline; every other parameter it sets (``uncertain``,
+    ``fixed``, or a value fitted by calibration) must be listed in ``[meta]
+    changes_assumptions``, so that the report can say the option rests on a changed assumption
+    and not only on its levers. Each file declares what it sets itself; the resolved scenario
+    carries the declarations of its whole chain.
+    """
+    where = "meta.changes_assumptions"
+    if not isinstance(declared, list) or not all(isinstance(k, str) for k in declared):
+        raise ScenarioError(
+            path, where, f'value {declared!r} must be a list of parameter names ("group.name")'
+        )
+    out = dict(parent_declared)
+    for key in declared:
+        if key not in SCHEMA:
+            raise ScenarioError(path, where, f"unknown parameter '{key}'." + suggest(key, SCHEMA))
+        role = param_role(key, inherited)
+        if role == "lever":
+            raise ScenarioError(
+                path,
+                where,
+                f"'{key}' is a lever (model/params.py); a policy scenario may change it "
+                "without declaring it, so remove it from the list",
+            )
+        if key not in own_sets:
+            raise ScenarioError(
+                path,
+                where,
+                f"'{key}' is declared but this file does not set it (in [params] or a "
+                "[[timeline]] entry); remove it from the list",
+            )
+        out[key] = {"role": role, "declared_in": str(path)}
+    if not mechanisms:
+        return out
+    undeclared = {
+        key: (at, role)
+        for key, at in own_sets.items()
+        if (role := param_role(key, inherited)) != "lever" and key not in declared
+    }
+    if undeclared:
+        first, (at, role) = next(iter(undeclared.items()))
+        others = [f"'{k}' ({r})" for k, (_, r) in list(undeclared.items())[1:]]
+        raise ScenarioError(
+            path,
+            at,
+            f"'{first}' has role '{role}' (model/params.py"
+            + ("; its value is fitted by calibration" if role == "fitted" else "")
+            + ")"
+            + (f", and so has {', '.join(others)}" if others else "")
+            + "; a policy scenario (one with a [[mechanism]]) may change only lever "
+            "parameters (role 'lever') and the timeline. If the option really changes this "
+            "assumption, declare it in this file: [meta] changes_assumptions = "
+            f"[{', '.join(repr(k).replace(chr(39), chr(34)) for k in sorted(undeclared))}] "
+            "with a comment saying why; otherwise remove the change",
+        )
+    return out
 
 
 MECHANISM_KEYS = {"name", "parameters", "note"}
