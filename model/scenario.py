@@ -825,15 +825,16 @@ def check_roles(
             raise ScenarioError(
                 path,
                 where,
-                f"'{key}' is a lever (model/params.py); a policy scenario may change it "
-                "without declaring it, so remove it from the list",
+                f"'{key}' is a lever (model/params.py): changing it needs no declaration, "
+                "so remove it from the list",
             )
         if key not in own_sets:
             raise ScenarioError(
                 path,
                 where,
-                f"'{key}' is declared but this file does not set it (in [params] or a "
-                "[[timeline]] entry); remove it from the list",
+                f"'{key}' is declared but this file does not set it; a declared parameter "
+                "must be set in this file ([params] or a [[timeline]] entry), so set it or "
+                "remove it from the list",
             )
         out[key] = {"role": role, "declared_in": str(path)}
     if not mechanisms:
