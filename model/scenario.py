@@ -12,14 +12,16 @@ is allowed (with a close-match suggestion for typos). The CLI turns it into exit
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from model.common import ScenarioError as ScenarioError  # defined there, importable here
+from model.common import check_keys, toml_date
+from model.common import read_toml as read_toml
+from model.common import suggest as suggest
 from model.params import SCHEMA, Params, Share
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -68,20 +70,6 @@ RUN_KEYS = {"start", "end", "seed", "replicates", "warmup_start"}
 TIMELINE_KEYS = {"date", "name", "source", "set", "note", "enabled"}
 MAX_REPLICATES = 100_000  # replicates of one scenario (a list of runs held in memory)
 MAX_EXTENDS = 50  # files in one extends chain (real chains have a few; deeper is a mistake)
-
-
-class ScenarioError(ValueError):
-    """A scenario, source or target file is wrong. The message names file, key and fix."""
-
-    def __init__(self, file: Path | str, key: str, problem: str) -> None:
-        self.file, self.key, self.problem = str(file), key, problem
-        super().__init__(f"{file}: {key}: {problem}")
-
-
-def suggest(word: str, options: Iterable[str]) -> str:
-    """Return ' Did you mean X?' for a close match, else ''."""
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" Did you mean '{close[0]}'?" if close else ""
 
 
 # --------------------------------------------------------------------------- entries
@@ -376,9 +364,7 @@ def check_value(
             raise ScenarioError(file, key, f"value {value!r} must be true or false")
         return value
     if kind == "date":
-        if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-            raise ScenarioError(file, key, f"value {value!r} must be a TOML date like 2023-01-30")
-        return value
+        return toml_date(file, key, value, example="2023-01-30")
     if kind == "choice":
         if value not in allowed:
             raise ScenarioError(
@@ -403,33 +389,9 @@ def check_value(
     return int(value) if kind == "int" else float(value)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(path, "-", "file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(path, "-", f"malformed TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(path, "-", f"not UTF-8 text: {exc}") from None
-    except IsADirectoryError:
-        raise ScenarioError(
-            path, "-", "is a folder; give a scenario name or a .toml file"
-        ) from None
-    except OSError as exc:
-        raise ScenarioError(path, "-", f"cannot read: {exc.strerror}") from None
-
-
-def _check_keys(path: Path, where: str, got: Any, allowed: set[str]) -> None:
-    if not isinstance(got, dict):
-        raise ScenarioError(path, where or "-", f"value {got!r} must be a table")
-    for key in got:
-        if key not in allowed:
-            raise ScenarioError(
-                path,
-                f"{where}.{key}" if where else key,
-                f"unknown key; allowed: {sorted(allowed)}." + suggest(key, allowed),
-            )
+# the old private names, kept for code that imports them
+_read_toml = read_toml
+_check_keys = check_keys
 
 
 def _walk_params(path: Path, tree: Any, prefix: str = "") -> Iterable[tuple[str, dict]]:
@@ -463,8 +425,8 @@ def _walk_params(path: Path, tree: Any, prefix: str = "") -> Iterable[tuple[str,
 def load_sources(path: Path | None = None) -> dict[str, dict[str, Any]]:
     """Read ``scenarios/sources.toml``; every source must have a known ``kind``."""
     path = path or SCENARIO_DIR / "sources.toml"
-    doc = _read_toml(path)
-    _check_keys(path, "", doc, {"source"})
+    doc = read_toml(path)
+    check_keys(path, "", doc, {"source"})
     sources = doc.get("source", {})
     for key, src in sources.items():
         if src.get("kind") not in SOURCE_KINDS:
@@ -564,10 +526,10 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
             f"the extends chain is more than {MAX_EXTENDS} files deep (reached {path}); "
             f"allowed: at most {MAX_EXTENDS}",
         )
-    doc = _read_toml(path)
-    _check_keys(path, "", doc, {"meta", "run", "params", "timeline", "mechanism"})
+    doc = read_toml(path)
+    check_keys(path, "", doc, {"meta", "run", "params", "timeline", "mechanism"})
     meta = doc.get("meta", {})
-    _check_keys(path, "meta", meta, META_KEYS)
+    check_keys(path, "meta", meta, META_KEYS)
     for key in ("name", "description", "extends"):
         if key in meta and (not isinstance(meta[key], str) or (key == "name" and not meta[key])):
             raise ScenarioError(
@@ -576,7 +538,7 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
                 f"value {meta[key]!r} must be a {'non-empty ' if key == 'name' else ''}string",
             )
     run_in = doc.get("run", {})
-    _check_keys(path, "run", run_in, RUN_KEYS)
+    check_keys(path, "run", run_in, RUN_KEYS)
     parent_name = meta.get("extends")
     if parent_name:
         try:
@@ -599,7 +561,7 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
 
     for dotted, node in _walk_params(path, doc.get("params", {})):
         where = f"params.{dotted}"
-        _check_keys(path, where, node, ENTRY_KEYS)
+        check_keys(path, where, node, ENTRY_KEYS)
         spec = SCHEMA.get(dotted)
         if spec is None:
             raise ScenarioError(
@@ -740,7 +702,7 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
         raise ScenarioError(path, "timeline", "write timeline entries as [[timeline]] tables")
     for i, item in enumerate(items):
         where = f"timeline[{i}]"
-        _check_keys(path, where, item, TIMELINE_KEYS)
+        check_keys(path, where, item, TIMELINE_KEYS)
         for req in ("date", "name", "source", "set"):
             if req not in item:
                 raise ScenarioError(path, f"{where}.{req}", "missing")
@@ -875,7 +837,7 @@ def _load_mechanisms(
     out = []
     for i, item in enumerate(items):
         where = f"mechanism[{i}]"
-        _check_keys(path, where, item, MECHANISM_KEYS)
+        check_keys(path, where, item, MECHANISM_KEYS)
         if not isinstance(item.get("name"), str) or not item["name"]:
             raise ScenarioError(path, f"{where}.name", "missing; give the mechanism a name")
         keys = item.get("parameters", [])

@@ -451,9 +451,10 @@ def test_unknown_key_close_to_a_real_one_is_named_with_the_match(
     real = data.draw(st.sampled_from(sorted(table)), label="key")
     allowed = {
         "scenario": {"meta", "run", "params", "timeline", "mechanism", "name", "description",
-                     "extends", "changes_assumptions", "start", "end", "seed", "replicates", "warmup_start", "value",
-                     "unit", "source", "locator", "note", "range", "calibrate", "allowed",
-                     "null", "null_ruled_out_by", "date", "set", "enabled", "parameters"},
+                     "extends", "changes_assumptions", "start", "end", "seed", "replicates",
+                     "warmup_start", "value", "unit", "source", "locator", "note", "range",
+                     "calibrate", "allowed", "null", "null_ruled_out_by", "date", "set",
+                     "enabled", "parameters"},
     }.get(kind, set())  # fmt: skip
     bad = typo(real, data)
     assume(bad not in table and bad not in allowed and bad.strip())

@@ -150,7 +150,10 @@ def test_a_file_extending_a_policy_is_a_policy_and_declares_its_own_changes(
 @pytest.mark.parametrize(
     ("meta", "words"),
     [
-        ('changes_assumptions = ["policy.legal_aid_before_rg"]', ("is a lever", "needs no declaration")),
+        (
+            'changes_assumptions = ["policy.legal_aid_before_rg"]',
+            ("is a lever", "needs no declaration"),
+        ),
         ('changes_assumptions = ["care.capacity_foster"]', ("does not set it",)),
         ('changes_assumptions = ["guardianship.ictg_direct_casload"]', ("Did you mean",)),
         ('changes_assumptions = "guardianship.ictg_direct_caseload"', ("must be a list",)),
