@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-DAYS_PER_YEAR = 365.25
+from model.common import DAYS_PER_YEAR as DAYS_PER_YEAR
+from model.common import PLACEMENT_TYPES as PLACEMENT_TYPES
+
 GROUP_BYS = (
     "all",
     "sex",
@@ -36,7 +38,6 @@ GROUP_BYS = (
 )
 # exploitation_any: a child counts under every type they were exploited for ("partial or whole"),
 # so its groups add up to more than "all".
-PLACEMENT_TYPES = ("foster", "childrens_home", "supported_accommodation", "secure", "hotel")
 DECISION_CLOSURES = ("confirmed", "not_confirmed", "disqualified")
 PAYERS = ("home_office", "local_authorities", "guardianship", "police_cps", "post18", "legal_aid")
 
