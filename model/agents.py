@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import mesa
 
+from model.common import DAYS_PER_YEAR
+
 if TYPE_CHECKING:
     from model.hazard import HazardClock
     from model.queues import Job
@@ -103,7 +105,7 @@ class Child(mesa.Agent):
         return self.state in OPEN_STATES
 
     def age_at(self, t_days: float) -> float:
-        return 18.0 - (self.day18 - t_days) / 365.25
+        return 18.0 - (self.day18 - t_days) / DAYS_PER_YEAR
 
     def episode_at(self, t_days: float) -> int:
         """The referral episode in force at ``t_days`` (the latest referral at or before it)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-DAYS_PER_YEAR = 365.25
+from model.common import DAYS_PER_YEAR as DAYS_PER_YEAR  # kept importable here
 
 
 class Calendar:

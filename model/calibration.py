@@ -38,9 +38,9 @@ from model.scenario import (
     SCENARIO_DIR,
     Scenario,
     ScenarioError,
-    _read_toml,
     load_scenario,
     load_sources,
+    read_toml,
     suggest,
 )
 
@@ -120,7 +120,7 @@ class Target:
 def load_targets(path: Path | None = None, obs: ObservationModel | None = None) -> list[Target]:
     """Read and validate the targets file; errors name the file, target and key."""
     path = path or TARGETS_FILE
-    doc = _read_toml(path)
+    doc = read_toml(path)
     sources = load_sources()
     groups = known_groups()
     obs = obs or load_observation()
@@ -648,6 +648,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     current = {k: v for k, v, _, _ in free}
     bounds = {k: (lo, hi) for k, _, lo, hi in free}
     step = getattr(args, "step", None)
+    search = {"method": args.method, "budget": args.budget, "optimiser_seed": args.optimiser_seed}
     if step is not None:  # refine: search near the current values only
         bounds = {
             k: (max(lo, v - step * (hi - lo)), min(hi, v + step * (hi - lo)))
@@ -660,7 +661,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         for round_no in range(args.rounds):
             for name, keys in blocks.items():
                 # later rounds refine: smaller first steps around the current best
-                sampler = _sampler(args, {k: current[k] for k in keys}, 1 / (6 * (round_no + 1)))
+                sampler = _sampler(
+                    {k: current[k] for k in keys}, 1 / (6 * (round_no + 1)), **search
+                )
                 study = optuna.create_study(direction="minimize", sampler=sampler)
                 study.enqueue_trial({k: current[k] for k in keys})
 
@@ -678,7 +681,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                     best_cost = study.best_value
                     current.update(study.best_params)
     else:
-        study = optuna.create_study(direction="minimize", sampler=_sampler(args, current))
+        study = optuna.create_study(direction="minimize", sampler=_sampler(current, **search))
         study.enqueue_trial(current)  # start from the current values
 
         def trial_fn(trial: optuna.Trial) -> float:
@@ -688,11 +691,37 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         study.optimize(trial_fn, n_trials=args.budget)
     best = min(trials, key=lambda t: t["cost"])
     fitted = {k: _round(v) for k, v in best["params"].items()}
-    ensemble = build_ensemble(trials, free, targets, run, args)
+    ensemble = build_ensemble(
+        trials,
+        free,
+        targets,
+        run,
+        optimiser_seed=args.optimiser_seed,
+        ensemble_size=args.ensemble_size,
+        ensemble_budget=args.ensemble_budget,
+        ensemble_from=getattr(args, "ensemble_from", None),
+    )
     final = scenario.with_values(fitted, f"calibration:{fit_id}")
     table = evaluate(final, all_targets, CHECK_REPLICATES, workers=args.workers, obs=obs)
     report = write_report(
-        fit_id, scenario, free, fitted, table, trials, ensemble, args, all_targets
+        fit_id,
+        scenario,
+        free,
+        fitted,
+        table,
+        trials,
+        ensemble,
+        all_targets,
+        reps=args.reps,
+        budget=args.budget,
+        method=args.method,
+        optimiser_seed=args.optimiser_seed,
+        rounds=args.rounds,
+        ensemble_size=args.ensemble_size,
+        ensemble_budget=args.ensemble_budget,
+        only=args.only or (),
+        step=step,
+        ensemble_from=getattr(args, "ensemble_from", None),
     )
     print(f"report: {report}")
     if not args.dry_run:
@@ -701,21 +730,26 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sampler(args: argparse.Namespace, x0: Mapping[str, float], sigma0: float = 1 / 6) -> Any:
+def _sampler(
+    x0: Mapping[str, float],
+    sigma0: float = 1 / 6,
+    *,
+    method: str,
+    budget: int,
+    optimiser_seed: int,
+) -> Any:
     """The Optuna sampler for a (sub)problem: CMA-ES from ``x0`` with initial step ``sigma0``
     (a share of each parameter's range) needs two or more dimensions; TPE otherwise (and for
     ``--method tpe``)."""
     import optuna
 
-    if args.method in ("cmaes", "blocks") and len(x0) >= 2:
+    if method in ("cmaes", "blocks") and len(x0) >= 2:
         with warnings.catch_warnings():  # x0, sigma0 deprecated in Optuna 4.9, still honoured
             warnings.simplefilter("ignore", FutureWarning)
-            return optuna.samplers.CmaEsSampler(
-                seed=args.optimiser_seed, x0=dict(x0), sigma0=sigma0
-            )
-    startup = min(10, max(2, args.budget // 8))
+            return optuna.samplers.CmaEsSampler(seed=optimiser_seed, x0=dict(x0), sigma0=sigma0)
+    startup = min(10, max(2, budget // 8))
     return optuna.samplers.TPESampler(
-        seed=args.optimiser_seed, multivariate=True, n_startup_trials=startup
+        seed=optimiser_seed, multivariate=True, n_startup_trials=startup
     )
 
 
@@ -745,7 +779,11 @@ def build_ensemble(
     free: list[tuple[str, float, float, float]],
     targets: Sequence[Target],
     run: Any,
-    args: argparse.Namespace,
+    *,
+    optimiser_seed: int,
+    ensemble_size: int,
+    ensemble_budget: int,
+    ensemble_from: Path | str | None = None,
 ) -> pd.DataFrame:
     """Parameter sets consistent with every fit target (the non-implausible region).
 
@@ -768,11 +806,11 @@ def build_ensemble(
     accepted = [
         dict(t["params"], source="optimiser", trial=t["trial"]) for t in trials if t["all_inside"]
     ]
-    if getattr(args, "ensemble_from", None):
-        earlier = pd.read_parquet(args.ensemble_from)
+    if ensemble_from:
+        earlier = pd.read_parquet(ensemble_from)
         missing = sorted(set(keys) - set(earlier.columns))
         if missing:
-            raise ScenarioError(args.ensemble_from, "columns", f"missing parameters {missing}")
+            raise ScenarioError(ensemble_from, "columns", f"missing parameters {missing}")
         for row in earlier.to_dict(orient="records"):
             if row.get("source") == "optimiser" and any(
                 all(abs(row[k] - a[k]) < 1e-12 for k in keys) for a in accepted
@@ -787,12 +825,12 @@ def build_ensemble(
         anchor = np.array([[best["params"][k] for k in keys]])
     else:
         anchor = np.array([[a[k] for k in keys] for a in accepted])
-    rng = np.random.default_rng(args.optimiser_seed)
-    lhs = qmc.LatinHypercube(d=len(keys), seed=args.optimiser_seed)
+    rng = np.random.default_rng(optimiser_seed)
+    lhs = qmc.LatinHypercube(d=len(keys), seed=optimiser_seed)
     step = 0.02
     spent = 0
     walked = walked_ok = 0
-    while len(accepted) < args.ensemble_size and spent < args.ensemble_budget:
+    while len(accepted) < ensemble_size and spent < ensemble_budget:
         if not accepted and spent >= 24:
             print(
                 "ensemble: no parameter set near the best is consistent with every fit target "
@@ -896,8 +934,18 @@ def write_report(
     table: pd.DataFrame,
     trials: list[dict[str, Any]],
     ensemble: pd.DataFrame,
-    args: argparse.Namespace,
     targets: Sequence[Target],
+    *,
+    reps: int,
+    budget: int,
+    method: str,
+    optimiser_seed: int,
+    rounds: int,
+    ensemble_size: int,
+    ensemble_budget: int,
+    only: Sequence[str] = (),
+    step: float | None = None,
+    ensemble_from: Path | str | None = None,
 ) -> Path:
     """calibration/reports/<fit-id>.md (+ plots) and calibration/fits/<fit-id>/ (fit.json,
     trials.csv, ensemble.parquet)."""
@@ -946,25 +994,25 @@ def write_report(
     conv = reports / f"{fit_id}-convergence.png"
     fig.savefig(conv, dpi=110, metadata={"Software": None})
     plt.close(fig)
-    only = "".join(f" --only '{pattern}'" for pattern in args.only or [])
-    if getattr(args, "ensemble_from", None):
-        only += f" --ensemble-from {args.ensemble_from}"
+    extra = "".join(f" --only '{pattern}'" for pattern in only)
+    if ensemble_from:
+        extra += f" --ensemble-from {ensemble_from}"
     informs = informing_targets(trials, keys, [t for t in targets if t.use == "fit"])
     ens = ensemble[keys] if len(ensemble) else pd.DataFrame(columns=keys)
     lines = [
         f"# Calibration report {fit_id}",
         "",
-        f"Scenario `{scenario.name}`, seed {scenario.seed}; {args.reps} replicates per candidate "
-        f"(common random numbers); method {args.method} (Optuna), {len(trials)} trials, "
-        f"optimiser seed {args.optimiser_seed}. Objective: sum over fit targets of the squared "
+        f"Scenario `{scenario.name}`, seed {scenario.seed}; {reps} replicates per candidate "
+        f"(common random numbers); method {method} (Optuna), {len(trials)} trials, "
+        f"optimiser seed {optimiser_seed}. Objective: sum over fit targets of the squared "
         f"distance in tolerances (capped at {DISTANCE_CAP:g}).",
         "",
-        f"Reproduce: `nrmsim calibrate --method {args.method} --rounds {args.rounds} "
-        f"--budget {args.budget} --reps "
-        f"{args.reps} --ensemble-size {args.ensemble_size} --ensemble-budget "
-        f"{args.ensemble_budget}{only}"
-        + (f" --step {args.step}" if getattr(args, "step", None) is not None else "")
-        + f" --optimiser-seed {args.optimiser_seed} --fit-id {fit_id}`"
+        f"Reproduce: `nrmsim calibrate --method {method} --rounds {rounds} "
+        f"--budget {budget} --reps "
+        f"{reps} --ensemble-size {ensemble_size} --ensemble-budget "
+        f"{ensemble_budget}{extra}"
+        + (f" --step {step}" if step is not None else "")
+        + f" --optimiser-seed {optimiser_seed} --fit-id {fit_id}`"
         " (from the values the fit started at: the `before` column below); check: "
         "`nrmsim check`.",
         "",
@@ -1026,10 +1074,10 @@ def write_report(
                 "fit_id": fit_id,
                 "scenario": scenario.name,
                 "seed": scenario.seed,
-                "replicates_per_candidate": args.reps,
-                "budget": args.budget,
-                "method": args.method,
-                "optimiser_seed": args.optimiser_seed,
+                "replicates_per_candidate": reps,
+                "budget": budget,
+                "method": method,
+                "optimiser_seed": optimiser_seed,
                 "fitted": fitted,
                 "parameters": [
                     {"key": k, "before": b, "low": lo, "high": hi} for k, b, lo, hi in free

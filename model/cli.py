@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from model.common import parse_date
 from model.output import OutputExistsError
 from model.scenario import MAX_REPLICATES
 
@@ -46,10 +47,11 @@ class InputError(ValueError):
 
 
 def _date(text: str) -> dt.date:
+    """argparse type: a ``YYYY-MM-DD`` date (``model.common.parse_date``)."""
     try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date; use YYYY-MM-DD") from None
+        return parse_date(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:

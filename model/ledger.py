@@ -56,6 +56,18 @@ class Row:
 
 
 @dataclass(frozen=True, slots=True)
+class LeverRow:
+    """One lever parameter (role ``lever`` in the schema) and the scenarios that use it."""
+
+    key: str
+    unit: str
+    meaning: str
+    value: Any  # the baseline's
+    used_by: tuple[str, ...]  # lever scenarios that set it or list it in a [[mechanism]]
+    also_set_by: tuple[str, ...] = ()  # other scenarios whose own file sets it (historical, ...)
+
+
+@dataclass(frozen=True, slots=True)
 class TimelineAssumption:
     """A dated value whose own source is ``"assumption"`` (a timeline entry)."""
 
@@ -149,6 +161,51 @@ def rows(
     return out
 
 
+def lever_rows(
+    baseline: Scenario | None = None,
+    levers: Mapping[str, Scenario] | None = None,
+    others: Mapping[str, Scenario] | None = None,
+) -> list[LeverRow]:
+    """One row per parameter whose schema role is ``lever``, naming the lever scenarios that
+    use it (their timeline or overrides set it, or a ``[[mechanism]]`` lists it) and the other
+    scenarios whose own file sets it. Defaults as for :func:`rows`."""
+    baseline = baseline or load_scenario("baseline")
+    levers = lever_scenarios() if levers is None else levers
+    if others is None:
+        skip = {"baseline", *levers}
+        others = {n: load_scenario(n) for n in scenario_names() if n not in skip}
+    using = {n: keys_set(s, levers) | keys_listed(s) for n, s in levers.items()}
+    other_setting = {n: keys_set_in_own_file(s) for n, s in sorted(others.items())}
+    out = []
+    for key, field in sorted(SCHEMA.items()):
+        if field.role != "lever":
+            continue
+        entry = baseline.entries[key]
+        out.append(
+            LeverRow(
+                key,
+                entry.unit,
+                "; ".join(t for t in (field.doc, entry.note) if t),
+                entry.value,
+                tuple(n for n in levers if key in using[n]),
+                tuple(n for n in other_setting if key in other_setting[n]),
+            )
+        )
+    return out
+
+
+def declared_changes(levers: Mapping[str, Scenario] | None = None) -> list[tuple[str, str, str]]:
+    """(scenario, parameter, role) for each assumption a lever scenario's own file declares it
+    changes (``[meta] changes_assumptions``)."""
+    levers = lever_scenarios() if levers is None else levers
+    return [
+        (name, key, item["role"])
+        for name, sc in levers.items()
+        for key, item in sorted(sc.changes_assumptions.items())
+        if item["declared_in"] == str(sc.path)
+    ]
+
+
 def timeline_assumptions(names: Iterable[str] | None = None) -> list[TimelineAssumption]:
     """Timeline entries whose source is ``"assumption"``, in the file that declares them."""
     out = []
@@ -212,8 +269,14 @@ def _names(names: Sequence[str]) -> str:
     return ", ".join(f"`{n}`" for n in names)
 
 
-def render(ledger: Sequence[Row], timeline: Sequence[TimelineAssumption]) -> str:
-    """The Markdown page (deterministic: the same files give the same bytes)."""
+def render(
+    ledger: Sequence[Row],
+    timeline: Sequence[TimelineAssumption],
+    levers: Sequence[LeverRow] = (),
+    declared: Sequence[tuple[str, str, str]] = (),
+) -> str:
+    """The Markdown page (deterministic: the same files give the same bytes). The lever and
+    declared-change sections appear when ``levers`` / ``declared`` are given."""
     effects = [r for r in ledger if r.effect]
     resting = [r for r in ledger if r.set_by or r.mechanism_of]
     lines = [
@@ -282,12 +345,55 @@ def render(ledger: Sequence[Row], timeline: Sequence[TimelineAssumption]) -> str
             + ", ".join(f"`{k}`" for k in a.keys)
             + " |"
         )
+    if levers:
+        lines += [
+            "",
+            "## Lever parameters",
+            "",
+            "Every parameter whose role is `lever`: what a policy scenario may change without "
+            "declaring it. *Used by scenarios* names the lever scenarios whose timeline or "
+            "overrides set it (including through a lever scenario they extend) or whose "
+            "`[[mechanism]]` lists it; *also set by* names other scenarios whose own file sets "
+            "it. The value is the baseline's.",
+            "",
+            "| parameter | unit | value | used by scenarios | also set by | meaning |",
+            "|---|---|---|---|---|---|",
+        ]
+        for lv in levers:
+            cells = (
+                f"`{lv.key}`",
+                lv.unit,
+                _fmt(lv.value),
+                _names(lv.used_by),
+                _names(lv.also_set_by),
+                lv.meaning,
+            )
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if declared:
+        lines += [
+            "",
+            "## Assumptions that policy scenarios change",
+            "",
+            "A lever scenario may change a parameter that is not a lever only by declaring it "
+            "(`[meta] changes_assumptions`, with a comment in the file saying why); its result "
+            "then rests on that changed assumption as well as on the policy.",
+            "",
+            "| scenario | parameter | role |",
+            "|---|---|---|",
+        ]
+        lines += [f"| `{n}` | `{k}` | {r} |" for n, k, r in declared]
     return "\n".join(lines) + "\n"
 
 
 def build() -> str:
     """The page as it should be for the scenario files on disk."""
-    return render(rows(), timeline_assumptions())
+    levers = lever_scenarios()
+    return render(
+        rows(levers=levers),
+        timeline_assumptions(),
+        lever_rows(levers=levers),
+        declared_changes(levers),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

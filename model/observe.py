@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from model.common import expit, logit
 from model.scenario import SCENARIO_DIR, ScenarioError, load_sources
 
 if TYPE_CHECKING:
@@ -200,15 +201,6 @@ def _metric_view(ctx: Context, t: Target) -> float:
     return num / den if den else math.nan
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-9), 1 - 1e-9)
-    return math.log(p / (1 - p))
-
-
-def _expit(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
 def _all_ages_rate(ctx: Context, t: Target) -> float:
     decision = {"rg_positive_rate": "rg", "cg_positive_rate": "cg"}[t.metric]
     a, b = period_of(t, ctx)
@@ -221,7 +213,7 @@ def _all_ages_rate(ctx: Context, t: Target) -> float:
     for regime, part in rows.groupby("regime", observed=True):
         child = float(part["positive"].astype(float).mean())
         odds_ratio = ctx.obs.get("adult_odds_ratio", REGIME_KEY[(decision, str(regime))])
-        adult = _expit(_logit(child) + math.log(odds_ratio))
+        adult = expit(logit(child) + math.log(odds_ratio))
         total += len(part) / len(rows) * (share * child + (1.0 - share) * adult)
     return total
 

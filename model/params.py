@@ -31,6 +31,8 @@ from typing import Any, Literal, get_args, get_origin
 
 import attrs
 
+from model.common import PLACEMENT_TYPES as PLACEMENT_TYPES
+
 Role = Literal["lever", "uncertain", "fixed"]
 ROLES: tuple[str, ...] = get_args(Role)
 _SPEC = "nrmsim"
@@ -97,7 +99,6 @@ AGE_BANDS = ("0-11", "12-14", "15-17")
 NATIONALITIES = ("uk", "albania", "vietnam", "eritrea", "sudan", "afghanistan", "other")
 EXPLOITATION_TYPES = ("criminal", "sexual", "labour", "domestic_servitude", "mixed")
 NATIONS = ("england", "wales", "scotland", "northern_ireland")
-PLACEMENT_TYPES = ("foster", "childrens_home", "supported_accommodation", "secure", "hotel")
 GUARDIAN_KINDS = (
     "ictg_direct",
     "ictg_indirect",

@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-DAYS_PER_YEAR = 365.25
+from model.common import DAYS_PER_YEAR as DAYS_PER_YEAR
+from model.common import PLACEMENT_TYPES as PLACEMENT_TYPES
+
 GROUP_BYS = (
     "all",
     "sex",
@@ -36,7 +38,6 @@ GROUP_BYS = (
 )
 # exploitation_any: a child counts under every type they were exploited for ("partial or whole"),
 # so its groups add up to more than "all".
-PLACEMENT_TYPES = ("foster", "childrens_home", "supported_accommodation", "secure", "hotel")
 DECISION_CLOSURES = ("confirmed", "not_confirmed", "disqualified")
 PAYERS = ("home_office", "local_authorities", "guardianship", "police_cps", "post18", "legal_aid")
 
@@ -298,38 +299,6 @@ class GroupKeys:
         out.index = pd.Index(self.uniques[out.index.to_numpy()], dtype=object)
         return out
 
-    def sum_periods(self, matrix: np.ndarray, labels: Sequence[Any]) -> pd.Series:
-        """``sum`` of each row of ``matrix`` (one row a period, labelled by ``labels``) in
-        one grouping, indexed (period, group). Each (period, group) sums the same values in
-        the same order as ``sum`` of that row, so the sums are equal bit for bit."""
-        values = matrix[:, self.ok]
-        n_periods, n = values.shape
-        if n == 0:
-            return pd.Series(dtype=float)
-        period = np.repeat(np.arange(n_periods), n)
-        codes = np.tile(self.codes[self.ok], n_periods)
-        out = pd.Series(values.ravel()).groupby([period, codes]).sum()
-        return self._label(out, labels)
-
-    def nunique_periods(
-        self, values: np.ndarray, masks: np.ndarray, labels: Sequence[Any]
-    ) -> pd.Series:
-        """``nunique`` for each row of ``masks`` (a period), indexed (period, group)."""
-        keep = masks & self.ok
-        period, row = np.nonzero(keep)
-        if len(row) == 0:
-            return pd.Series(dtype=float)
-        out = pd.Series(values[row]).groupby([period, self.codes[row]]).nunique()
-        return self._label(out, labels)
-
-    def _label(self, out: pd.Series, labels: Sequence[Any]) -> pd.Series:
-        index = out.index
-        assert isinstance(index, pd.MultiIndex)
-        period_labels = pd.Index([labels[i] for i in index.get_level_values(0)])
-        groups = pd.Index(self.uniques[index.get_level_values(1).to_numpy()], dtype=object)
-        out.index = pd.MultiIndex.from_arrays([period_labels, groups])
-        return out
-
     def nunique(self, values: np.ndarray, mask: np.ndarray) -> pd.Series:
         """Distinct ``values`` by group among the rows in ``mask``."""
         keep = mask & self.ok
@@ -453,17 +422,16 @@ class View:
         keys = GroupKeys(spells[self.g])
         t0 = spells["t_days"].to_numpy()
         t1 = spells["t_end"].to_numpy()
-        a, b = self.starts[:, None], self.ends[:, None]  # one row a period
-        if distinct:
-            out = keys.nunique_periods(
-                spells["child_id"].to_numpy(), (t0 < b) & (t1 > a), self.labels
-            )
-        else:
-            w = weight if np.isscalar(weight) else np.asarray(weight)
+        child = spells["child_id"].to_numpy()
+        w = weight if np.isscalar(weight) else np.asarray(weight)
+
+        def one(a: float, b: float) -> pd.Series:
+            if distinct:
+                return keys.nunique(child, (t0 < b) & (t1 > a))
             days = np.clip(np.minimum(t1, b) - np.maximum(t0, a), 0.0, None)
-            out = keys.sum_periods(days * w, self.labels)
-        out.index.names = self.keys
-        return out
+            return keys.sum(days * w)
+
+        return self.per_period(one)
 
     def all_only(self, values: Sequence[float]) -> pd.Series:
         """A series with one value per period under the group 'all'."""
@@ -1081,11 +1049,13 @@ def _spell_cost(v: View, spell: pd.DataFrame, key: str, before_18: bool | None) 
         t0, t1 = (t0, np.minimum(t1, d18)) if before_18 else (np.maximum(t0, d18), t1)
 
     keys = GroupKeys(spell[v.g])
-    lo, hi = np.maximum(t0, v.starts[:, None]), np.minimum(t1, v.ends[:, None])  # period rows
-    cost = v.a.unit_costs.integral(key, lo, np.maximum(hi, lo))
-    out = keys.sum_periods(cost, v.labels)
-    out.index.names = v.keys
-    return out
+
+    def one(a: float, b: float) -> pd.Series:
+        lo, hi = np.maximum(t0, a), np.minimum(t1, b)
+        cost = v.a.unit_costs.integral(key, lo, np.maximum(hi, lo))
+        return keys.sum(cost)
+
+    return v.per_period(one)
 
 
 def _capacity_cost(v: View, capacity: str, key: str) -> pd.Series:

@@ -12,14 +12,16 @@ is allowed (with a close-match suggestion for typos). The CLI turns it into exit
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from model.common import ScenarioError as ScenarioError  # defined there, importable here
+from model.common import check_keys, toml_date
+from model.common import read_toml as read_toml
+from model.common import suggest as suggest
 from model.params import SCHEMA, Params, Share
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -63,25 +65,11 @@ ENTRY_KEYS = {
     "null",
     "null_ruled_out_by",
 }
-META_KEYS = {"name", "description", "extends"}
+META_KEYS = {"name", "description", "extends", "changes_assumptions"}
 RUN_KEYS = {"start", "end", "seed", "replicates", "warmup_start"}
 TIMELINE_KEYS = {"date", "name", "source", "set", "note", "enabled"}
 MAX_REPLICATES = 100_000  # replicates of one scenario (a list of runs held in memory)
 MAX_EXTENDS = 50  # files in one extends chain (real chains have a few; deeper is a mistake)
-
-
-class ScenarioError(ValueError):
-    """A scenario, source or target file is wrong. The message names file, key and fix."""
-
-    def __init__(self, file: Path | str, key: str, problem: str) -> None:
-        self.file, self.key, self.problem = str(file), key, problem
-        super().__init__(f"{file}: {key}: {problem}")
-
-
-def suggest(word: str, options: Iterable[str]) -> str:
-    """Return ' Did you mean X?' for a close match, else ''."""
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" Did you mean '{close[0]}'?" if close else ""
 
 
 # --------------------------------------------------------------------------- entries
@@ -131,6 +119,15 @@ class Scenario:
     warmup_start: dt.date | None = None
     effects: str = "default"  # "null": every assumed effect set to its null (with_effects)
     mechanisms: tuple[Mapping[str, Any], ...] = ()  # [[mechanism]] tables along the chain
+    # parameters a policy scenario changes although they are not levers ([meta]
+    # changes_assumptions along the chain): key -> {"role": ..., "declared_in": file}
+    changes_assumptions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @property
+    def is_policy(self) -> bool:
+        """A policy scenario declares a ``[[mechanism]]`` in its file or in a file it extends
+        (see :func:`check_roles`)."""
+        return bool(self.mechanisms)
 
     @property
     def sim_start(self) -> dt.date:
@@ -279,6 +276,11 @@ class Scenario:
             "files": list(self.chain),
             "effects": self.effects,
             "mechanisms": [dict(m) for m in self.mechanisms],
+            **(
+                {"changes_assumptions": {k: dict(v) for k, v in self.changes_assumptions.items()}}
+                if self.changes_assumptions
+                else {}
+            ),
             "run": {
                 "start": self.start.isoformat(),
                 "end": self.end.isoformat(),
@@ -362,9 +364,7 @@ def check_value(
             raise ScenarioError(file, key, f"value {value!r} must be true or false")
         return value
     if kind == "date":
-        if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-            raise ScenarioError(file, key, f"value {value!r} must be a TOML date like 2023-01-30")
-        return value
+        return toml_date(file, key, value, example="2023-01-30")
     if kind == "choice":
         if value not in allowed:
             raise ScenarioError(
@@ -389,33 +389,9 @@ def check_value(
     return int(value) if kind == "int" else float(value)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(path, "-", "file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(path, "-", f"malformed TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(path, "-", f"not UTF-8 text: {exc}") from None
-    except IsADirectoryError:
-        raise ScenarioError(
-            path, "-", "is a folder; give a scenario name or a .toml file"
-        ) from None
-    except OSError as exc:
-        raise ScenarioError(path, "-", f"cannot read: {exc.strerror}") from None
-
-
-def _check_keys(path: Path, where: str, got: Any, allowed: set[str]) -> None:
-    if not isinstance(got, dict):
-        raise ScenarioError(path, where or "-", f"value {got!r} must be a table")
-    for key in got:
-        if key not in allowed:
-            raise ScenarioError(
-                path,
-                f"{where}.{key}" if where else key,
-                f"unknown key; allowed: {sorted(allowed)}." + suggest(key, allowed),
-            )
+# the old private names, kept for code that imports them
+_read_toml = read_toml
+_check_keys = check_keys
 
 
 def _walk_params(path: Path, tree: Any, prefix: str = "") -> Iterable[tuple[str, dict]]:
@@ -449,8 +425,8 @@ def _walk_params(path: Path, tree: Any, prefix: str = "") -> Iterable[tuple[str,
 def load_sources(path: Path | None = None) -> dict[str, dict[str, Any]]:
     """Read ``scenarios/sources.toml``; every source must have a known ``kind``."""
     path = path or SCENARIO_DIR / "sources.toml"
-    doc = _read_toml(path)
-    _check_keys(path, "", doc, {"source"})
+    doc = read_toml(path)
+    check_keys(path, "", doc, {"source"})
     sources = doc.get("source", {})
     for key, src in sources.items():
         if src.get("kind") not in SOURCE_KINDS:
@@ -491,7 +467,9 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
     """Load and validate a scenario and its ``extends`` chain."""
     path = resolve_path(name_or_path)
     sources = load_sources(sources_path)
-    entries, timeline, run, meta, chain, mechanisms = _load_chain(path, sources, seen=())
+    entries, timeline, run, meta, chain, mechanisms, assumptions = _load_chain(
+        path, sources, seen=()
+    )
     for key in ("start", "end", "seed", "replicates"):
         if key not in run:
             raise ScenarioError(path, f"run.{key}", "missing; set it here or in a parent scenario")
@@ -534,6 +512,7 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
         dict(sources),
         warmup,
         mechanisms=mechanisms,
+        changes_assumptions=assumptions,
     )
 
 
@@ -547,10 +526,10 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
             f"the extends chain is more than {MAX_EXTENDS} files deep (reached {path}); "
             f"allowed: at most {MAX_EXTENDS}",
         )
-    doc = _read_toml(path)
-    _check_keys(path, "", doc, {"meta", "run", "params", "timeline", "mechanism"})
+    doc = read_toml(path)
+    check_keys(path, "", doc, {"meta", "run", "params", "timeline", "mechanism"})
     meta = doc.get("meta", {})
-    _check_keys(path, "meta", meta, META_KEYS)
+    check_keys(path, "meta", meta, META_KEYS)
     for key in ("name", "description", "extends"):
         if key in meta and (not isinstance(meta[key], str) or (key == "name" and not meta[key])):
             raise ScenarioError(
@@ -559,7 +538,7 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
                 f"value {meta[key]!r} must be a {'non-empty ' if key == 'name' else ''}string",
             )
     run_in = doc.get("run", {})
-    _check_keys(path, "run", run_in, RUN_KEYS)
+    check_keys(path, "run", run_in, RUN_KEYS)
     parent_name = meta.get("extends")
     if parent_name:
         try:
@@ -570,17 +549,19 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
             raise ScenarioError(
                 path, "meta.extends", f"value {parent_name!r}: {exc.problem}"
             ) from None
-        entries, timeline, run, _, chain, mechanisms = _load_chain(
+        entries, timeline, run, _, chain, mechanisms, assumptions = _load_chain(
             parent_path, sources, (*seen, str(path.resolve()))
         )
     else:
-        entries, timeline, run, chain, mechanisms = {}, [], {}, (), ()
+        entries, timeline, run, chain, mechanisms, assumptions = {}, [], {}, (), (), {}
     run = {**run, **run_in}
     file_label = str(path)
+    inherited = dict(entries)  # as the parent left them: what this file changes is judged by
+    own_sets: dict[str, str] = {}  # parameter -> where this file sets it
 
     for dotted, node in _walk_params(path, doc.get("params", {})):
         where = f"params.{dotted}"
-        _check_keys(path, where, node, ENTRY_KEYS)
+        check_keys(path, where, node, ENTRY_KEYS)
         spec = SCHEMA.get(dotted)
         if spec is None:
             raise ScenarioError(
@@ -705,6 +686,7 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
             file_label,
             null,
         )
+        own_sets.setdefault(dotted, where)
     if not parent_name:
         missing = sorted(set(SCHEMA) - set(entries))
         if missing:
@@ -720,7 +702,7 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
         raise ScenarioError(path, "timeline", "write timeline entries as [[timeline]] tables")
     for i, item in enumerate(items):
         where = f"timeline[{i}]"
-        _check_keys(path, where, item, TIMELINE_KEYS)
+        check_keys(path, where, item, TIMELINE_KEYS)
         for req in ("date", "name", "source", "set"):
             if req not in item:
                 raise ScenarioError(path, f"{where}.{req}", "missing")
@@ -751,11 +733,96 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
             changes[key] = check_value(
                 path, f"{where}.set.{key}", value, e.unit, e.allowed, SCHEMA[key].categories
             )
+            own_sets.setdefault(key, f"{where}.set.{key}")
         timeline.append(
             TimelineEntry(item["date"], item["name"], item["source"], dict(changes), file_label)
         )
     mechanisms = (*mechanisms, *_load_mechanisms(path, doc.get("mechanism", []), entries))
-    return entries, timeline, run, meta, (*chain, file_label), mechanisms
+    assumptions = check_roles(
+        path, meta.get("changes_assumptions", []), own_sets, inherited, assumptions, mechanisms
+    )
+    return entries, timeline, run, meta, (*chain, file_label), mechanisms, assumptions
+
+
+def param_role(key: str, inherited: Mapping[str, Entry]) -> str:
+    """The role that decides whether a policy scenario may change ``key``: ``fitted`` if the
+    value it replaces comes from a calibration fit (``source = "calibration:<fit>"``), else
+    the role declared in ``model/params.py`` (``lever``, ``uncertain`` or ``fixed``)."""
+    entry = inherited.get(key)
+    if entry is not None and entry.source.startswith("calibration:"):
+        return "fitted"
+    return SCHEMA[key].role
+
+
+def check_roles(
+    path: Path,
+    declared: Any,
+    own_sets: Mapping[str, str],
+    inherited: Mapping[str, Entry],
+    parent_declared: Mapping[str, Mapping[str, str]],
+    mechanisms: tuple[Mapping[str, Any], ...],
+) -> dict[str, Mapping[str, str]]:
+    """Roles enforced (issue 16 item 4). Return the chain's declared assumption changes.
+
+    A *policy scenario* is a file that declares a ``[[mechanism]]`` or extends one that does
+    (the ledger's "lever scenario"); ``baseline``, ``historical`` and the ``status_quo_*``
+    projections declare none, so they may set any parameter. A policy file may change
+    ``lever`` parameters and the timeline; every other parameter it sets (``uncertain``,
+    ``fixed``, or a value fitted by calibration) must be listed in ``[meta]
+    changes_assumptions``, so that the report can say the option rests on a changed assumption
+    and not only on its levers. Each file declares what it sets itself; the resolved scenario
+    carries the declarations of its whole chain.
+    """
+    where = "meta.changes_assumptions"
+    if not isinstance(declared, list) or not all(isinstance(k, str) for k in declared):
+        raise ScenarioError(
+            path, where, f'value {declared!r} must be a list of parameter names ("group.name")'
+        )
+    out = dict(parent_declared)
+    for key in declared:
+        if key not in SCHEMA:
+            raise ScenarioError(path, where, f"unknown parameter '{key}'." + suggest(key, SCHEMA))
+        role = param_role(key, inherited)
+        if role == "lever":
+            raise ScenarioError(
+                path,
+                where,
+                f"'{key}' is a lever (model/params.py): changing it needs no declaration, "
+                "so remove it from the list",
+            )
+        if key not in own_sets:
+            raise ScenarioError(
+                path,
+                where,
+                f"'{key}' is declared but this file does not set it; a declared parameter "
+                "must be set in this file ([params] or a [[timeline]] entry), so set it or "
+                "remove it from the list",
+            )
+        out[key] = {"role": role, "declared_in": str(path)}
+    if not mechanisms:
+        return out
+    undeclared = {
+        key: (at, role)
+        for key, at in own_sets.items()
+        if (role := param_role(key, inherited)) != "lever" and key not in declared
+    }
+    if undeclared:
+        first, (at, role) = next(iter(undeclared.items()))
+        others = [f"'{k}' ({r})" for k, (_, r) in list(undeclared.items())[1:]]
+        raise ScenarioError(
+            path,
+            at,
+            f"'{first}' has role '{role}' (model/params.py"
+            + ("; its value is fitted by calibration" if role == "fitted" else "")
+            + ")"
+            + (f", and so has {', '.join(others)}" if others else "")
+            + "; a policy scenario (one with a [[mechanism]]) may change only lever "
+            "parameters (role 'lever') and the timeline. If the option really changes this "
+            "assumption, declare it in this file: [meta] changes_assumptions = "
+            f"[{', '.join(repr(k).replace(chr(39), chr(34)) for k in sorted(undeclared))}] "
+            "with a comment saying why; otherwise remove the change",
+        )
+    return out
 
 
 MECHANISM_KEYS = {"name", "parameters", "note"}
@@ -770,7 +837,7 @@ def _load_mechanisms(
     out = []
     for i, item in enumerate(items):
         where = f"mechanism[{i}]"
-        _check_keys(path, where, item, MECHANISM_KEYS)
+        check_keys(path, where, item, MECHANISM_KEYS)
         if not isinstance(item.get("name"), str) or not item["name"]:
             raise ScenarioError(path, f"{where}.name", "missing; give the mechanism a name")
         keys = item.get("parameters", [])

@@ -260,3 +260,38 @@ def test_ensemble_gives_each_replicate_its_parameter_set_in_every_scenario(
     html = (out / "report.html").read_text()
     assert "include parameter uncertainty" in html and "fit-test" in html
     assert "Monte Carlo only" not in html
+
+
+def test_compare_draws_from_the_newest_ensemble_unless_asked_not_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uncertainty by default (issue 15): with no ``--ensemble``, replicates take the newest
+    fit's parameter sets; ``--ensemble none`` keeps Monte Carlo only and says so. Wrong
+    implementations caught: a default that silently ignores the ensemble (both runs would give
+    the same referrals), or ``none`` read as a fit id."""
+    fits = tmp_path / "fits"
+    (fits / "fit-test").mkdir(parents=True)
+    pd.DataFrame(
+        {"set_id": [7, 8], "identification.child_referrals_per_year": [400.0, 2400.0]}
+    ).to_parquet(fits / "fit-test" / "ensemble.parquet")
+    monkeypatch.setattr(model.ensemble, "FITS_DIR", fits)
+    a, b = scenario(tmp_path, "a"), scenario(tmp_path, "b")
+    new = {}
+    for flag in ([], ["--ensemble", "none"]):
+        out = tmp_path / f"out{len(flag)}"
+        assert (
+            main(["compare", str(a), str(b), "--reps", "2", *flag, "--out", str(out), "--quiet"])
+            == 0
+        )
+        meta = json.loads((out / "manifest.json").read_text())
+        html = (out / "report.html").read_text()
+        summary = pd.read_csv(out / "summary.csv")
+        rows = summary[(summary.group_by == "all") & (summary.scenario == "a")]
+        new[len(flag)] = rows.groupby("replicate")["value"].sum()
+        if flag:
+            assert meta["comparison"]["ensemble"] is None
+            assert "Monte Carlo only" in html
+        else:
+            assert meta["comparison"]["ensemble"] == "fit-test"
+            assert "include parameter uncertainty" in html
+    assert not new[0].equals(new[2])

@@ -166,9 +166,15 @@ def typo(word: str, data: st.DataObject) -> str:
 # --------------------------------------------------------------------------- base documents
 def base_scenario() -> dict[str, Any]:
     """A valid scenario: extends the baseline, a short run, an override, two timeline entries
-    (out of date order), a mechanism."""
+    (out of date order), a mechanism. With a mechanism it is a policy scenario, so the
+    override of an uncertain parameter is declared (issue 16: roles enforced)."""
     return {
-        "meta": {"name": "fuzz", "description": "fuzz case", "extends": BASELINE},
+        "meta": {
+            "name": "fuzz",
+            "description": "fuzz case",
+            "extends": BASELINE,
+            "changes_assumptions": ["identification.child_referrals_per_year"],
+        },
         "run": {"start": dt.date(2024, 1, 1), "end": dt.date(2024, 3, 31), "replicates": 2},
         "params": {
             "identification": {
@@ -445,9 +451,10 @@ def test_unknown_key_close_to_a_real_one_is_named_with_the_match(
     real = data.draw(st.sampled_from(sorted(table)), label="key")
     allowed = {
         "scenario": {"meta", "run", "params", "timeline", "mechanism", "name", "description",
-                     "extends", "start", "end", "seed", "replicates", "warmup_start", "value",
-                     "unit", "source", "locator", "note", "range", "calibrate", "allowed",
-                     "null", "null_ruled_out_by", "date", "set", "enabled", "parameters"},
+                     "extends", "changes_assumptions", "start", "end", "seed", "replicates",
+                     "warmup_start", "value", "unit", "source", "locator", "note", "range",
+                     "calibrate", "allowed", "null", "null_ruled_out_by", "date", "set",
+                     "enabled", "parameters"},
     }.get(kind, set())  # fmt: skip
     bad = typo(real, data)
     assume(bad not in table and bad not in allowed and bad.strip())

@@ -176,6 +176,20 @@ def mechanisms(
     return out
 
 
+def changed_assumptions(
+    resolved: Mapping[str, Any], base: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Parameters that are not levers which the option changes, as its scenario files declare
+    (``[meta] changes_assumptions``, issue 16), less those the baseline already declares:
+    the option's result rests on these changed assumptions as well as on its levers."""
+    inherited = base.get("changes_assumptions", {})
+    return [
+        {"key": key, "role": item["role"], "declared_in": item["declared_in"]}
+        for key, item in sorted(resolved.get("changes_assumptions", {}).items())
+        if inherited.get(key) != item
+    ]
+
+
 def grade_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     """How many rows are sourced, fitted, assumed (and unknown, if any)."""
     counts = {g: 0 for g in (*GRADES, "unknown")}
@@ -203,6 +217,7 @@ def option_evidence(
         "changed": changed,
         "grades": grade_counts(changed),
         "mechanisms": mechs,
+        "assumptions_changed": changed_assumptions(option, base),
         "effects": effects,
         "dates": policy_dates(base, option),
     }

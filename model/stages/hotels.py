@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from model.agents import UnaccompaniedChild
-from model.calendar import DAYS_PER_YEAR
+from model.common import DAYS_PER_YEAR
 from model.events import Event
 from model.hazard import time_to_event_with_early_window
 from model.rng import DrawTable, Stream

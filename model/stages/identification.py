@@ -33,7 +33,7 @@ import numpy as np
 import simpy
 
 from model.agents import Child
-from model.calendar import DAYS_PER_YEAR
+from model.common import DAYS_PER_YEAR
 from model.events import Event
 from model.params import EXPLOITATION_TYPES, NATIONS, Params, Share
 from model.rng import Stream

@@ -48,6 +48,9 @@ from typing import TYPE_CHECKING, Any
 import simpy
 from scipy.special import gammaincinv
 
+from model.common import DAYS_PER_YEAR
+from model.common import expit as expit  # kept importable here
+from model.common import logit as logit
 from model.events import Event
 from model.rng import Stream
 from model.rules import check_decision
@@ -67,16 +70,7 @@ def servers_for(capacity_per_year: float, mean_work_days: float) -> int:
     """Case workers needed for a throughput: Little's law, capacity x time in service."""
     if capacity_per_year <= 0:
         return 0
-    return max(1, round(capacity_per_year * mean_work_days / 365.25))
-
-
-def logit(p: float) -> float:
-    p = min(max(p, 1e-9), 1.0 - 1e-9)
-    return math.log(p / (1.0 - p))
-
-
-def expit(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
+    return max(1, round(capacity_per_year * mean_work_days / DAYS_PER_YEAR))
 
 
 def overseas_share(p: Params) -> float:

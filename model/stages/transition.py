@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from model.calendar import DAYS_PER_YEAR
+from model.common import DAYS_PER_YEAR, prob_from_odds
+from model.common import odds as odds_of
 from model.events import Event
 from model.rng import Stream
 from model.stages import guardianship, leave
@@ -66,14 +67,6 @@ def daily(model: NRMModel) -> Generator[simpy.Event, Any, None]:
             end_followup(model, child)
 
 
-def _odds(p: float) -> float:
-    return p / (1.0 - p)
-
-
-def _prob(odds: float) -> float:
-    return odds / (1.0 + odds)
-
-
 def guardian_at_18(child: Child) -> bool:
     """Was a guardian supporting the child up to the 18th birthday?"""
     return (
@@ -101,12 +94,12 @@ def turn_18(model: NRMModel, child: Child) -> None:
     if child.is_open:
         model.record(child, Event.TURNED_18)
         t = p.transition
-        odds = _odds(min(t.p_withdrawn + t.p_suspended, 1.0 - 1e-12))
+        odds = odds_of(min(t.p_withdrawn + t.p_suspended, 1.0 - 1e-12))
         if guardian_at_18(child):
             odds *= guardianship.effect(p, child.guardian_kind, "dropout_at_18_odds_ratio")
         if has_leave:
             odds *= p.leave.dropout_at_18_odds_ratio
-        if u[0] < _prob(odds):
+        if u[0] < prob_from_odds(odds):
             share_withdrawn = t.p_withdrawn / (t.p_withdrawn + t.p_suspended)
             if u[1] < share_withdrawn:
                 model.record(child, Event.WITHDRAWN, -1, "at_18")
@@ -124,12 +117,12 @@ def turn_18(model: NRMModel, child: Child) -> None:
 def msvcc(model: NRMModel, child: Child, u_refer: float, u_support: float, has_leave: bool) -> None:
     """Referral to adult support (MSVCC) of a young adult who stays in the NRM."""
     p = model.params
-    odds = _odds(p.transition.p_msvcc_referral)
+    odds = odds_of(p.transition.p_msvcc_referral)
     if guardianship.post18_support_active(child):
         odds *= p.guardianship.msvcc_referral_odds_ratio_post18
     if has_leave:
         odds *= p.leave.msvcc_support_odds_ratio
-    if u_refer >= _prob(odds):
+    if u_refer >= prob_from_odds(odds):
         return
     model.record(child, Event.MSVCC_REFERRED)
     if u_support >= p.transition.p_msvcc_supported_if_referred:

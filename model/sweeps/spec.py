@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from model.common import check_keys, toml_date
 from model.params import SCHEMA
 from model.scenario import UNITS, Scenario, ScenarioError, load_scenario, suggest
 
@@ -213,13 +214,13 @@ def load_experiment(name_or_path: str | Path, size: int | None = None) -> Experi
         raise ScenarioError(path, "-", f"not UTF-8 text: {exc}") from None
     except OSError as exc:
         raise ScenarioError(path, "-", f"cannot read: {exc.strerror}") from None
-    _check_keys(path, "", doc, TOP_KEYS)
+    check_keys(path, "", doc, TOP_KEYS)
     exp = doc.get("experiment")
     if not isinstance(exp, dict):
         raise ScenarioError(
             path, "experiment", "missing: write the settings in an [experiment] table"
         )
-    _check_keys(path, "experiment", exp, EXPERIMENT_KEYS)
+    check_keys(path, "experiment", exp, EXPERIMENT_KEYS)
     for req in ("name", "method", "samples", "root_seed"):
         if req not in exp:
             raise ScenarioError(path, f"experiment.{req}", "missing")
@@ -460,7 +461,7 @@ def _output(path: Path, where: str, raw: Any, scenarios: Sequence[Scenario]) -> 
 
     if not isinstance(raw, dict):
         raise ScenarioError(path, where, f'value {raw!r} must be {{ metric = "...", year = YYYY }}')
-    _check_keys(path, where, raw, OUTPUT_KEYS)
+    check_keys(path, where, raw, OUTPUT_KEYS)
     metric = raw.get("metric")
     allowed = sorted(m for m in METRICS if m not in NOT_SCALAR)
     if metric not in allowed:
@@ -586,7 +587,7 @@ def _factor(
 ) -> Factor:
     if not isinstance(item, dict):
         raise ScenarioError(path, where, f"value {item!r} must be a table with 'param'")
-    _check_keys(path, where, item, FACTOR_KEYS)
+    check_keys(path, where, item, FACTOR_KEYS)
     key = item.get("param")
     if not isinstance(key, str) or key not in SCHEMA:
         raise ScenarioError(
@@ -688,15 +689,6 @@ def _check_bounds(path: Path, where: str, f: Factor, scenarios: Sequence[Scenari
 
 
 # --------------------------------------------------------------------------- small checks
-def _check_keys(path: Path, where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
-    for key in table:
-        if key not in allowed:
-            full = f"{where}.{key}" if where else key
-            raise ScenarioError(
-                path, full, f"unknown key; allowed: {sorted(allowed)}." + suggest(key, allowed)
-            )
-
-
 def _string(path: Path, where: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ScenarioError(path, where, f"value {value!r} must be a non-empty string")
@@ -727,11 +719,7 @@ def _bool(path: Path, where: str, value: Any) -> bool:
 
 
 def _date(path: Path, where: str, value: Any) -> dt.date | None:
-    if value is None:
-        return None
-    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-        raise ScenarioError(path, where, f"value {value!r} must be a TOML date like 2023-01-01")
-    return value
+    return None if value is None else toml_date(path, where, value)
 
 
 def _pair(

@@ -73,27 +73,34 @@ def values(result_summary: pd.DataFrame) -> pd.DataFrame:
     return s[["year", "metric", "value"]].reset_index(drop=True)
 
 
-def one_replicate(r: int, workers: int) -> pd.DataFrame:
-    """Both cases for replicate ``r`` (the levers branch from the status quo)."""
-    rows = []
+def replicates(rs: list[int], workers: int) -> dict[int, pd.DataFrame]:
+    """Both cases for replicates ``rs``, run together so every worker has work (each
+    replicate's levers branch from its status quo: one group a replicate)."""
     hist = load_scenario("historical")
     names = [BASE, *levers()]
-    specs = [RunSpec(hist, r, group_bys=("all",), metrics=HEADLINE)]
-    specs += [RunSpec(load_scenario(n), r, group_bys=("all",), metrics=HEADLINE) for n in names]
+    specs = []
+    for r in rs:
+        specs.append(RunSpec(hist, r, group_bys=("all",), metrics=HEADLINE))
+        specs += [RunSpec(load_scenario(n), r, group_bys=("all",), metrics=HEADLINE) for n in names]
     results = run_many(specs, workers=workers)
-    h = values(results[0].summary)
-    h = h[h["year"].isin(HISTORICAL_YEARS)]
-    rows.append(h.assign(case="historical"))
-    base = values(results[1].summary)
-    base = base[base["year"] == LEVER_YEAR].set_index(["year", "metric"])["value"]
-    rows.append(base.reset_index().assign(case=BASE))
-    for name, result in zip(names[1:], results[2:], strict=True):
-        lever = values(result.summary)
-        lever = lever[lever["year"] == LEVER_YEAR].set_index(["year", "metric"])["value"]
-        diff = (lever - base).reset_index()
-        rows.append(diff.assign(case=f"{name}-minus-{BASE}"))
-    out = pd.concat(rows, ignore_index=True).assign(replicate=r)
-    return out[["case", "replicate", "year", "metric", "value"]]
+    out = {}
+    per = 1 + len(names)
+    for k, r in enumerate(rs):
+        mine = results[k * per : (k + 1) * per]
+        rows = []
+        h = values(mine[0].summary)
+        h = h[h["year"].isin(HISTORICAL_YEARS)]
+        rows.append(h.assign(case="historical"))
+        base = values(mine[1].summary)
+        base = base[base["year"] == LEVER_YEAR].set_index(["year", "metric"])["value"]
+        rows.append(base.reset_index().assign(case=BASE))
+        for name, result in zip(names[1:], mine[2:], strict=True):
+            lever = values(result.summary)
+            lever = lever[lever["year"] == LEVER_YEAR].set_index(["year", "metric"])["value"]
+            rows.append((lever - base).reset_index().assign(case=f"{name}-minus-{BASE}"))
+        frame = pd.concat(rows, ignore_index=True).assign(replicate=r)
+        out[r] = frame[["case", "replicate", "year", "metric", "value"]]
+    return out
 
 
 def main() -> None:
@@ -106,16 +113,16 @@ def main() -> None:
         shutil.rmtree(PARTS)
     PARTS.mkdir(exist_ok=True)
     started = time.perf_counter()
-    for r in range(args.replicates):
-        part = PARTS / f"replicate-{r:03d}.csv"
-        if part.exists():
-            continue
+    todo = [r for r in range(args.replicates) if not (PARTS / f"replicate-{r:03d}.csv").exists()]
+    for i in range(0, len(todo), max(1, args.workers)):
+        rs = todo[i : i + max(1, args.workers)]
         t0 = time.perf_counter()
-        frame = one_replicate(r, args.workers)
-        tmp = part.with_suffix(".tmp")
-        frame.to_csv(tmp, index=False)
-        tmp.replace(part)
-        print(f"replicate {r}: {time.perf_counter() - t0:.0f} s", flush=True)
+        for r, frame in replicates(rs, args.workers).items():
+            part = PARTS / f"replicate-{r:03d}.csv"
+            tmp = part.with_suffix(".tmp")
+            frame.to_csv(tmp, index=False)
+            tmp.replace(part)
+        print(f"replicates {rs}: {time.perf_counter() - t0:.0f} s", flush=True)
     parts = [PARTS / f"replicate-{r:03d}.csv" for r in range(args.replicates)]
     table = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
     table.to_csv(HERE / "reference.csv", index=False, float_format="%.10g")

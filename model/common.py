@@ -1,0 +1,111 @@
+"""Small helpers that several modules share, defined once (issue 16 item 3).
+
+Standard library only, so that any module (``results`` analyses saved logs without the
+engine) may import it:
+
+* units and categories: ``DAYS_PER_YEAR``, ``PLACEMENT_TYPES``;
+* odds: ``logit``, ``expit``, ``odds``, ``prob_from_odds``;
+* reading input files: ``ScenarioError``, ``suggest``, ``read_toml``, ``check_keys``,
+  ``toml_date`` (a TOML date value) and ``parse_date`` (a ``YYYY-MM-DD`` string).
+
+The old homes keep these names importable (``model.calendar.DAYS_PER_YEAR``,
+``model.params.PLACEMENT_TYPES``, ``model.stages.rg_decision.logit``,
+``model.scenario.ScenarioError`` and ``_read_toml``, ...).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import math
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+DAYS_PER_YEAR = 365.25  # mean Julian year: rates per year <-> days
+PLACEMENT_TYPES = ("foster", "childrens_home", "supported_accommodation", "secure", "hotel")
+
+
+# --------------------------------------------------------------------------- odds
+def logit(p: float) -> float:
+    """Log odds of ``p``, clamped to [1e-9, 1 - 1e-9] so 0 and 1 stay finite."""
+    p = min(max(p, 1e-9), 1.0 - 1e-9)
+    return math.log(p / (1.0 - p))
+
+
+def expit(x: float) -> float:
+    """Inverse of :func:`logit`."""
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def odds(p: float) -> float:
+    """``p / (1 - p)``, unclamped (the caller keeps ``p`` below 1)."""
+    return p / (1.0 - p)
+
+
+def prob_from_odds(o: float) -> float:
+    """Inverse of :func:`odds`."""
+    return o / (1.0 + o)
+
+
+# --------------------------------------------------------------------------- input files
+class ScenarioError(ValueError):
+    """A scenario, source or target file is wrong. The message names file, key and fix."""
+
+    def __init__(self, file: Path | str, key: str, problem: str) -> None:
+        self.file, self.key, self.problem = str(file), key, problem
+        super().__init__(f"{file}: {key}: {problem}")
+
+
+def suggest(word: str, options: Iterable[str]) -> str:
+    """Return ' Did you mean X?' for a close match, else ''."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; every failure is a :class:`ScenarioError` naming the file."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(path, "-", "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(path, "-", f"malformed TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(path, "-", f"not UTF-8 text: {exc}") from None
+    except IsADirectoryError:
+        raise ScenarioError(
+            path, "-", "is a folder; give a scenario name or a .toml file"
+        ) from None
+    except OSError as exc:
+        raise ScenarioError(path, "-", f"cannot read: {exc.strerror}") from None
+
+
+def check_keys(path: Path, where: str, got: Any, allowed: set[str]) -> None:
+    """``got`` must be a table whose keys are all in ``allowed`` (else the error names the
+    key, the allowed keys and a close match)."""
+    if not isinstance(got, dict):
+        raise ScenarioError(path, where or "-", f"value {got!r} must be a table")
+    for key in got:
+        if key not in allowed:
+            raise ScenarioError(
+                path,
+                f"{where}.{key}" if where else key,
+                f"unknown key; allowed: {sorted(allowed)}." + suggest(key, allowed),
+            )
+
+
+def toml_date(path: Path | str, where: str, value: Any, example: str = "2023-01-01") -> dt.date:
+    """A TOML date (not a date-time, string or number), else a :class:`ScenarioError`."""
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise ScenarioError(path, where, f"value {value!r} must be a TOML date like {example}")
+    return value
+
+
+def parse_date(text: str) -> dt.date:
+    """A ``YYYY-MM-DD`` string, else ``ValueError`` saying so."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a date; use YYYY-MM-DD") from None
