@@ -180,6 +180,7 @@ def compare_kills(files: dict[str, Path], kills: int, seed: int) -> None:
           "(redone fraction of a killed attempt's finished runs: 1.0)")  # fmt: skip
 
 
+@pytest.mark.scale  # about 50 s of CPU: the sweep's kill test and the lock tests stay in CI
 def test_compare_killed_twice_then_rerun_gives_the_same_summary(files: dict[str, Path]) -> None:
     """Catches: a compare that writes --out in place (a kill leaves a half-written folder that
     looks finished) or whose rerun differs from an uninterrupted run."""

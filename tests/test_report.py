@@ -71,7 +71,18 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     copy = tiny(folder, "a_copy")
     out = folder / "out"
-    args = ["compare", str(b), str(a), str(copy), "--baseline", "a", "--reps", "2"]
+    args = [
+        "compare",
+        str(b),
+        str(a),
+        str(copy),
+        "--baseline",
+        "a",
+        "--reps",
+        "2",
+        "--ensemble",
+        "none",
+    ]
     assert main([*args, "--with-null", "--out", str(out), "--quiet"]) == 0
     return out
 
