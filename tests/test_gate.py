@@ -81,7 +81,9 @@ def test_the_gate_rejects_a_wrong_variant(
     assert failing
 
 
-@pytest.mark.parametrize("seed", [20240601, 7, 20261130])
+# the fit's own seed, 20240601, is what `nrmsim check` runs by default: CI runs that command
+# after the tests (.ci/run), so the tests check the two other seeds
+@pytest.mark.parametrize("seed", [7, 20261130])
 def test_the_calibrated_historical_scenario_passes_at_several_seeds(
     seed: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
