@@ -16,6 +16,7 @@ a process pool); elsewhere, and on Dask workers, every run is simulated from the
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import sys
@@ -82,9 +83,7 @@ def run_branched(
     for day, scenario, finish_branch in branches:
         model.run(pause_at=day)
         t0 = time.perf_counter()
-        out.append(
-            _in_fork(lambda s=scenario, f=finish_branch: _go_on(model, s, f))  # type: ignore[misc]
-        )
+        out.append(_in_fork(functools.partial(_go_on, model, scenario, finish_branch)))
         model.branches_wall_s += time.perf_counter() - t0
     model.run()
     out.append(finish(model))
