@@ -464,6 +464,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from model.output import atomic_dir, manifest, out_lock, write_table
     from model.report import build_report, flows_since
     from model.report.evidence import cited_sources, policy_dates
+    from model.report.psa import write_psa_summary
     from model.results import METRICS
     from model.runner import RunSpec
     from model.scenario import load_scenario
@@ -564,6 +565,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                     table = pd.concat(flows, ignore_index=True)
                     cols = ["scenario", "replicate", "rg_stage", "cg_stage", "referrals"]
                     write_table(table[cols], tmp / "pathways.csv")
+            has_psa = write_psa_summary(tmp, base.name, options)
             meta = manifest(
                 {sc.name: sc.with_effects(args.effects).resolved() for sc in ordered},
                 base.seed,
@@ -598,6 +600,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                         "report.html",
                         "figures/",
                         *(["null/"] if args.with_null else []),
+                        *(["psa.json"] if has_psa else []),
                     ],
                     "timing": {
                         "wall_s": round(wall, 3),

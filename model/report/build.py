@@ -33,6 +33,7 @@ from model.report.metrics import (
     info,
 )
 from model.report.pathways import CG_STAGE, RG_STAGE, mean_flows
+from model.report.psa import load_psa_summary
 
 COMPARISON, SUMMARY, PATHWAYS, MANIFEST = (
     "comparison.csv",
@@ -59,6 +60,7 @@ class Inputs:
     summary: pd.DataFrame
     pathways: pd.DataFrame
     null_comparison: pd.DataFrame | None
+    psa: dict[str, Any] | None = None
 
 
 def load_inputs(folder: Path) -> Inputs:
@@ -92,9 +94,10 @@ def load_inputs(folder: Path) -> Inputs:
         null = None
         if spec.get("with_null"):
             null = pd.read_csv(null_path, dtype=_TEXT, keep_default_na=False, na_values=[""])
+        psa_found = load_psa_summary(folder)
     except (OSError, ValueError, KeyError) as exc:
         raise ReportInputError(f"{folder}: cannot read the saved comparison: {exc}") from None
-    return Inputs(folder, manifest, comparison, summary, pathways, null)
+    return Inputs(folder, manifest, comparison, summary, pathways, null, psa_found)
 
 
 def build_report(folder: Path) -> Path:
@@ -472,6 +475,30 @@ def status_quo_line(resolved: Mapping[str, Any]) -> str:
     return text
 
 
+def psa_context(psa: Mapping[str, Any] | None, order: Sequence[str]) -> dict[str, Any] | None:
+    """The committed PSA's answer for these options (``psa.json``), formatted: per outcome,
+    each option's probability of being best and the unknowns that would most change the
+    choice (EVPPI, in the outcome's units)."""
+    if not psa:
+        return None
+    rows = []
+    for o in psa["outcomes"]:
+        p = o["p_best"]
+        unknowns = ", ".join(
+            f"{u['factor']} ({fmt_value(u['evppi'], o['metric'])})" for u in o["unknowns"]
+        )
+        if not o["evppi_estimated"]:
+            unknowns = "not estimated (fewer than 30 parameter sets)"
+        rows.append(
+            {
+                "label": f"{info(o['metric']).label} ({o['year']}, {o['better']} is better)",
+                "cells": ["-" if p.get(name) is None else f"{p[name]:.0%}" for name in order],
+                "unknowns": unknowns or "none above the estimator's noise floor",
+            }
+        )
+    return {**{k: psa[k] for k in ("folder", "points", "ensemble", "commit")}, "rows": rows}
+
+
 def page_context(inputs: Inputs, figdir: Path) -> dict[str, Any]:
     """Everything the template shows; figures are written to ``figdir`` on the way."""
     page = _Page(inputs, figdir)
@@ -513,6 +540,7 @@ def page_context(inputs: Inputs, figdir: Path) -> dict[str, Any]:
         "effects": spec["effects"],
         "with_null": bool(page.null_idx),
         "ensemble": spec.get("ensemble"),
+        "psa": psa_context(inputs.psa, page.order),
         "summaries": summaries,
         "headline": headline,
         "children": children,
