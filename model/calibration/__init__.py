@@ -16,8 +16,8 @@ and a convergence plot. ``nrmsim calibrate --extend-ensemble FIT_ID`` grows a sa
 ensemble, resumably, without refitting.
 
 Modules: ``targets`` (``Target``, ``load_targets``), ``check`` (``evaluate``, the gate),
-``fit`` (the Optuna search, ``write_back``), ``ensemble`` (proposals and ``not_implausible``)
-and ``report`` (the fit's report and files). Every name
+``fit`` (the Optuna search, ``write_back``), ``ensemble`` (proposals and ``not_implausible``),
+``extend`` (the resumable extension) and ``report`` (the fit's report and files). Every name
 below is importable from ``model.calibration`` itself.
 """
 
@@ -40,6 +40,7 @@ from model.calibration.ensemble import (
     run_search,
     write_progress,
 )
+from model.calibration.extend import SavedFit, cmd_extend_ensemble, extend_ensemble, load_fit
 from model.calibration.fit import (
     COUPLED_STAGES,
     DISTANCE_CAP,
@@ -76,19 +77,23 @@ __all__ = [
     "TARGETS_FILE",
     "TARGET_KEYS",
     "EnsembleSearch",
+    "SavedFit",
     "Target",
     "build_ensemble",
     "calibrated_parameters",
     "check_periods",
     "cmd_calibrate",
     "cmd_check",
+    "cmd_extend_ensemble",
     "compare_with_targets",
     "evaluate",
+    "extend_ensemble",
     "fit_search",
     "gate_counts",
     "implausibility",
     "informing_targets",
     "known_groups",
+    "load_fit",
     "load_targets",
     "not_implausible",
     "objective",

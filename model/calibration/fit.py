@@ -102,6 +102,10 @@ def candidate_runner(
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit, write back, save the ensemble and the report (or, with ``--extend-ensemble``,
     only grow a saved fit's ensemble)."""
+    if getattr(args, "extend_ensemble", None):
+        from model.calibration.extend import cmd_extend_ensemble
+
+        return cmd_extend_ensemble(args)
     for key, default in REFIT_DEFAULTS.items():
         if getattr(args, key, None) is None:
             setattr(args, key, default)
