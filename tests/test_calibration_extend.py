@@ -264,3 +264,17 @@ def test_a_second_extension_of_the_same_fit_is_refused_while_one_runs(
     err = capsys.readouterr().err
     assert code == 2 and "another nrmsim process" in err and str(folder) in err, err
     assert not (folder / PROGRESS_FILE).exists()
+
+
+def test_the_first_proposal_is_not_the_old_single_stream_first_proposal() -> None:
+    """Catches candidate i seeded with SeedSequence([seed, i]): for i = 0 that equals
+    SeedSequence(seed) (trailing zeros add no entropy), the stream the committed fits drew
+    their proposals from, so an extension's first candidate repeated the fit's first one (on
+    fit-2026-12-04, 7 of 9 parameters equal to its set 11)."""
+    start = [dict(CENTRE), {"a.x": 0.52, "a.y": 2.05, "b.z": 11.0}]
+    _, values = EnsembleSearch(FREE, start, optimiser_seed=1).propose()
+    rng = np.random.default_rng(1)  # the old stream: origin, then one step per parameter
+    origin = np.array([list(s.values()) for s in start])[rng.integers(len(start))]
+    width = np.array([hi - lo for *_, lo, hi in FREE])
+    old = origin + rng.normal(0.0, ens.FIRST_STEP, len(FREE)) * width
+    assert not np.isclose(list(values.values()), old).any()

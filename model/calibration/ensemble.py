@@ -6,10 +6,10 @@ Proposals alternate between a random walk from a random accepted set (Gaussian s
 once ten sets are accepted, Latin-hypercube points in the box spanned by the accepted sets
 (widened by 2% of each range), so the ensemble explores the region rather than only the fitted
 point's neighbourhood. Candidate ``i`` draws its random numbers from
-``SeedSequence([optimiser_seed, i])`` and the step is recomputed from the candidates before
-it, so a proposal depends only on the seed, the starting sets and the earlier candidates'
-outcomes: a search stopped and continued (``nrmsim calibrate --extend-ensemble``) proposes
-exactly what one uninterrupted search would.
+``SeedSequence(optimiser_seed, spawn_key=(PROPOSAL_STREAM, i))`` and the step is recomputed
+from the candidates before it, so a proposal depends only on the seed, the starting sets and
+the earlier candidates' outcomes: a search stopped and continued (``nrmsim calibrate
+--extend-ensemble``) proposes exactly what one uninterrupted search would.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ FIRST_STEP = 0.02  # the random walk's first step, a share of each parameter's r
 BOX_MARGIN = 0.02  # the history-matching box: the accepted sets' span +- this share of range
 MIN_SETS_FOR_BOX = 10  # accepted sets before history-matching proposals begin
 GIVE_UP_AFTER = 24  # candidates without any accepted set before the search stops
+# spawn key of the proposals' random numbers: SeedSequence([seed, 0]) would equal
+# SeedSequence(seed) (trailing zeros add no entropy), the stream the fits before the
+# extension drew their proposals from, so candidate 0 would repeat their first proposal
+PROPOSAL_STREAM = 0x656E73  # "ens"
 PROVENANCE = ("source", "trial")  # columns of a set besides set_id and the parameters
 # columns of a progress record besides the parameters and what ``record`` is given as extra
 RECORD_COLUMNS = ("candidate", "source", "accepted", "set_id", "step")
@@ -79,7 +83,9 @@ class EnsembleSearch:
         """(source, parameter values) of the next candidate: a pure function of the seed,
         the candidate's index, the starting sets and the earlier candidates' outcomes."""
         index = self.spent
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, index]))
+        rng = np.random.default_rng(
+            np.random.SeedSequence(self.seed, spawn_key=(PROPOSAL_STREAM, index))
+        )
         # history-matching proposals only once the accepted sets span a region worth filling
         if len(self.accepted) < MIN_SETS_FOR_BOX or index % 2 == 0:
             if not len(self.anchor):
