@@ -31,7 +31,7 @@ from model.calibration.ensemble import (
     write_progress,
 )
 from model.calibration.targets import CALIBRATION_DIR
-from model.scenario import ScenarioError
+from model.scenario import Scenario, ScenarioError
 
 PROGRESS_FILE = "ensemble-progress.csv"
 FIT_KEYS = ("scenario", "seed", "replicates_per_candidate", "optimiser_seed", "parameters")
@@ -125,8 +125,11 @@ def extend_ensemble(
     markdown report, if given) says how far the extension got (``command``: how to rerun it).
     The caller holds the lock (``cmd_extend_ensemble`` does).
     """
-    for stale in fit.folder.glob(".*.tmp-*"):  # left by a process killed mid-write
-        stale.unlink(missing_ok=True)
+    stale = [*fit.folder.glob(".*.tmp-*")]  # left by a process killed mid-write
+    if report is not None:
+        stale += report.parent.glob(f".{report.name}.tmp-*")
+    for path in stale:
+        path.unlink(missing_ok=True)
     rows = read_progress(fit.progress)
     base = _starting_sets(fit, rows)
     search = EnsembleSearch(
@@ -299,7 +302,7 @@ def _check_targets(fit: SavedFit, ids: Sequence[str], targets_file: Path | None)
     )
 
 
-def _warn_if_not_cited(fit: SavedFit, scenario: Any) -> None:
+def _warn_if_not_cited(fit: SavedFit, scenario: Scenario) -> None:
     """A note when the scenario's values of the fit's parameters do not cite this fit (the
     baseline was refit since: the other parameters may have moved too)."""
     source = f"calibration:{fit.fit_id}"
