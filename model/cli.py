@@ -199,19 +199,20 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=_seed, help="root seed; default the scenario's")
     check.add_argument("--workers", type=_workers, default=1)
 
+    # the refit-only options default to None (model.calibration.fit.REFIT_DEFAULTS fills them
+    # in) so that --extend-ensemble can refuse them when given
     cal = sub.add_parser("calibrate", help="fit parameters marked calibrate = true to fit targets")
     cal.add_argument(
-        "--budget", type=_positive_int, default=150, help="optimiser trials (model evaluations)"
+        "--budget", type=_positive_int, help="optimiser trials (model evaluations); default 150"
     )
     cal.add_argument(
         "--method",
         choices=("blocks", "cmaes", "tpe"),
-        default="blocks",
         help="blocks (default): stage by stage, CMA-ES (TPE for one parameter) over each "
         "stage's parameters in turn, --rounds times; cmaes or tpe: one search over all",
     )
     cal.add_argument(
-        "--rounds", type=_positive_int, default=2, help="passes over the blocks (--method blocks)"
+        "--rounds", type=_positive_int, help="passes over the blocks (--method blocks); default 2"
     )
     cal.add_argument(
         "--step",
@@ -226,19 +227,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit only the calibrated parameters matching this glob (repeatable), e.g. 'care.*'",
     )
     cal.add_argument(
-        "--optimiser-seed", type=_optimiser_seed, default=1, help="seed of the sampler"
+        "--optimiser-seed", type=_optimiser_seed, help="seed of the sampler; default 1"
     )
     cal.add_argument(
         "--ensemble-size",
         type=_positive_int,
         default=60,
-        help="parameter sets consistent with every fit target to save",
+        help="parameter sets consistent with every fit target to save (with --extend-ensemble: "
+        "the size to grow the ensemble to, counting the sets it holds)",
     )
     cal.add_argument(
         "--ensemble-budget",
         type=_positive_int,
         default=200,
-        help="extra model evaluations allowed to find the ensemble",
+        help="extra model evaluations allowed to find the ensemble (with --extend-ensemble: "
+        "candidates in all, counting those of earlier sessions)",
     )
     cal.add_argument(
         "--ensemble-from",
@@ -249,13 +252,19 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument(
         "--reps",
         type=_reps,
-        default=2,
-        help="replicates per candidate (common random numbers across candidates)",
+        help="replicates per candidate (common random numbers across candidates); default 2",
     )
     cal.add_argument("--fit-id", help="name of the fit; default fit-<date>")
     cal.add_argument("--targets", type=Path)
-    cal.add_argument("--scenario", default="historical")
+    cal.add_argument("--scenario", help="a scenario name or .toml path; default historical")
     cal.add_argument("--dry-run", action="store_true", help="report only; do not write back")
+    cal.add_argument(
+        "--extend-ensemble",
+        metavar="FIT_ID",
+        help="no refit: grow calibration/fits/FIT_ID/ensemble.parquet to --ensemble-size sets "
+        "with at most --ensemble-budget candidates, at the fit's own seed and replicates; "
+        "resumable (rerun the same command after an interruption)",
+    )
     add_sweep_parsers(sub)
     return ap
 

@@ -234,3 +234,103 @@ def test_a_second_run_into_a_locked_out_stops_with_the_owner_pid(
     done = run("run", files["tiny"], "--reps", "1", "--out", out, "--quiet")  # now stale
     assert done.returncode == 0, done.stderr
     assert (out / "summary.csv").exists() and not lock.exists()
+
+
+# --------------------------------------------------------------------------- ensemble extension
+@pytest.fixture(scope="module")
+def fit_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the package with a tiny fit to extend (fit-ref, fit-kill: the same fit): the
+    command writes calibration/fits/ beside the package it runs, never the repository's. One
+    replicate of two months per candidate, one fit target (referrals)."""
+    import json
+    import shutil
+
+    root = tmp_path_factory.mktemp("extend")
+    skip = shutil.ignore_patterns("__pycache__", "fits", "reports")
+    for name in ("model", "scenarios", "calibration"):
+        shutil.copytree(ROOT / name, root / name, ignore=skip)
+    tiny = root / "scenarios" / "tiny_extend.toml"
+    tiny.write_text(
+        '[meta]\nname = "tiny_extend"\nextends = "baseline"\n\n'
+        "[run]\nstart = 2024-01-01\nend = 2024-02-29\n\n[params.identification]\n"
+        'child_referrals_per_year = { value = 400, source = "assumption", range = [200, 1000] }\n',
+        encoding="utf-8",
+    )
+    (root / "tiny_targets.toml").write_text(
+        '[[target]]\nid = "tiny_referrals"\nrole = "outcome"\nmetric = "referrals"\n'
+        'group_by = "all"\ngroup = "all"\nkind = "flow"\nstart = 2024-01-01\nend = 2024-03-01\n'
+        'value = 66\nsource = "nba-2022-s60"\ntolerance = { kind = "relative", value = 0.25 }\n'
+        'use = "fit"\n',
+        encoding="utf-8",
+    )
+    key = "identification.child_referrals_per_year"
+    meta = {"scenario": tiny.as_posix(), "seed": 11, "replicates_per_candidate": 1,
+            "optimiser_seed": 2, "fit_targets": ["tiny_referrals"],
+            "parameters": [{"key": key, "before": 400.0, "low": 300.0, "high": 500.0}]}  # fmt: skip
+    for fit_id in ("fit-ref", "fit-kill"):
+        folder = root / "calibration" / "fits" / fit_id
+        folder.mkdir(parents=True)
+        (folder / "fit.json").write_text(json.dumps({"fit_id": fit_id, **meta}))
+        sets = {"set_id": [0, 1], key: [400.0, 410.0], "source": "optimiser", "trial": [0, 1]}
+        pd.DataFrame(sets).to_parquet(folder / "ensemble.parquet", index=False)
+    return root
+
+
+def extend_cmd(root: Path, fit_id: str, budget: int) -> list[str]:
+    return nrmsim("calibrate", "--extend-ensemble", fit_id, "--ensemble-size", "100",
+                  "--ensemble-budget", budget, "--targets", root / "tiny_targets.toml")  # fmt: skip
+
+
+def extend_kills(root: Path, kills: int, seed: int, budget: int = 12) -> None:
+    """kill -9 the extension's process group once a random number of candidates are
+    recorded, ``kills`` times, rerunning the same command after each; the last rerun goes to
+    the end and must run only the missing candidates and give the uninterrupted sets."""
+    from model.calibration.ensemble import read_progress
+
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    ref = subprocess.run(extend_cmd(root, "fit-ref", budget), env=env, cwd=root,
+                         capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    assert ref.returncode == 0, ref.stderr
+    folder = root / "calibration" / "fits" / "fit-kill"
+    progress = folder / "ensemble-progress.csv"
+    rng = random.Random(seed)  # noqa: S311 (kill times, not secrets)
+    for k in range(kills):
+        before = len(read_progress(progress))
+        if before >= budget - 1:
+            break
+        at = rng.randint(before + 1, budget - 1)
+        proc = subprocess.Popen(extend_cmd(root, "fit-kill", budget), env=env, cwd=root,
+                                start_new_session=True, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(read_progress(progress)) >= at:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, f"kill {k}: the extension ended before {at} candidates"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        assert before < len(read_progress(progress)) < budget
+    before = len(read_progress(progress))
+    done = subprocess.run(extend_cmd(root, "fit-kill", budget), env=env, cwd=root,
+                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("extra runs") == budget - before, done.stderr
+    ref_folder = root / "calibration" / "fits" / "fit-ref"
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(folder / "ensemble.parquet"),
+        pd.read_parquet(ref_folder / "ensemble.parquet"),
+        check_exact=True,
+    )
+    assert progress.read_bytes() == (ref_folder / "ensemble-progress.csv").read_bytes()
+    assert not list(folder.glob(".*.tmp-*")) and not (folder.parent / ".fit-kill.lock").exists()
+
+
+@pytest.mark.scale  # about a minute of CPU: tiny runs, but a fresh process per session
+def test_extend_ensemble_killed_twice_then_rerun_gives_the_uninterrupted_sets(
+    fit_copy: Path,
+) -> None:
+    """Catches: candidates held in memory until the end (nothing survives a kill), a rerun
+    that starts the extension again or repeats recorded candidates, proposals that depend on
+    where the process started, a stale lock blocking the rerun."""
+    extend_kills(fit_copy, kills=2, seed=15)

@@ -22,10 +22,8 @@ run ids present and runs only the others; the spec hash and the design hash must
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import os
 import shutil
 import socket
 import sys
@@ -41,7 +39,14 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from model.output import OutputExistsError, git_state, out_lock, versions
+from model.output import (
+    OutputExistsError,
+    git_state,
+    out_lock,
+    parquet_bytes,
+    versions,
+    write_atomic,
+)
 from model.scenario import Scenario, ScenarioError
 from model.sweeps.design import Design, applied_values, apply_point, make_design
 from model.sweeps.spec import Experiment, Factor, Output
@@ -242,23 +247,6 @@ def make_tasks(
 
 
 # --------------------------------------------------------------------------- storage
-def write_atomic(data: bytes, path: Path) -> None:
-    """Write ``data`` to ``path`` through a hidden temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def parquet_bytes(frame: pd.DataFrame) -> bytes:
-    buf = io.BytesIO()
-    frame.to_parquet(buf, index=False)
-    return buf.getvalue()
-
-
 def partition_dir(out: Path, scenario: str) -> Path:
     return out / "runs" / f"scenario={quote(scenario, safe='')}"
 
