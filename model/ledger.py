@@ -296,8 +296,10 @@ def render(
         f"- {len(ledger)} assumed parameters, {len(effects)} of them effect sizes with a null.",
         f"- {len(resting)} of them are set or listed as a mechanism by a lever scenario "
         "(a scenario file with at least one `[[mechanism]]`).",
-        "- Role is the schema's (`model/params.py`): `uncertain` parameters are sweep factors "
-        "by default; `lever` parameters are what a policy changes.",
+        "- Role is the schema's (`model/params.py`): `lever` (what a policy changes), "
+        "`uncertain` (sweep factors by default) or `fixed`. A policy scenario that sets a "
+        "parameter that is not a lever, or whose value is fitted by calibration (the loader then "
+        "calls its role `fitted`), must declare it (the last section below).",
         "- Importance: no sensitivity results are committed to the repository "
         "(`experiments/out/` is not kept), so this page does not rank the assumptions; run "
         "`nrmsim sweep experiments/morris_screening.toml` and `nrmsim analyse` for mu* per "

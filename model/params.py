@@ -200,8 +200,10 @@ class RgDecision:
 class DevolvedPilot:
     """Stage 2 and 4: devolved local panels."""
 
-    la_count: int = param("count", "lever")
-    exclusion_days_before_18: float = param("days", "lever")
+    la_count: int = param("count", "lever", "local authorities whose panels decide in the pilot")
+    exclusion_days_before_18: float = param(
+        "days", "lever", "a child this close to 18 at referral stays with the Home Office"
+    )
     capacity_per_year_per_la: float = param("decisions/year", "uncertain")
     deadline_days: float = param("days", "fixed", "decision due within this many days")
     p_within_deadline: float = param("probability", "uncertain", "share decided by the deadline")
@@ -276,7 +278,7 @@ class Care:
     capacity_childrens_home: int = param("count", "uncertain")
     capacity_supported_accommodation: int = param("count", "uncertain")
     capacity_secure: int = param("count", "uncertain")
-    capacity_hotel: int = param("count", "lever")
+    capacity_hotel: int = param("count", "lever", "places in Home Office hotels")
     moves_per_year: float = param("per year", "uncertain", "placement moves while placed")
     missing_rate_foster: float = param("per year", "uncertain", "episodes a year, foster")
     missing_rate_ratio_childrens_home: float = param("factor", "uncertain", effect=True)
@@ -302,13 +304,17 @@ class Guardianship:
     ictg_all_separated: bool = param("flag", "lever", "ICTGs for every separated child")
     p_referred_to_ictg: float = param("probability", "uncertain")
     ictg_direct_caseload: int = param("count", "uncertain", "children a direct worker team holds")
-    ictg_indirect_support: bool = param("flag", "lever")
-    max_support_days: float = param("days", "lever")
+    ictg_indirect_support: bool = param(
+        "flag", "lever", "indirect ICTG support for children with a parent or carer"
+    )
+    max_support_days: float = param("days", "lever", "longest direct ICTG support from allocation")
     post18_support_days: float = param("days", "lever", "direct support continues after 18")
     mean_days_to_first_contact: float = param("days", "uncertain")
-    scotland_service: bool = param("flag", "lever")
+    scotland_service: bool = param("flag", "lever", "Guardianship Scotland")
     scotland_support_days_after_decision: float = param("days", "fixed")
-    northern_ireland_service: bool = param("flag", "lever")
+    northern_ireland_service: bool = param(
+        "flag", "lever", "Northern Ireland Independent Guardian Service"
+    )
     missing_hazard_ratio_direct: float = param("factor", "uncertain", effect=True)
     missing_hazard_ratio_indirect: float = param("factor", "uncertain", effect=True)
     missing_hazard_ratio_scotland: float = param("factor", "uncertain", effect=True)
@@ -357,7 +363,9 @@ class Justice:
 class Leave:
     """Stage 9: immigration leave for confirmed victims subject to immigration control."""
 
-    p_grant_confirmed_child: float = param("probability", "lever")
+    p_grant_confirmed_child: float = param(
+        "probability", "lever", "victim leave granted after a positive CG (non-UK child)"
+    )
     mean_days_to_grant: float = param("days", "uncertain")
     duration_days: float = param("days", "lever", "length of a grant")
     retrafficking_hazard_ratio_after_18: float = param("factor", "uncertain", effect=True)

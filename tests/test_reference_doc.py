@@ -9,6 +9,7 @@ import pytest
 
 from model import reference
 from model.events import Event
+from model.params import SCHEMA
 from model.results import REGISTRY
 
 
@@ -47,3 +48,18 @@ def test_an_event_without_a_comment_fails(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(reference.inspect, "getsource", lambda _obj: stripped)
     with pytest.raises(ValueError, match="returned"):
         reference.event_notes()
+
+
+def test_every_lever_is_on_the_page_with_the_scenarios_that_set_it() -> None:
+    # wrong state: a lever missing from the table (a filter on the wrong role), a policy option
+    # that sets it not named, or a file that only lists it in a [[mechanism]] named as setting it
+    rows = {lv.field.key: lv for lv in reference.levers()}
+    assert set(rows) == {k for k, f in SCHEMA.items() if f.role == "lever"}
+    assert all(lv.field.doc for lv in rows.values()), "a lever without a meaning in params.py"
+    assert rows["policy.legal_aid_before_rg"].set_by_options == ("legal_aid",)
+    assert rows["policy.decision_regime"].set_by_options == ("repeal_nba", "repeal_nba_full")
+    assert "historical" in rows["policy.decision_regime"].set_by_others
+    assert rows["guardianship.scotland_service"].set_by_options == ()
+    page = reference.render()
+    assert "| `policy.legal_aid_before_rg` | legal advice offered before the RG | flag |" in page
+    assert "`pre_nba`, `nba_objective`, `nba_amended`" in page
