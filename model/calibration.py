@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from model.observe import VIEWS, ObservationModel, load_observation, observe
-from model.results import GROUP_BYS, REGISTRY
+from model.results import REGISTRY
 from model.scenario import (
     SCENARIO_DIR,
     Scenario,
@@ -356,10 +356,12 @@ def _check_metric(path: Path, where: str, metric: str, group_by: str) -> None:
         raise ScenarioError(
             path, f"{where}.metric", f"unknown metric '{metric}'." + suggest(str(metric), REGISTRY)
         )
-    allowed = (*GROUP_BYS, "placement_type")  # placement_type: placement metrics only
+    allowed = REGISTRY[metric].groupings
     if not isinstance(group_by, str) or group_by not in allowed:
         raise ScenarioError(
-            path, f"{where}.group_by", f"value {group_by!r} not allowed; allowed: {list(allowed)}"
+            path,
+            f"{where}.group_by",
+            f"value {group_by!r} not allowed for {metric}; allowed: {list(allowed)}",
         )
 
 
