@@ -266,13 +266,13 @@ def observe(
     for t in targets:
         if t.view in ("metric", "all_ages_count", "all_ages_wait"):
             period = period_of(t, ctx)
-            base = REGISTRY[t.metric].source_grouping(t.group_by)
-            wanted.setdefault(base, set()).add(period)
-            needed.setdefault(base, set()).add(t.metric)
+            pairs = [(t.metric, t.group_by)]
             if t.denominator:
-                d = t.denominator
-                wanted.setdefault(d["group_by"], set()).add(period)
-                needed.setdefault(d["group_by"], set()).add(d["metric"])
+                pairs.append((t.denominator["metric"], t.denominator["group_by"]))
+            for metric, group_by in pairs:
+                base = REGISTRY[metric].source_grouping(group_by)
+                wanted.setdefault(base, set()).add(period)
+                needed.setdefault(base, set()).add(metric)
     ctx.prefetch(wanted, needed)
     return {t.id: VIEWS[t.view](ctx, t) for t in targets}
 
