@@ -21,25 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from model.common import parse_date
 from model.output import OutputExistsError
+from model.results import KEY_METRICS as KEY_METRICS
+from model.results import REGISTRY
 from model.scenario import MAX_REPLICATES
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from model.scenario import Scenario
-
-KEY_METRICS = (
-    "referrals",
-    "repeat_referrals",
-    "rg_positive_rate",
-    "cg_decisions",
-    "cg_positive_rate",
-    "median_days_referral_to_cg",
-    "awaiting_cg_at_year_end",
-    "children_gone_missing",
-    "aged_out_without_decision",
-    "public_cost_gbp",
-)
 
 
 class InputError(ValueError):
@@ -699,20 +688,6 @@ def print_comparison(
     console.print(f"report: {out / 'report.html'}", soft_wrap=True)
 
 
-SHORT = {
-    "referrals": "referrals",
-    "repeat_referrals": "repeat",
-    "rg_positive_rate": "RG +",
-    "cg_decisions": "CG decided",
-    "cg_positive_rate": "CG +",
-    "median_days_referral_to_cg": "median days to CG",
-    "awaiting_cg_at_year_end": "awaiting CG",
-    "children_gone_missing": "went missing",
-    "aged_out_without_decision": "18 undecided",
-    "public_cost_gbp": "cost",
-}
-
-
 def print_table(summary: object, name: str, reps: int, out: Path) -> None:
     """Key metrics by year for all children: mean over replicates."""
     import pandas as pd
@@ -725,7 +700,7 @@ def print_table(summary: object, name: str, reps: int, out: Path) -> None:
     table = Table(title=f"{name}: all children, mean of {reps} replicate(s)")
     table.add_column("year", style="bold")
     for metric in KEY_METRICS:
-        table.add_column(SHORT[metric], justify="right")
+        table.add_column(REGISTRY[metric].short, justify="right")
     for year, row in means.iterrows():
         table.add_row(str(year), *(_fmt(row[m], m) for m in KEY_METRICS))
     console = Console(width=140)
@@ -741,9 +716,10 @@ def _fmt(value: float, metric: str, signed: bool = False) -> str:
         return "-"
     sign = ("+" if value >= 0 else "-") if signed else ("-" if value < 0 else "")
     size = abs(value)
-    if metric.endswith("_rate"):
+    display = REGISTRY[metric].display
+    if display == "share":
         return f"{sign}{size * 100:.1f} pts" if signed else f"{value:.0%}"
-    if metric.endswith("_gbp"):
+    if display == "gbp":
         return f"{sign}£{size / 1e6:,.{1 if signed else 0}f}m"
     return f"{sign}{size:,.0f}"
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from model.results import REGISTRY, year_periods
+from model.results import PAYER_METRICS, REGISTRY, year_periods
 
 if TYPE_CHECKING:
     from model.runner import RunResult
@@ -47,14 +47,6 @@ DECISIONS = (
     "disqualified",
     "reconsideration_requested",
     "reconsideration_decided",
-)
-PAYER_METRICS = (
-    "cost_home_office_gbp",
-    "cost_local_authorities_gbp",
-    "cost_guardianship_gbp",
-    "cost_police_cps_gbp",
-    "cost_post18_gbp",
-    "cost_legal_aid_gbp",
 )
 
 

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from model.common import expit, logit
+from model.results import REGISTRY
 from model.scenario import SCENARIO_DIR, ScenarioError, load_sources
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ class Context:
         return float((date - self.origin).days)
 
     def metric(self, metric: str, group_by: str, group: str, a: float, b: float) -> float:
-        base = "all" if metric == "placements_by_type" else group_by
+        base = REGISTRY[metric].source_grouping(group_by)
         key = (a, b, base)
         if key not in self._tables or (group_by, group, metric) not in self._tables[key].index:
             table = self.analysis.period_metrics(a, b, base, [metric])
@@ -149,11 +150,8 @@ class Context:
             self._tables[key] = fresh if old is None else pd.concat([old, fresh])
         try:
             return float(self._tables[key].loc[(group_by, group, metric)])
-        except KeyError:
-            from model.results import REGISTRY
-
-            kind = REGISTRY[metric].kind if metric in REGISTRY else "rate"
-            return 0.0 if kind in ("flow", "stock") else math.nan
+        except KeyError:  # no rows for the group in the period
+            return 0.0 if REGISTRY[metric].zero_if_absent else math.nan
 
     def prefetch(
         self, wanted: Mapping[str, set[tuple[float, float]]], needed: Mapping[str, set[str]]
@@ -268,13 +266,13 @@ def observe(
     for t in targets:
         if t.view in ("metric", "all_ages_count", "all_ages_wait"):
             period = period_of(t, ctx)
-            base = "all" if t.metric == "placements_by_type" else t.group_by
-            wanted.setdefault(base, set()).add(period)
-            needed.setdefault(base, set()).add(t.metric)
+            pairs = [(t.metric, t.group_by)]
             if t.denominator:
-                d = t.denominator
-                wanted.setdefault(d["group_by"], set()).add(period)
-                needed.setdefault(d["group_by"], set()).add(d["metric"])
+                pairs.append((t.denominator["metric"], t.denominator["group_by"]))
+            for metric, group_by in pairs:
+                base = REGISTRY[metric].source_grouping(group_by)
+                wanted.setdefault(base, set()).add(period)
+                needed.setdefault(base, set()).add(metric)
     ctx.prefetch(wanted, needed)
     return {t.id: VIEWS[t.view](ctx, t) for t in targets}
 
@@ -319,7 +317,7 @@ def published_tables(
         table = analysis.metrics(periods, group_by, [metric])
         for _, r in table.iterrows():
             value = float(r["value"])
-            rate = metric.endswith("_rate")
+            rate = REGISTRY[metric].display == "share"
             share = obs.child_share_of_referrals(years[r["period"]])
             rows.append(
                 {

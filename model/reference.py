@@ -5,9 +5,9 @@ The page is written by this module, never edited by hand::
     python -m model.reference              # rewrite docs/reference.md
     python -m model.reference --check      # exit 1 if docs/reference.md is out of date
 
-Metrics come from ``model.results.REGISTRY`` (name, label, unit, kind, and whether the metric
-exists for group ``all`` only), in the order they are registered. Events come from
-``model.events.Event``: the name, the comment written beside the member in
+Metrics come from ``model.results.REGISTRY`` (name, label, unit, kind, the groupings it has
+rows for, which direction is better, its title and tags), in the order they are registered.
+Events come from ``model.events.Event``: the name, the comment written beside the member in
 ``model/events.py`` (the only description an event has), the detail column its category goes
 to (``DETAIL_COLUMNS``), and whether it is a system row. An event without a comment is an
 error, so a new event cannot reach the page undescribed.
@@ -33,19 +33,13 @@ from model import events as events_module
 from model import ledger
 from model.events import DETAIL_COLUMNS, SYSTEM_EVENTS, Event
 from model.params import SCHEMA, Field
-from model.results import GROUP_BYS, REGISTRY
+from model.results import GROUP_BYS, KINDS, REGISTRY, TAGS
 from model.scenario import UNITS, Entry, load_scenario
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "reference.md"
 MEMBER = re.compile(
     r'^\s+(?P<member>[A-Z][A-Z0-9_]*) = "(?P<value>[a-z0-9_]+)"\s*(?:#\s*(?P<note>.*))?$'
 )
-KINDS = {
-    "flow": "events in the period",
-    "stock": "state at the end of the period",
-    "rate": "share of the events in the period",
-    "mean": "mean over the events in the period",
-}
 
 
 def event_notes() -> dict[Event, str]:
@@ -150,16 +144,28 @@ def render() -> str:
         "",
         f"{len(REGISTRY)} metrics, in the order `model/results.py` registers them. Each is",
         "computed per period (a calendar year in the summary) and per group of every grouping",
-        "(" + ", ".join(f"`{g}`" for g in GROUP_BYS) + "), except those marked *all only*.",
+        "(" + ", ".join(f"`{g}`" for g in GROUP_BYS) + "), except those marked *all only*",
+        "and multi-row metrics, whose rows come under their own grouping.",
         "",
         "Kinds: " + "; ".join(f"*{k}*: {v}" for k, v in KINDS.items()) + ".",
         "",
-        "| metric | label | unit | kind | groups |",
-        "|---|---|---|---|---|",
+        "Flows add up over groups and years (the report sums them); stocks, rates and means do",
+        "not. *Better*: the direction the sweep analysis ranks options by (blank: reported, not",
+        "ranked). *Title*: the report's name for it. *Tags*: "
+        + "; ".join(f"*{k}*: {v}" for k, v in TAGS.items())
+        + ".",
+        "",
+        "| metric | label | unit | kind | groups | better | title | tags |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for m in REGISTRY.values():
-        groups = "all only" if m.all_only else "every grouping"
-        lines.append(f"| `{m.name}` | {_cell(m.label)} | {m.unit} | {m.kind} | {groups} |")
+        groups = {GROUP_BYS: "every grouping", ("all",): "all only"}.get(
+            m.groupings, ", ".join(f"`{g}`" for g in m.groupings)
+        )
+        lines.append(
+            f"| `{m.name}` | {_cell(m.label)} | {m.unit} | {m.kind} | {groups} | "
+            f"{m.better or ''} | {_cell(m.title)} | {', '.join(sorted(m.tags))} |"
+        )
     notes = event_notes()
     lines += [
         "",

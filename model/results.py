@@ -1,9 +1,12 @@
 """Metrics as pure functions of the event log and the children table.
 
 Nothing here imports SimPy or Mesa, so saved ``events.parquet`` / ``children.parquet`` files
-can be analysed without the engine. Every metric is registered once in ``REGISTRY`` with its
-label, unit and kind, and computed only when asked for (``Analysis.metrics(..., metrics=)``):
-the yearly ``summary``, the calibration targets and the sweeps all use the same definitions.
+can be analysed without the engine. Every metric is registered once in ``REGISTRY`` with
+everything its consumers read (label, unit and display format, kind, whether it adds over
+groups, which direction is better, the groupings it has rows for, its reader-facing title and
+short table heading, its payer and tags), and computed only when asked for
+(``Analysis.metrics(..., metrics=)``): the yearly ``summary``, the report, the terminal tables,
+the calibration targets and the sweeps all use the same definitions.
 
 Rows of the log: NRM children (``child_id >= 0``, ``episode >= 0``); never-referred children
 in Home Office hotels (``episode = -1``; counted only in the ``hotel_*`` metrics and costs);
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,31 +43,151 @@ GROUP_BYS = (
 # so its groups add up to more than "all".
 DECISION_CLOSURES = ("confirmed", "not_confirmed", "disqualified")
 PAYERS = ("home_office", "local_authorities", "guardianship", "police_cps", "post18", "legal_aid")
+KINDS = {
+    "flow": "events in the period",
+    "stock": "state at the end of the period",
+    "rate": "share of the events in the period",
+    "mean": "mean over the events in the period",
+}
+# unit -> how a value is shown: count, share (percent), days or years (a duration), gbp (£m)
+UNIT_DISPLAY = {
+    "referrals": "count",
+    "children": "count",
+    "cases": "count",
+    "decisions": "count",
+    "requests": "count",
+    "placements": "count",
+    "moves": "count",
+    "episodes": "count",
+    "child-days": "count",
+    "young adults": "count",
+    "grants": "count",
+    "events": "count",
+    "investigations": "count",
+    "prosecutions": "count",
+    "convictions": "count",
+    "share": "share",
+    "days": "days",
+    "years": "years",
+    "gbp": "gbp",
+}
+DIRECTIONS = ("lower", "higher")  # Metric.better; None: reported, not ranked
+TAGS = {
+    "key": "the terminal tables of nrmsim run and compare, and the reference distributions",
+    "reference": "also recorded in the reference distributions (tests/reference)",
+}
 
 
 @dataclass(frozen=True)
 class Metric:
-    """A metric: its name, what it counts, its unit and how it aggregates."""
+    """A metric: what it counts, and how every consumer names, formats, sums and ranks it."""
 
     name: str
-    label: str
-    unit: str
-    kind: str  # flow (events in a period) | stock (at the period end) | rate | mean
+    label: str  # what it counts: the definition (manifest, docs/reference.md)
+    unit: str  # a key of UNIT_DISPLAY
+    kind: str  # a key of KINDS
     all_only: bool  # built on rows without child attributes: group "all" only
     fn: Callable[[View], pd.Series]
+    title: str  # reader-facing name (report tables and figures)
+    short: str  # column heading in the terminal tables
+    better: str | None = None  # "lower" | "higher" | None (no direction: reported, not ranked)
+    payer: str | None = None  # for a cost by payer: its payer (PAYERS)
+    tags: frozenset[str] = frozenset()  # keys of TAGS
+    rows_by: str | None = None  # a multi-row metric: the column that splits its rows
+
+    @property
+    def display(self) -> str:
+        """How a value is shown: count, share, days, years or gbp."""
+        return UNIT_DISPLAY[self.unit]
+
+    @property
+    def additive(self) -> bool:
+        """Whether values add over disjoint groups and years (counts and costs: flows).
+
+        A sum over the years counts a child in a distinct-children count once per year; costs
+        by group leave out decision capacity, which no child carries."""
+        return self.kind == "flow"
+
+    @property
+    def zero_if_absent(self) -> bool:
+        """Whether a cell without rows is 0 (flows and stocks) rather than undefined."""
+        return self.kind in ("flow", "stock")
+
+    @property
+    def groupings(self) -> tuple[str, ...]:
+        """The ``group_by`` values its rows come under."""
+        if self.rows_by is not None:
+            return (self.rows_by,)
+        return ("all",) if self.all_only else GROUP_BYS
+
+    def source_grouping(self, group_by: str) -> str:
+        """The grouping whose ``Analysis.metrics`` pass yields its rows for ``group_by``: a
+        multi-row metric's rows come with the pass for "all"."""
+        return "all" if self.rows_by is not None else group_by
 
 
 REGISTRY: dict[str, Metric] = {}
 
 
 def metric(
-    name: str, label: str, unit: str, kind: str = "flow", all_only: bool = False
+    name: str,
+    label: str,
+    unit: str,
+    kind: str = "flow",
+    all_only: bool = False,
+    *,
+    title: str,
+    short: str,
+    better: str | None = None,
+    payer: str | None = None,
+    tags: Iterable[str] = (),
+    rows_by: str | None = None,
 ) -> Callable[[Callable[[View], pd.Series]], Callable[[View], pd.Series]]:
+    """Register the decorated function as metric ``name`` (see ``Metric`` for the fields).
+
+    Raises:
+        ValueError: a field outside its allowed values, or the name registered twice.
+    """
+    checks = [
+        ("unit", unit, UNIT_DISPLAY),
+        ("kind", kind, KINDS),
+        ("better", better, (None, *DIRECTIONS)),
+        ("payer", payer, (None, *PAYERS)),
+        *(("tag", tag, TAGS) for tag in tags),
+    ]
+    problems = [
+        f"{what} {value!r} (allowed: {list(ok)})" for what, value, ok in checks if value not in ok
+    ]
+    if name in REGISTRY:
+        problems.append("registered twice")
+    if not (label and title and short):
+        problems.append("an empty label, title or short heading")
+    if problems:
+        raise ValueError(f"metric {name}: " + "; ".join(problems))
+
     def register(fn: Callable[[View], pd.Series]) -> Callable[[View], pd.Series]:
-        REGISTRY[name] = Metric(name, label, unit, kind, all_only, fn)
+        REGISTRY[name] = Metric(
+            name,
+            label,
+            unit,
+            kind,
+            all_only,
+            fn,
+            title=title,
+            short=short,
+            better=better,
+            payer=payer,
+            tags=frozenset(tags),
+            rows_by=rows_by,
+        )
         return fn
 
     return register
+
+
+def tagged(*tags: str) -> tuple[str, ...]:
+    """Metrics with any of ``tags``, in registry order."""
+    return tuple(name for name, m in REGISTRY.items() if m.tags & set(tags))
 
 
 # --------------------------------------------------------------------------- preparation
@@ -256,15 +379,13 @@ class Analysis:
         extra: list[pd.DataFrame] = []
         for name in names:
             m = REGISTRY[name]
-            if m.all_only and group_by != "all":
-                continue
-            if name == "placements_by_type":
+            if m.rows_by is not None:  # its own rows (group_by = rows_by), in the pass for "all"
                 if group_by == "all":
-                    extra.append(placements_by_type(view))
-                continue
-            columns[name] = m.fn(view)
+                    extra.append(_rows_of(m, m.fn(view)))
+            elif group_by == "all" or not m.all_only:
+                columns[name] = m.fn(view)
         table = pd.DataFrame(columns, index=view.index).reindex(view.index)
-        count_like = [c for c in table.columns if REGISTRY[c].kind in ("flow", "stock")]
+        count_like = [c for c in table.columns if REGISTRY[c].zero_if_absent]
         table[count_like] = table[count_like].fillna(0.0)
         table.index.names = ["period", "group"]
         long = table.reset_index().melt(
@@ -539,20 +660,10 @@ _DERIVED: dict[str, Callable[[Analysis], pd.DataFrame]] = {
 }
 
 
-def placements_by_type(view: View) -> pd.DataFrame:
-    placed = view.of("placed")
-    table = (
-        placed.groupby(["period", "placement_type"], observed=True)
-        .size()
-        .unstack(fill_value=0)
-        .reindex(columns=PLACEMENT_TYPES, fill_value=0)
-        .reindex(view.labels, fill_value=0)
-        .stack()
-        .rename("value")
-        .reset_index()
-        .rename(columns={"placement_type": "group"})
-    )
-    table["metric"], table["group_by"] = "placements_by_type", "placement_type"
+def _rows_of(m: Metric, values: pd.Series) -> pd.DataFrame:
+    """A multi-row metric's values by (period, ``m.rows_by``) as long rows."""
+    table = values.rename("value").reset_index().rename(columns={m.rows_by: "group"})
+    table["metric"], table["group_by"] = m.name, m.rows_by
     return table[["period", "group_by", "group", "metric", "value"]]
 
 
@@ -562,29 +673,61 @@ def _kind(view: View, *kinds: str) -> pd.DataFrame:
     return ref[ref["referral_kind"].isin(kinds).to_numpy(bool, na_value=False)]
 
 
-@metric("referrals", "referred events (new, repeat, linked and duplicate)", "referrals")
+@metric(
+    "referrals",
+    "referred events (new, repeat, linked and duplicate)",
+    "referrals",
+    title="Referrals of children",
+    short="referrals",
+    tags=("key",),
+)
 def _referrals(v: View) -> pd.Series:
     return v.count(v.of("referred"))
 
 
-@metric("repeat_referrals", "referrals of a child referred before", "referrals")
+@metric(
+    "repeat_referrals",
+    "referrals of a child referred before",
+    "referrals",
+    title="Repeat referrals",
+    short="repeat",
+    better="lower",
+    tags=("key",),
+)
 def _repeat_referrals(v: View) -> pd.Series:
     return v.count(_kind(v, "repeat", "linked", "duplicate"))
 
 
 @metric(
-    "linked_referrals", "repeat referrals joined to an open case (no new decision)", "referrals"
+    "linked_referrals",
+    "repeat referrals joined to an open case (no new decision)",
+    "referrals",
+    title="Repeat referrals joined to an open case",
+    short="linked",
 )
 def _linked_referrals(v: View) -> pd.Series:
     return v.count(_kind(v, "linked", "duplicate"))
 
 
-@metric("duplicate_referrals", "second referrals about the same instance", "referrals")
+@metric(
+    "duplicate_referrals",
+    "second referrals about the same instance",
+    "referrals",
+    title="Duplicate referrals",
+    short="duplicate",
+)
 def _duplicate_referrals(v: View) -> pd.Series:
     return v.count(_kind(v, "duplicate"))
 
 
-@metric("children_re_referred", "distinct children with a repeat referral", "children")
+@metric(
+    "children_re_referred",
+    "distinct children with a repeat referral",
+    "children",
+    title="Children referred again",
+    short="re-referred",
+    better="lower",
+)
 def _children_re_referred(v: View) -> pd.Series:
     return v.nunique(_kind(v, "repeat", "linked", "duplicate"))
 
@@ -594,27 +737,57 @@ def _rate(v: View, frame: pd.DataFrame) -> pd.Series:
     return frame.groupby(v.keys, observed=True)["positive"].mean().astype(float)
 
 
-@metric("rg_decisions", "RG decisions made", "decisions")
+@metric("rg_decisions", "RG decisions made", "decisions", title="RG decisions", short="RG decided")
 def _rg_decisions(v: View) -> pd.Series:
     return v.count(v.of("rg_decided"))
 
 
-@metric("rg_positive_rate", "share of RG decisions that were positive", "share", "rate")
+@metric(
+    "rg_positive_rate",
+    "share of RG decisions that were positive",
+    "share",
+    "rate",
+    title="Positive RG decisions (share)",
+    short="RG +",
+    tags=("key",),
+)
 def _rg_positive_rate(v: View) -> pd.Series:
     return _rate(v, v.of("rg_decided"))
 
 
-@metric("cg_decisions", "CG decisions made", "decisions")
+@metric(
+    "cg_decisions",
+    "CG decisions made",
+    "decisions",
+    title="CG decisions",
+    short="CG decided",
+    tags=("key",),
+)
 def _cg_decisions(v: View) -> pd.Series:
     return v.count(v.of("cg_decided"))
 
 
-@metric("cg_positive_rate", "share of CG decisions that were positive", "share", "rate")
+@metric(
+    "cg_positive_rate",
+    "share of CG decisions that were positive",
+    "share",
+    "rate",
+    title="Positive CG decisions (share)",
+    short="CG +",
+    tags=("key",),
+)
 def _cg_positive_rate(v: View) -> pd.Series:
     return _rate(v, v.of("cg_decided"))
 
 
-@metric("disqualifications", "public-order disqualifications", "children")
+@metric(
+    "disqualifications",
+    "public-order disqualifications",
+    "children",
+    title="Public-order disqualifications",
+    short="disqualified",
+    better="lower",
+)
 def _disqualifications(v: View) -> pd.Series:
     return v.count(v.of("disqualified"))
 
@@ -629,6 +802,9 @@ def _waited(v: View, name: str) -> tuple[pd.DataFrame, pd.Series]:
     "mean days from referral, over RG decisions in the period",
     "days",
     "mean",
+    title="Mean days from referral to RG",
+    short="mean days to RG",
+    better="lower",
 )
 def _mean_days_rg(v: View) -> pd.Series:
     frame, waited = _waited(v, "rg_decided")
@@ -640,6 +816,10 @@ def _mean_days_rg(v: View) -> pd.Series:
     "median days from referral, over CG decisions in the period",
     "days",
     "mean",
+    title="Median days from referral to CG",
+    short="median days to CG",
+    better="lower",
+    tags=("key",),
 )
 def _median_days_cg(v: View) -> pd.Series:
     frame, waited = _waited(v, "cg_decided")
@@ -651,6 +831,9 @@ def _median_days_cg(v: View) -> pd.Series:
     "mean days from referral, over CG decisions in the period",
     "days",
     "mean",
+    title="Mean days from referral to CG",
+    short="mean days to CG",
+    better="lower",
 )
 def _mean_days_cg(v: View) -> pd.Series:
     frame, waited = _waited(v, "cg_decided")
@@ -675,22 +858,46 @@ def _awaiting_stock_of(v: View) -> pd.Series:
     "stock: cases with a positive RG and no CG or closure at the end of the period",
     "cases",
     "stock",
+    title="Cases awaiting CG at year end",
+    short="awaiting CG",
+    better="lower",
+    tags=("key",),
 )
 def _awaiting_cg_at_year_end(v: View) -> pd.Series:
     return _awaiting_stock(v)
 
 
-@metric("awaiting_cg", "same stock as awaiting_cg_at_year_end, at the period end", "cases", "stock")
+@metric(
+    "awaiting_cg",
+    "same stock as awaiting_cg_at_year_end, at the period end",
+    "cases",
+    "stock",
+    title="Cases awaiting CG at the period end",
+    short="awaiting CG at end",
+    better="lower",
+)
 def _awaiting_cg(v: View) -> pd.Series:
     return _awaiting_stock(v)
 
 
-@metric("reconsideration_requests", "reconsideration requests made", "requests")
+@metric(
+    "reconsideration_requests",
+    "reconsideration requests made",
+    "requests",
+    title="Reconsideration requests",
+    short="reconsideration asked",
+)
 def _reconsideration_requests(v: View) -> pd.Series:
     return v.count(v.of("reconsideration_requested"))
 
 
-@metric("reconsideration_decisions", "reconsideration decisions made", "decisions")
+@metric(
+    "reconsideration_decisions",
+    "reconsideration decisions made",
+    "decisions",
+    title="Reconsideration decisions",
+    short="reconsidered",
+)
 def _reconsideration_decisions(v: View) -> pd.Series:
     return v.count(v.of("reconsideration_decided"))
 
@@ -700,6 +907,8 @@ def _reconsideration_decisions(v: View) -> pd.Series:
     "share of reconsideration decisions upholding the negative",
     "share",
     "rate",
+    title="Negatives upheld on reconsideration (share)",
+    short="upheld",
 )
 def _upheld(v: View) -> pd.Series:
     return 1.0 - _rate(v, v.of("reconsideration_decided"))
@@ -715,6 +924,8 @@ def _closed_by_decision(v: View) -> pd.DataFrame:
     "mean days from referral to the case's final decision, over cases decided in the period",
     "days",
     "mean",
+    title="Days in limbo (referral to final decision, mean)",
+    short="days in limbo",
 )
 def _limbo(v: View) -> pd.Series:
     c = _closed_by_decision(v)
@@ -722,7 +933,12 @@ def _limbo(v: View) -> pd.Series:
 
 
 @metric(
-    "mean_age_at_final_decision", "mean age (years) at the case's final decision", "years", "mean"
+    "mean_age_at_final_decision",
+    "mean age (years) at the case's final decision",
+    "years",
+    "mean",
+    title="Age at final decision (mean)",
+    short="age at decision",
 )
 def _age_at_decision(v: View) -> pd.Series:
     c = _closed_by_decision(v)
@@ -731,35 +947,81 @@ def _age_at_decision(v: View) -> pd.Series:
 
 # --------------------------------------------------------------------------- care and missing
 @metric(
-    "children_placed", "distinct children in a care placement at any time in the period", "children"
+    "children_placed",
+    "distinct children in a care placement at any time in the period",
+    "children",
+    title="Children in a care placement",
+    short="placed",
 )
 def _children_placed(v: View) -> pd.Series:
     return v.overlap(v.a.derived("placements", v.g), distinct=True)
 
 
 @metric(
-    "placements_by_type", "placements started in the period (group_by placement_type)", "placements"
+    "placements_by_type",
+    "placements started in the period (group_by placement_type)",
+    "placements",
+    rows_by="placement_type",
+    title="Placements started, by type",
+    short="placements",
 )
-def _placements_by_type(v: View) -> pd.Series:  # computed by placements_by_type()
-    return pd.Series(dtype=float)
+def _placements_by_type(v: View) -> pd.Series:
+    """Placements started by (period, placement type), every type in every period."""
+    return (
+        v.of("placed")
+        .groupby(["period", "placement_type"], observed=True)
+        .size()
+        .unstack(fill_value=0)
+        .reindex(columns=PLACEMENT_TYPES, fill_value=0)
+        .reindex(v.labels, fill_value=0)
+        .stack()
+    )
 
 
-@metric("placement_moves", "moves from one placement to another", "moves")
+@metric(
+    "placement_moves",
+    "moves from one placement to another",
+    "moves",
+    title="Placement moves",
+    short="moves",
+)
 def _moves(v: View) -> pd.Series:
     return v.count(v.of("placement_moved"))
 
 
-@metric("missing_episodes", "missing episodes started (NRM children)", "episodes")
+@metric(
+    "missing_episodes",
+    "missing episodes started (NRM children)",
+    "episodes",
+    title="Missing episodes",
+    short="missing episodes",
+    better="lower",
+    tags=("reference",),
+)
 def _missing_episodes(v: View) -> pd.Series:
     return v.count(v.of("went_missing"))
 
 
-@metric("children_gone_missing", "distinct children who went missing", "children")
+@metric(
+    "children_gone_missing",
+    "distinct children who went missing",
+    "children",
+    title="Children who went missing",
+    short="went missing",
+    better="lower",
+    tags=("key",),
+)
 def _children_gone_missing(v: View) -> pd.Series:
     return v.nunique(v.of("went_missing"))
 
 
-@metric("children_not_found", "missing children not found (long-term missing)", "children")
+@metric(
+    "children_not_found",
+    "missing children not found (long-term missing)",
+    "children",
+    title="Missing children not found",
+    short="not found",
+)
 def _children_not_found(v: View) -> pd.Series:
     return v.nunique(v.of("not_found"))
 
@@ -768,6 +1030,8 @@ def _children_not_found(v: View) -> pd.Series:
     "days_missing",
     "child-days missing in the period (not-found children until identified again)",
     "child-days",
+    title="Days missing",
+    short="days missing",
 )
 def _days_missing(v: View) -> pd.Series:
     return v.overlap(v.a.derived("missing", v.g))
@@ -785,6 +1049,8 @@ def _hotel_rows(v: View, event: str) -> list[int]:
     "children placed in Home Office hotels (referred or not)",
     "children",
     all_only=True,
+    title="Children placed in Home Office hotels",
+    short="hotel placed",
 )
 def _hotel_placements(v: View) -> pd.Series:
     arrived = v.a.outside[v.a.outside["event"] == "hotel_arrived"]
@@ -798,12 +1064,21 @@ def _hotel_placements(v: View) -> pd.Series:
     "missing episodes from Home Office hotels (referred or not)",
     "episodes",
     all_only=True,
+    title="Missing episodes from hotels",
+    short="hotel missing",
 )
 def _hotel_missing(v: View) -> pd.Series:
     return v.all_only(_hotel_rows(v, "went_missing"))
 
 
-@metric("hotel_not_found", "children missing from hotels and not found", "children", all_only=True)
+@metric(
+    "hotel_not_found",
+    "children missing from hotels and not found",
+    "children",
+    all_only=True,
+    title="Children missing from hotels, not found",
+    short="hotel not found",
+)
 def _hotel_not_found(v: View) -> pd.Series:
     return v.all_only(_hotel_rows(v, "not_found"))
 
@@ -823,17 +1098,32 @@ def _requested(v: View, kind: str) -> pd.DataFrame:
     "ictg_direct_referrals",
     "children referred to a direct ICTG (allocated now or waiting for a caseload place)",
     "children",
+    title="Children referred to a direct ICTG",
+    short="ICTG direct",
+    better="higher",
 )
 def _ictg_direct(v: View) -> pd.Series:
     return v.count(_requested(v, "ictg_direct"))
 
 
-@metric("ictg_indirect_referrals", "children referred for indirect ICTG support", "children")
+@metric(
+    "ictg_indirect_referrals",
+    "children referred for indirect ICTG support",
+    "children",
+    title="Children referred for indirect ICTG support",
+    short="ICTG indirect",
+)
 def _ictg_indirect(v: View) -> pd.Series:
     return v.count(_requested(v, "ictg_indirect"))
 
 
-@metric("guardian_allocations", "guardians allocated (any kind)", "children")
+@metric(
+    "guardian_allocations",
+    "guardians allocated (any kind)",
+    "children",
+    title="Guardians allocated",
+    short="guardians allocated",
+)
 def _guardian_allocations(v: View) -> pd.Series:
     return v.count(v.of("guardian_allocated"))
 
@@ -858,6 +1148,8 @@ def _requests_with_allocation_of(v: View) -> pd.DataFrame:
     "share of referrals to a guardian service answered by first contact within 24 hours",
     "share",
     "rate",
+    title="Share with a guardian within 24 hours",
+    short="guardian in 24h",
 )
 def _within_24h(v: View) -> pd.Series:
     req = _requests_with_allocation(v)
@@ -868,6 +1160,8 @@ def _within_24h(v: View) -> pd.Series:
     "guardian_requests_unanswered",
     "referrals to a guardian service never allocated (18 or left first; or still waiting)",
     "children",
+    title="Referred to a guardian, never allocated one",
+    short="guardian unanswered",
 )
 def _unanswered(v: View) -> pd.Series:
     req = _requests_with_allocation(v)
@@ -875,7 +1169,12 @@ def _unanswered(v: View) -> pd.Series:
 
 
 @metric(
-    "mean_days_to_guardian", "mean days from request to a guardian's first contact", "days", "mean"
+    "mean_days_to_guardian",
+    "mean days from request to a guardian's first contact",
+    "days",
+    "mean",
+    title="Days from request to a guardian (mean)",
+    short="days to guardian",
 )
 def _days_to_guardian(v: View) -> pd.Series:
     alloc = v.of("guardian_allocated")
@@ -883,48 +1182,98 @@ def _days_to_guardian(v: View) -> pd.Series:
 
 
 @metric(
-    "children_with_guardian", "distinct children supported by a guardian in the period", "children"
+    "children_with_guardian",
+    "distinct children supported by a guardian in the period",
+    "children",
+    title="Children supported by a guardian",
+    short="with guardian",
 )
 def _children_with_guardian(v: View) -> pd.Series:
     return v.overlap(v.a.derived("guardians", v.g), distinct=True)
 
 
 # --------------------------------------------------------------------------- 18 and after
-@metric("aged_out_without_decision", "children who turned 18 while awaiting a decision", "children")
+@metric(
+    "aged_out_without_decision",
+    "children who turned 18 while awaiting a decision",
+    "children",
+    title="Children who turned 18 still waiting",
+    short="18 undecided",
+    better="lower",
+    tags=("key",),
+)
 def _aged_out(v: View) -> pd.Series:
     return v.memo("turned_18", lambda: v.count(v.of("turned_18")))
 
 
-@metric("turned_18_in_process", "same as aged_out_without_decision", "children")
+@metric(
+    "turned_18_in_process",
+    "same as aged_out_without_decision",
+    "children",
+    title="Children who turned 18 in the process",
+    short="turned 18 waiting",
+    better="lower",
+)
 def _turned_18(v: View) -> pd.Series:
     return v.memo("turned_18", lambda: v.count(v.of("turned_18")))
 
 
-@metric("withdrawn_or_suspended_at_18", "cases withdrawn or suspended at 18", "children")
+@metric(
+    "withdrawn_or_suspended_at_18",
+    "cases withdrawn or suspended at 18",
+    "children",
+    title="Cases withdrawn or suspended at 18",
+    short="dropped at 18",
+    better="lower",
+)
 def _dropped_at_18(v: View) -> pd.Series:
     drop = v.of("withdrawn", "suspended")
     at_18 = drop["reason"].isin(("at_18", "no_consent_at_18")).to_numpy(bool, na_value=False)
     return v.count(drop[at_18])
 
 
-@metric("msvcc_referrals", "young adults referred to the MSVCC at 18", "young adults")
+@metric(
+    "msvcc_referrals",
+    "young adults referred to the MSVCC at 18",
+    "young adults",
+    title="Referred to adult support (MSVCC) at 18",
+    short="MSVCC referred",
+)
 def _msvcc_referrals(v: View) -> pd.Series:
     return v.count(v.of("msvcc_referred"))
 
 
-@metric("msvcc_supported", "young adults who received MSVCC support", "young adults")
+@metric(
+    "msvcc_supported",
+    "young adults who received MSVCC support",
+    "young adults",
+    title="Supported by MSVCC after 18",
+    short="MSVCC supported",
+)
 def _msvcc_supported(v: View) -> pd.Series:
     return v.count(v.of("msvcc_supported"))
 
 
 @metric(
-    "removed_at_18", "young people removed at 18 under the Illegal Migration Act", "young adults"
+    "removed_at_18",
+    "young people removed at 18 under the Illegal Migration Act",
+    "young adults",
+    title="Removed at 18 (Illegal Migration Act)",
+    short="removed at 18",
 )
 def _removed(v: View) -> pd.Series:
     return v.count(v.of("removed_at_18"))
 
 
-@metric("leave_grants", "grants of victim leave", "grants")
+@metric(
+    "leave_grants",
+    "grants of victim leave",
+    "grants",
+    title="Grants of victim leave",
+    short="leave grants",
+    better="higher",
+    tags=("reference",),
+)
 def _leave_grants(v: View) -> pd.Series:
     return v.count(v.of("leave_granted"))
 
@@ -935,7 +1284,15 @@ def _retrafficked(v: View, adult: bool) -> pd.DataFrame:
     return rt[after if adult else ~after]
 
 
-@metric("re_trafficked", "re-trafficking events before 18", "events")
+@metric(
+    "re_trafficked",
+    "re-trafficking events before 18",
+    "events",
+    title="Re-trafficked before 18 (events)",
+    short="re-trafficked",
+    better="lower",
+    tags=("reference",),
+)
 def _re_trafficked(v: View) -> pd.Series:
     return v.count(_retrafficked(v, adult=False))
 
@@ -944,6 +1301,10 @@ def _re_trafficked(v: View) -> pd.Series:
     "children_re_trafficked",
     "distinct children re-trafficked before 18 at least once (``re_trafficked`` counts events)",
     "children",
+    title="Children re-trafficked before 18",
+    short="children re-trafficked",
+    better="lower",
+    tags=("reference",),
 )
 def _children_re_trafficked(v: View) -> pd.Series:
     return v.nunique(_retrafficked(v, adult=False))
@@ -953,6 +1314,8 @@ def _children_re_trafficked(v: View) -> pd.Series:
     "age_disputed_children",
     "children treated as adults on arrival (age-disputed at their first referral)",
     "children",
+    title="Children age-disputed on arrival",
+    short="age-disputed",
 )
 def _age_disputed_children(v: View) -> pd.Series:
     return v.nunique(v.of("age_disputed"))
@@ -963,12 +1326,21 @@ def _age_disputed_children(v: View) -> pd.Series:
     "child-days age-disputed children spent housed as adults (to an assessment that finds "
     "a child, or 18)",
     "child-days",
+    title="Days housed as adults (age-disputed)",
+    short="days as adults",
+    better="lower",
 )
 def _days_in_adult_settings(v: View) -> pd.Series:
     return v.overlap(v.a.derived("adult_settings", v.g))
 
 
-@metric("re_trafficked_after_18", "re-trafficking events in the follow-up after 18", "events")
+@metric(
+    "re_trafficked_after_18",
+    "re-trafficking events in the follow-up after 18",
+    "events",
+    title="Re-trafficked after 18",
+    short="re-trafficked 18+",
+)
 def _re_trafficked_after_18(v: View) -> pd.Series:
     return v.count(_retrafficked(v, adult=True))
 
@@ -978,6 +1350,8 @@ def _re_trafficked_after_18(v: View) -> pd.Series:
     "child-days exploited and not identified: the "
     "unidentified pool (group all) and re-exploited children until identified again",
     "child-days",
+    title="Child-days exploited before identification",
+    short="days exploited",
 )
 def _days_exploited(v: View) -> pd.Series:
     individual = v.overlap(v.a.derived("exploited", v.g))
@@ -994,6 +1368,8 @@ def _days_exploited(v: View) -> pd.Series:
     "children",
     "stock",
     all_only=True,
+    title="Exploited children not yet identified (period end)",
+    short="unidentified",
 )
 def _pool_at_end(v: View) -> pd.Series:
     pool = v.a.system[v.a.system["event"] == "pool_size"]
@@ -1007,23 +1383,49 @@ def _pool_at_end(v: View) -> pd.Series:
 
 # --------------------------------------------------------------------------- justice
 @metric(
-    "children_criminalised", "children criminalised for exploitation-linked offences", "children"
+    "children_criminalised",
+    "children criminalised for exploitation-linked offences",
+    "children",
+    title="Children criminalised",
+    short="criminalised",
+    better="lower",
 )
 def _criminalised(v: View) -> pd.Series:
     return v.count(v.of("criminalised"))
 
 
-@metric("trafficker_investigations", "investigations of exploiters opened", "investigations")
+@metric(
+    "trafficker_investigations",
+    "investigations of exploiters opened",
+    "investigations",
+    title="Investigations of exploiters opened",
+    short="investigations",
+    better="higher",
+)
 def _investigations(v: View) -> pd.Series:
     return v.count(v.of("investigation_opened"))
 
 
-@metric("prosecutions_completed", "prosecutions of exploiters completed", "prosecutions")
+@metric(
+    "prosecutions_completed",
+    "prosecutions of exploiters completed",
+    "prosecutions",
+    title="Prosecutions of exploiters completed",
+    short="prosecutions",
+    better="higher",
+)
 def _prosecutions(v: View) -> pd.Series:
     return v.count(v.of("prosecution_completed"))
 
 
-@metric("convictions", "exploiters convicted", "convictions")
+@metric(
+    "convictions",
+    "exploiters convicted",
+    "convictions",
+    title="Exploiters convicted",
+    short="convictions",
+    better="higher",
+)
 def _convictions(v: View) -> pd.Series:
     return v.count(v.of("convicted"))
 
@@ -1111,6 +1513,9 @@ def _route(frame: pd.DataFrame, route: str) -> pd.DataFrame:
     "cost_home_office_gbp",
     "Home Office: decision capacity and decisions, hotels and Home Office accommodation (GBP)",
     "gbp",
+    title="Home Office",
+    short="Home Office cost",
+    payer="home_office",
 )
 def cost_home_office(v: View) -> pd.Series:
     return v.memo("cost_home_office", lambda: _cost_home_office(v))
@@ -1133,6 +1538,9 @@ def _cost_home_office(v: View) -> pd.Series:
     "cost_local_authorities_gbp",
     "local authorities: care placements and devolved panels (GBP)",
     "gbp",
+    title="Local authorities",
+    short="LA cost",
+    payer="local_authorities",
 )
 def cost_local_authorities(v: View) -> pd.Series:
     return v.memo("cost_local_authorities", lambda: _cost_local_authorities(v))
@@ -1156,6 +1564,9 @@ def _guardian_spells(v: View, kinds: Sequence[str]) -> pd.DataFrame:
     "cost_guardianship_gbp",
     "guardians before 18: ICTG direct and indirect, Scotland, Northern Ireland (GBP)",
     "gbp",
+    title="Guardianship (ICTG and others)",
+    short="guardian cost",
+    payer="guardianship",
 )
 def cost_guardianship(v: View) -> pd.Series:
     return v.memo("cost_guardianship", lambda: _cost_guardianship(v))
@@ -1178,6 +1589,9 @@ def _cost_guardianship(v: View) -> pd.Series:
     "cost_police_cps_gbp",
     "police and CPS: missing episodes, investigations, prosecutions (GBP)",
     "gbp",
+    title="Police and CPS",
+    short="police/CPS cost",
+    payer="police_cps",
 )
 def cost_police_cps(v: View) -> pd.Series:
     return v.memo("cost_police_cps", lambda: _cost_police_cps(v))
@@ -1192,7 +1606,14 @@ def _cost_police_cps(v: View) -> pd.Series:
     )
 
 
-@metric("cost_post18_gbp", "after 18: MSVCC support and guardians who continue (GBP)", "gbp")
+@metric(
+    "cost_post18_gbp",
+    "after 18: MSVCC support and guardians who continue (GBP)",
+    "gbp",
+    title="Post-18 support",
+    short="post-18 cost",
+    payer="post18",
+)
 def cost_post18(v: View) -> pd.Series:
     return v.memo("cost_post18", lambda: _cost_post18(v))
 
@@ -1210,7 +1631,14 @@ def _cost_post18(v: View) -> pd.Series:
     )
 
 
-@metric("cost_legal_aid_gbp", "legal advice before the RG (GBP)", "gbp")
+@metric(
+    "cost_legal_aid_gbp",
+    "legal advice before the RG (GBP)",
+    "gbp",
+    title="Legal aid",
+    short="legal aid cost",
+    payer="legal_aid",
+)
 def cost_legal_aid(v: View) -> pd.Series:
     return v.memo("cost_legal_aid", lambda: _cost_legal_aid(v))
 
@@ -1219,20 +1647,23 @@ def _cost_legal_aid(v: View) -> pd.Series:
     return _event_cost(v, v.of("legal_advice"), "per_legal_aid_case")
 
 
-@metric("public_cost_gbp", "all public costs: the sum of the cost_*_gbp payers (GBP)", "gbp")
+@metric(
+    "public_cost_gbp",
+    "all public costs: the sum of the cost_*_gbp payers (GBP)",
+    "gbp",
+    title="Public cost (all payers)",
+    short="cost",
+    better="lower",
+    tags=("key",),
+)
 def _public_cost(v: View) -> pd.Series:
-    return _sum(
-        cost_home_office(v),
-        cost_local_authorities(v),
-        cost_guardianship(v),
-        cost_police_cps(v),
-        cost_post18(v),
-        cost_legal_aid(v),
-    )
+    return _sum(*(REGISTRY[name].fn(v) for name in PAYER_METRICS))
 
 
-# metric -> what it counts (the registry's labels; kept as a plain dict for callers)
-METRICS: dict[str, str] = {name: m.label for name, m in REGISTRY.items()}
+# views of the registry for callers that want names only
+METRICS: dict[str, str] = {name: m.label for name, m in REGISTRY.items()}  # name -> label
+PAYER_METRICS = tuple(name for name, m in REGISTRY.items() if m.payer)  # they sum to public cost
+KEY_METRICS = tagged("key")
 
 
 # --------------------------------------------------------------------------- yearly summary

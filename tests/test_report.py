@@ -16,9 +16,9 @@ import pytest
 from model.cli import main
 from model.compare import compare_summaries
 from model.report.evidence import cited_sources, option_evidence
-from model.report.metrics import CHILDREN, info
+from model.report.metrics import CHILDREN
 from model.report.pathways import pathway_flows
-from model.results import METRICS
+from model.results import METRICS, REGISTRY
 from model.runner import RunSpec, run_one
 from model.scenario import SCENARIO_DIR, load_scenario
 
@@ -263,7 +263,7 @@ def test_report_shows_children_metrics_or_says_they_are_not_available(html: str)
     children = html[html.index('<section id="children">') : html.index('<section id="break')]
     table = children[: children.find("</table>")]
     for metric in CHILDREN:
-        label = info(metric).label
+        label = REGISTRY[metric].title
         if metric in METRICS:
             assert label in table, metric
         else:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from model.observe import VIEWS, ObservationModel, load_observation
-from model.results import GROUP_BYS, REGISTRY
+from model.results import REGISTRY
 from model.scenario import SCENARIO_DIR, Scenario, ScenarioError, load_sources, read_toml, suggest
 
 CALIBRATION_DIR = SCENARIO_DIR.parent / "calibration"  # the data folder, not this package
@@ -354,10 +354,12 @@ def _check_metric(path: Path, where: str, metric: str, group_by: str) -> None:
         raise ScenarioError(
             path, f"{where}.metric", f"unknown metric '{metric}'." + suggest(str(metric), REGISTRY)
         )
-    allowed = (*GROUP_BYS, "placement_type")  # placement_type: placement metrics only
+    allowed = REGISTRY[metric].groupings
     if not isinstance(group_by, str) or group_by not in allowed:
         raise ScenarioError(
-            path, f"{where}.group_by", f"value {group_by!r} not allowed; allowed: {list(allowed)}"
+            path,
+            f"{where}.group_by",
+            f"value {group_by!r} not allowed for {metric}; allowed: {list(allowed)}",
         )
 
 

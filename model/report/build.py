@@ -30,10 +30,10 @@ from model.report.metrics import (
     TRENDS,
     fmt_diff,
     fmt_value,
-    info,
 )
 from model.report.pathways import CG_STAGE, RG_STAGE, mean_flows
 from model.report.psa import load_psa_summary
+from model.results import REGISTRY
 
 COMPARISON, SUMMARY, PATHWAYS, MANIFEST = (
     "comparison.csv",
@@ -202,11 +202,10 @@ def _non_uk(
 
 def _sentence(metric: str, base: Mapping[str, Any], row: Mapping[str, Any]) -> str:
     text = (
-        f"{info(metric).label}: {fmt_value(base['mean'], metric)} → "
+        f"{REGISTRY[metric].title}: {fmt_value(base['mean'], metric)} → "
         f"{fmt_value(row['mean'], metric)} ({fmt_diff(row['diff_vs_baseline'], metric)}"
     )
-    kind = info(metric).kind
-    if kind not in ("rate", "share") and base["mean"] and not _is_nan(base["mean"]):
+    if REGISTRY[metric].display != "share" and base["mean"] and not _is_nan(base["mean"]):
         rel = row["diff_vs_baseline"] / abs(base["mean"])
         pct = f"{rel:+.1%}" if abs(rel) < 0.1 else f"{rel:+.0%}"
         text += ", " + pct.replace("-", "\N{MINUS SIGN}")
@@ -256,7 +255,7 @@ class _Page:
         additive = [
             m
             for m in dict.fromkeys([*HEADLINE, *CHILDREN, *COST_BY_PAYER])
-            if m in self.available and info(m).additive
+            if m in self.available and REGISTRY[m].additive
         ]
         totals = _window_totals(inputs.summary, additive, window, self.order, self.baseline)
         self.tidx = _index(totals)
@@ -285,7 +284,7 @@ class _Page:
                 cell["null"] = _cell(null_row, metric) if null_row else None
                 cells.append(cell)
             total = None
-            if info(metric).additive and self.tperiod:
+            if REGISTRY[metric].additive and self.tperiod:
                 total = {
                     "base": _cell(self.total(self.baseline, metric), metric),
                     "cells": [_cell(self.total(n, metric), metric) for n in self.options],
@@ -293,7 +292,7 @@ class _Page:
             out.append(
                 {
                     "metric": metric,
-                    "label": info(metric).label,
+                    "label": REGISTRY[metric].title,
                     "base": _cell(self.row(self.baseline, metric), metric),
                     "cells": cells,
                     "total": total,
@@ -311,7 +310,7 @@ class _Page:
                 if r is None or base is None or _is_nan(r["diff_vs_baseline"]):
                     continue
                 if _is_nan(r["diff_ci_low"]):
-                    unsure.append(info(metric).label)
+                    unsure.append(REGISTRY[metric].title)
                 elif _significant(r):
                     note = None
                     nr = self.row(name, metric, self.null_idx) if self.null_idx else None
@@ -324,7 +323,7 @@ class _Page:
                         )
                     changes.append({"text": _sentence(metric, base, r), "null": note})
                 else:
-                    same.append(info(metric).label)
+                    same.append(REGISTRY[metric].title)
             cost_total = self.total(name, "public_cost_gbp")
             out.append(
                 {
@@ -394,7 +393,7 @@ class _Page:
     def breakdowns(self, metrics: Sequence[str]) -> list[dict[str, Any]]:
         """Section 4: changes by group for each breakdown, a figure and tables."""
         comp, baseline, last = self.comp, self.baseline, self.last
-        additive = [m for m in metrics if info(m).additive]
+        additive = [m for m in metrics if REGISTRY[m].additive]
         non_uk = _non_uk(self.inputs.summary, additive, int(last), self.order, baseline)
         bidx = {**self.idx, **_index(non_uk)}
         out = []
@@ -423,7 +422,7 @@ class _Page:
                         for n in self.options
                     ]
                     trows.append({"label": glabel, "base": _cell(base, metric), "cells": cells})
-                tables.append({"label": info(metric).label, "rows": trows})
+                tables.append({"label": REGISTRY[metric].title, "rows": trows})
             fig = None
             if self.options and metrics:
                 path = self.figdir / f"breakdown_{k}.png"
@@ -475,6 +474,10 @@ def status_quo_line(resolved: Mapping[str, Any]) -> str:
     return text
 
 
+def _title(metric: str) -> str:
+    return REGISTRY[metric].title if metric in REGISTRY else metric.replace("_", " ")
+
+
 def psa_context(psa: Mapping[str, Any] | None, order: Sequence[str]) -> dict[str, Any] | None:
     """The committed PSA's answer for these options (``psa.json``), formatted: per outcome,
     each option's probability of being best and the unknowns that would most change the
@@ -491,7 +494,7 @@ def psa_context(psa: Mapping[str, Any] | None, order: Sequence[str]) -> dict[str
             unknowns = "not estimated (fewer than 30 parameter sets)"
         rows.append(
             {
-                "label": f"{info(o['metric']).label} ({o['year']}, {o['better']} is better)",
+                "label": f"{_title(o['metric'])} ({o['year']}, {o['better']} is better)",
                 "cells": ["-" if p.get(name) is None else f"{p[name]:.0%}" for name in order],
                 "unknowns": unknowns or "none above the estimator's noise floor",
             }
@@ -544,19 +547,19 @@ def page_context(inputs: Inputs, figdir: Path) -> dict[str, Any]:
         "summaries": summaries,
         "headline": headline,
         "children": children,
-        "children_missing": [info(m).label for m in CHILDREN if m not in available],
+        "children_missing": [REGISTRY[m].title for m in CHILDREN if m not in available],
         "figures": figs,
         "pathway_figures": pathway_figs,
         "pathway_table": pathway_table,
         "pathways_since": spec["pathways_since"],
         "breakdowns": breakdowns,
         "cost_rows": cost_rows,
-        "payers_missing": [info(m).label for m in COST_BY_PAYER if m not in available],
+        "payers_missing": [REGISTRY[m].title for m in COST_BY_PAYER if m not in available],
         "ledger": ledger,
         "cost_grades": evidence.grade_counts(ledger["costs"]),
         "facts": page.facts,
         "glossary": [
-            {"metric": m, "label": info(m).label, "text": descriptions.get(m, "")}
+            {"metric": m, "label": REGISTRY[m].title, "text": descriptions.get(m, "")}
             for m in shown_metrics
         ],
         "run": {

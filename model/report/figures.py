@@ -16,8 +16,8 @@ import pandas as pd
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 
-from model.report.metrics import info
 from model.report.pathways import draw_alluvial
+from model.results import REGISTRY
 
 PALETTE = (
     "#333333",
@@ -83,10 +83,10 @@ def trends(
                     ax.fill_between(x, lo, hi, color=colour(i), alpha=0.18, lw=0)
             for day in dates:
                 ax.axvline(_year_fraction(day), color="#777777", ls="--", lw=0.9)
-            ax.set_title(info(metric).label, loc="left", fontsize=10)
-            if info(metric).kind in ("rate", "share"):
+            ax.set_title(REGISTRY[metric].title, loc="left", fontsize=10)
+            if REGISTRY[metric].display == "share":
                 ax.yaxis.set_major_formatter(lambda v, _p: f"{v:.0%}")
-            elif info(metric).kind == "gbp":
+            elif REGISTRY[metric].display == "gbp":
                 ax.yaxis.set_major_formatter(lambda v, _p: f"£{v / 1e6:,.0f}m")
             years = sorted({int(p) for p in table["period"]})
             step = max(1, math.ceil(len(years) / 8))
@@ -138,7 +138,7 @@ def relative_changes(
                 label=name,
             )
         ax.axvline(0, color="#333333", lw=0.8)
-        ax.set_yticks(range(len(metrics)), [info(m).label for m in metrics])
+        ax.set_yticks(range(len(metrics)), [REGISTRY[m].title for m in metrics])
         ax.invert_yaxis()
         ax.xaxis.set_major_formatter(lambda v, _p: f"{v:+.0%}")
         ax.set_xlabel("change relative to the baseline (95% interval of the paired difference)")
@@ -210,8 +210,8 @@ def breakdown(
             ax.axvline(0, color="#333333", lw=0.8)
             ax.set_yticks(range(len(shown)), [label for _g, label in shown])
             ax.invert_yaxis()
-            ax.set_title(info(metric).label, loc="left", fontsize=9)
-            if info(metric).kind in ("rate", "share"):
+            ax.set_title(REGISTRY[metric].title, loc="left", fontsize=9)
+            if REGISTRY[metric].display == "share":
                 ax.xaxis.set_major_formatter(lambda v, _p: f"{v * 100:+.0f}")
                 ax.set_xlabel("percentage points")
         for ax in axes[len(metrics) :]:
@@ -237,7 +237,7 @@ def costs(
                 values / 1e6,
                 left=left / 1e6,
                 color=colour(i + 1),
-                label=info(payer).label,
+                label=REGISTRY[payer].title,
             )
             left += values
         ax.set_yticks(range(len(scenarios)), list(scenarios))

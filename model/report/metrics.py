@@ -1,71 +1,17 @@
-"""The metrics the report shows, in one place: plain labels, units, and where they appear.
+"""Where the report shows each metric, and how it formats values.
 
 A metric listed here is shown when the comparison's ``summary.csv`` has it and listed as
 "not available in this run" otherwise, so the report keeps working while the engine gains
-metrics. To show a new metric, add one line to ``REGISTRY`` and its name to a section tuple.
-
-``additive`` marks metrics that add up over groups and years (counts and costs). Only those
-are summed (non-UK children as one group; totals over the years after the policy change).
-A metric whose definition is not known to be a sum stays False.
+metrics. Everything else about a metric (its title, display format, whether it adds over
+groups and years) is its entry in ``model.results.REGISTRY``; to show a metric, add its name
+to a section tuple.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
-class MetricInfo:
-    """How the report names and formats one metric of ``model.results.METRICS``."""
-
-    label: str
-    kind: str  # count | rate | share | days | years | gbp
-    additive: bool = False
-
-
-REGISTRY: dict[str, MetricInfo] = {
-    "referrals": MetricInfo("Referrals of children", "count", True),
-    "rg_positive_rate": MetricInfo("Positive RG decisions (share)", "rate"),
-    "cg_positive_rate": MetricInfo("Positive CG decisions (share)", "rate"),
-    "median_days_referral_to_cg": MetricInfo("Median days from referral to CG", "days"),
-    "mean_days_referral_to_cg": MetricInfo("Mean days from referral to CG", "days"),
-    "awaiting_cg_at_year_end": MetricInfo("Cases awaiting CG at year end", "count"),
-    "aged_out_without_decision": MetricInfo("Children who turned 18 still waiting", "count", True),
-    "children_gone_missing": MetricInfo("Children who went missing", "count", True),
-    "missing_episodes": MetricInfo("Missing episodes", "count", True),
-    "leave_grants": MetricInfo("Grants of victim leave", "count", True),
-    "disqualifications": MetricInfo("Public-order disqualifications", "count", True),
-    "public_cost_gbp": MetricInfo("Public cost (all payers)", "gbp", True),
-    # what changes for children
-    "mean_days_in_limbo": MetricInfo("Days in limbo (referral to final decision, mean)", "days"),
-    "mean_age_at_final_decision": MetricInfo("Age at final decision (mean)", "years"),
-    "placement_moves": MetricInfo("Placement moves", "count", True),
-    "days_missing": MetricInfo("Days missing", "count", True),
-    "share_guardian_within_24h": MetricInfo("Share with a guardian within 24 hours", "share"),
-    "guardian_requests_unanswered": MetricInfo(
-        "Referred to a guardian, never allocated one", "count", True
-    ),
-    "re_trafficked": MetricInfo("Re-trafficked before 18 (events)", "count", True),
-    "children_re_trafficked": MetricInfo("Children re-trafficked before 18", "count", True),
-    "age_disputed_children": MetricInfo("Children age-disputed on arrival", "count", True),
-    "days_in_adult_settings": MetricInfo("Days housed as adults (age-disputed)", "count", True),
-    "re_trafficked_after_18": MetricInfo("Re-trafficked after 18", "count", True),
-    "withdrawn_or_suspended_at_18": MetricInfo("Cases withdrawn or suspended at 18", "count", True),
-    "children_criminalised": MetricInfo("Children criminalised", "count", True),
-    "child_days_exploited_unidentified": MetricInfo(
-        "Child-days exploited before identification", "count", True
-    ),
-    "msvcc_referrals": MetricInfo("Referred to adult support (MSVCC) at 18", "count", True),
-    "msvcc_supported": MetricInfo("Supported by MSVCC after 18", "count", True),
-    # cost by payer (their sum is public_cost_gbp)
-    "cost_home_office_gbp": MetricInfo("Home Office", "gbp", True),
-    "cost_local_authorities_gbp": MetricInfo("Local authorities", "gbp", True),
-    "cost_guardianship_gbp": MetricInfo("Guardianship (ICTG and others)", "gbp", True),
-    "cost_police_cps_gbp": MetricInfo("Police and CPS", "gbp", True),
-    "cost_post18_gbp": MetricInfo("Post-18 support", "gbp", True),
-    "cost_legal_aid_gbp": MetricInfo("Legal aid", "gbp", True),
-}
+from model.results import PAYER_METRICS, REGISTRY
 
 HEADLINE = (
     "referrals",
@@ -97,14 +43,7 @@ CHILDREN = (
     "msvcc_referrals",
     "msvcc_supported",
 )
-COST_BY_PAYER = (
-    "cost_home_office_gbp",
-    "cost_local_authorities_gbp",
-    "cost_guardianship_gbp",
-    "cost_police_cps_gbp",
-    "cost_post18_gbp",
-    "cost_legal_aid_gbp",
-)
+COST_BY_PAYER = PAYER_METRICS  # their sum is public_cost_gbp
 TRENDS = (
     "awaiting_cg_at_year_end",
     "median_days_referral_to_cg",
@@ -133,23 +72,18 @@ BREAKDOWNS: tuple[tuple[str, str, dict[str, str]], ...] = (
 )
 
 
-def info(metric: str) -> MetricInfo:
-    """The registry entry, or a plain fallback for a metric not listed."""
-    return REGISTRY.get(metric, MetricInfo(metric.replace("_", " "), "count"))
-
-
 def fmt_value(value: float, metric: str) -> str:
-    """A level, formatted for its kind ('-' when undefined)."""
+    """A level, formatted for its display format ('-' when undefined)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    kind = info(metric).kind
-    if kind in ("rate", "share"):
+    display = REGISTRY[metric].display
+    if display == "share":
         return f"{value:.1%}"
-    if kind == "gbp":
+    if display == "gbp":
         return f"£{value / 1e6:,.1f}m"
-    if kind == "years":
+    if display == "years":
         return f"{value:.1f}"
-    if abs(value) >= 100 or kind == "days":
+    if abs(value) >= 100 or display == "days":
         return f"{value:,.0f}"
     return f"{value:,.1f}"
 
@@ -158,14 +92,14 @@ def fmt_diff(value: float, metric: str) -> str:
     """A difference with its sign; percentage points for rates and shares."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    kind = info(metric).kind
+    display = REGISTRY[metric].display
     sign = "+" if value > 0 else "\N{MINUS SIGN}" if value < 0 else "\N{PLUS-MINUS SIGN}"
     size = abs(value)
-    if kind in ("rate", "share"):
+    if display == "share":
         return f"{sign}{size * 100:.1f} pts"
-    if kind == "gbp":
+    if display == "gbp":
         return f"{sign}£{size / 1e6:,.1f}m"
-    if kind == "years":
+    if display == "years":
         return f"{sign}{size:.2f}"
     if size >= 100:
         return f"{sign}{size:,.0f}"

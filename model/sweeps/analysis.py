@@ -5,7 +5,7 @@
   between-replicate variance reported beside them (how much of the spread is noise).
 * PSA: each lever's paired difference from the comparator at the same design point and
   replicate (common random numbers), the probability that a lever beats the comparator and
-  each other lever on each outcome with a direction (:data:`BETTER`), the expected value of
+  each other lever on each outcome with a direction (``Metric.better``), the expected value of
   partial perfect information (EVPPI) per factor, and PRIM boxes (EMA Workbench) of the
   factor ranges in which a lever fails to help.
 
@@ -30,41 +30,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# Which way is better, per metric, for PSA probabilities, EVPPI and PRIM. A metric missing
-# here (e.g. positive decision rates, referrals) is reported but not ranked: more is neither
-# better nor worse without a judgement the spec must make (``better = { metric = "..." }``).
-BETTER: dict[str, str] = {
-    "mean_days_referral_to_rg": "lower",
-    "median_days_referral_to_cg": "lower",
-    "mean_days_referral_to_cg": "lower",
-    "awaiting_cg_at_year_end": "lower",
-    "awaiting_cg": "lower",
-    "disqualifications": "lower",
-    "missing_episodes": "lower",
-    "children_gone_missing": "lower",
-    "aged_out_without_decision": "lower",
-    "turned_18_in_process": "lower",
-    "withdrawn_or_suspended_at_18": "lower",
-    "re_trafficked": "lower",
-    "children_re_trafficked": "lower",
-    "days_in_adult_settings": "lower",
-    "repeat_referrals": "lower",
-    "children_re_referred": "lower",
-    "children_criminalised": "lower",
-    "public_cost_gbp": "lower",
-    "leave_grants": "higher",
-    "trafficker_investigations": "higher",
-    "prosecutions_completed": "higher",
-    "convictions": "higher",
-    "ictg_direct_referrals": "higher",
-}
+from model.results import REGISTRY
+
+# Which way is better, per metric, for PSA probabilities, EVPPI and PRIM: ``Metric.better`` in
+# the registry (a view, for callers). A metric without one (e.g. positive decision rates,
+# referrals) is reported but not ranked: more is neither better nor worse without a judgement
+# the spec must make (``better = { metric = "..." }``).
+BETTER: dict[str, str] = {name: m.better for name, m in REGISTRY.items() if m.better}
 
 
 def direction(metric: str, overrides: Mapping[str, str] | None = None) -> str | None:
     """'lower', 'higher', or None (no direction: reported, not ranked)."""
     if overrides and metric in overrides:
         return overrides[metric]
-    return BETTER.get(metric)
+    return REGISTRY[metric].better if metric in REGISTRY else None
 
 
 # --------------------------------------------------------------------------- replicates

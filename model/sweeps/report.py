@@ -354,8 +354,8 @@ def _psa_sections(
                 "Paired differences (lever minus comparator) at the same design point and "
                 "replicate (common random numbers: same parameter set, same random streams), "
                 "averaged over replicates; the spread is parameter uncertainty.",
-                "Direction used for 'better' (registry in model/sweeps/analysis.py, overridden by "
-                "the spec's `better`): "
+                "Direction used for 'better' (the metric registry in model/results.py, "
+                "overridden by the spec's `better`): "
                 + ", ".join(f"{o}: {w or 'none (not ranked)'}" for o, w in ways.items()),
             ],
             "images": images,

@@ -41,6 +41,7 @@ from typing import Any
 
 from model.common import check_keys, toml_date
 from model.params import SCHEMA
+from model.results import DIRECTIONS, REGISTRY
 from model.scenario import UNITS, Scenario, ScenarioError, load_scenario, suggest
 
 EXPERIMENT_DIR = Path(__file__).resolve().parent.parent.parent / "experiments"
@@ -74,12 +75,9 @@ EXPERIMENT_KEYS = {
 }
 FACTOR_KEYS = {"param", "low", "high", "scale", "offset", "distribution", "levels"}
 OUTPUT_KEYS = {"metric", "year"}
-BETTER = ("lower", "higher")
 SCHEMA_VERSION = 1  # bump when the meaning of a spec field changes (changes the spec hash)
 MAX_DESIGN_POINTS = 1_000_000
 MAX_RUNS = 10_000_000  # design points x scenarios x replicates (weeks of CPU at 0.1 s a run)
-# metrics whose rows are not for group "all" (a sweep output is one number per run)
-NOT_SCALAR = {"placements_by_type"}
 
 
 @dataclass(frozen=True)
@@ -281,9 +279,7 @@ def load_experiment(name_or_path: str | Path, size: int | None = None) -> Experi
         if method != "psa":
             raise ScenarioError(path, "experiment.decision", "applies to method 'psa' only")
         decision = _output(path, "experiment.decision", exp["decision"], scenarios)
-        from model.sweeps.analysis import BETTER
-
-        if decision.metric not in {**BETTER, **better}:
+        if REGISTRY[decision.metric].better is None and decision.metric not in better:
             raise ScenarioError(
                 path, "experiment.decision", f"metric '{decision.metric}' has no direction "
                 "(is more better or worse?); add better = { " + decision.metric + ' = "lower" }'
@@ -457,13 +453,11 @@ def _outputs(
 
 
 def _output(path: Path, where: str, raw: Any, scenarios: Sequence[Scenario]) -> Output:
-    from model.results import METRICS  # read at run time: the registry grows
-
     if not isinstance(raw, dict):
         raise ScenarioError(path, where, f'value {raw!r} must be {{ metric = "...", year = YYYY }}')
     check_keys(path, where, raw, OUTPUT_KEYS)
     metric = raw.get("metric")
-    allowed = sorted(m for m in METRICS if m not in NOT_SCALAR)
+    allowed = sorted(name for name, m in REGISTRY.items() if "all" in m.groupings)  # one number
     if metric not in allowed:
         raise ScenarioError(
             path,
@@ -484,18 +478,16 @@ def _output(path: Path, where: str, raw: Any, scenarios: Sequence[Scenario]) -> 
 
 
 def _better(path: Path, raw: Any) -> dict[str, str]:
-    from model.results import METRICS
-
     if not isinstance(raw, dict):
         raise ScenarioError(path, "experiment.better", 'must be a table { metric = "lower" }')
     for metric, way in raw.items():
-        if metric not in METRICS:
+        if metric not in REGISTRY:
             raise ScenarioError(
                 path,
                 f"experiment.better.{metric}",
-                f"unknown metric; allowed: {sorted(METRICS)}." + suggest(metric, METRICS),
+                f"unknown metric; allowed: {sorted(REGISTRY)}." + suggest(metric, REGISTRY),
             )
-        _choice(path, f"experiment.better.{metric}", way, BETTER)
+        _choice(path, f"experiment.better.{metric}", way, DIRECTIONS)
     return dict(raw)
 
 

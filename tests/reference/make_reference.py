@@ -28,27 +28,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from model.results import tagged
 from model.runner import RunSpec, run_many
 from model.scenario import SCENARIO_DIR, load_scenario
 
 HERE = Path(__file__).resolve().parent
 PARTS = HERE / ".parts"
-HEADLINE = (
-    "referrals",
-    "repeat_referrals",
-    "rg_positive_rate",
-    "cg_decisions",
-    "cg_positive_rate",
-    "median_days_referral_to_cg",
-    "awaiting_cg_at_year_end",
-    "children_gone_missing",
-    "missing_episodes",
-    "aged_out_without_decision",
-    "re_trafficked",
-    "children_re_trafficked",
-    "leave_grants",
-    "public_cost_gbp",
-)
+HEADLINE = tagged("key", "reference")  # registry order
 BASE = "status_quo_2027"
 LEVER_YEAR = 2027
 HISTORICAL_YEARS = range(2016, 2026)
