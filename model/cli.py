@@ -84,24 +84,41 @@ def _share(text: str) -> float:
     return value
 
 
+def _option(*flags: str, **how: Any) -> argparse.ArgumentParser:
+    """A parent parser holding one option that several commands share (declared once)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(*flags, **how)
+    return parent
+
+
+WORKERS = _option(
+    "--workers", type=_workers, default=1, help="worker processes (results do not depend on it)"
+)
+QUIET = _option("--quiet", action="store_true", help="no progress bar, table or summary")
+FORCE = _option("--force", action="store_true", help="replace a non-empty --out folder")
+SEED = _option("--seed", type=_seed, help="root seed; default the scenario's (the baseline's)")
+WINDOW = argparse.ArgumentParser(add_help=False)
+WINDOW.add_argument("--start", type=_date, help="first day (YYYY-MM-DD); default the scenario's")
+WINDOW.add_argument("--end", type=_date, help="last day, included; default the scenario's")
+WINDOW.add_argument("--reps", type=_reps, help="replicates; default the scenario's")
+EFFECTS = _option(
+    "--effects",
+    choices=("default", "null"),
+    default="default",
+    help="null: every assumed effect size set to its null (see baseline.toml `null`)",
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="nrmsim", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a scenario for N replicates and write outputs")
+    run = sub.add_parser(
+        "run",
+        help="run a scenario for N replicates and write outputs",
+        parents=[WINDOW, SEED, WORKERS, FORCE, QUIET, EFFECTS],
+    )
     run.add_argument("scenario", help="a name in scenarios/ (e.g. historical) or a path to a .toml")
-    run.add_argument(
-        "--start", type=_date, help="first day (YYYY-MM-DD); default from the scenario"
-    )
-    run.add_argument("--end", type=_date, help="last day, included; default from the scenario")
-    run.add_argument("--reps", type=_reps, help="replicates; default from the scenario")
-    run.add_argument("--seed", type=_seed, help="root seed; default from the scenario")
-    run.add_argument(
-        "--workers",
-        type=_workers,
-        default=1,
-        help="worker processes (results do not depend on it)",
-    )
     run.add_argument(
         "--backend",
         choices=("processes", "dask"),
@@ -110,7 +127,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--scheduler", help="Dask scheduler address; default starts a local cluster")
     run.add_argument("--out", type=Path, help="output folder; default out/<scenario>")
-    run.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
     run.add_argument(
         "--events", action="store_true", help="also write events.parquet and children.parquet"
     )
@@ -120,13 +136,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write published_tables.csv: quarterly tables shaped like the Home Office "
         "releases (with all-ages equivalents and small cells suppressed)",
     )
-    run.add_argument("--quiet", action="store_true", help="no progress bar or table")
-    run.add_argument(
-        "--effects",
-        choices=("default", "null"),
-        default="default",
-        help="null: every assumed effect size set to its null (see baseline.toml `null`)",
-    )
 
     cmp_ = sub.add_parser(
         "compare",
@@ -134,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every scenario with the same seed and replicate numbers (common random "
         "numbers) and write comparison.csv (paired differences against the baseline with 95%% "
         "intervals), summary.csv, pathways.csv, manifest.json, figures/*.png and report.html.",
+        parents=[WINDOW, SEED, WORKERS, FORCE, QUIET, EFFECTS],
     )
     cmp_.add_argument(
         "scenarios",
@@ -142,20 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="names in scenarios/ or .toml paths; the first is the baseline unless --baseline",
     )
     cmp_.add_argument("--baseline", help="which of the scenarios is the comparator")
-    cmp_.add_argument("--reps", type=_reps, help="replicates; default from the baseline")
-    cmp_.add_argument("--seed", type=_seed, help="root seed for all; default the baseline's")
-    cmp_.add_argument("--start", type=_date, help="first day for all")
-    cmp_.add_argument("--end", type=_date, help="last day for all")
-    cmp_.add_argument("--workers", type=_workers, default=1)
     cmp_.add_argument("--out", type=Path, help="output folder; default out/<baseline>-vs-<...>")
-    cmp_.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
-    cmp_.add_argument("--quiet", action="store_true", help="no progress bar or table")
-    cmp_.add_argument(
-        "--effects",
-        choices=("default", "null"),
-        default="default",
-        help="null: run every scenario with every assumed effect size set to its null",
-    )
     cmp_.add_argument(
         "--with-null",
         action="store_true",
@@ -172,12 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     rep = sub.add_parser(
-        "report", help="re-render report.html from a saved compare folder (runs nothing)"
+        "report",
+        help="re-render report.html from a saved compare folder (runs nothing)",
+        parents=[QUIET],
     )
     rep.add_argument("folder", type=Path, help="a folder written by nrmsim compare")
-    rep.add_argument("--quiet", action="store_true", help="do not print the report's path")
 
-    check = sub.add_parser("check", help="compare the calibrated historical run with targets")
+    check = sub.add_parser(
+        "check",
+        help="compare the calibrated historical run with targets",
+        parents=[SEED, WORKERS],
+    )
     check.add_argument("--json", action="store_true", help="print the comparison as JSON")
     check.add_argument(
         "--targets", type=Path, help="targets file; default calibration/targets.toml"
@@ -185,12 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--scenario", default="historical", help="a scenario name or .toml path (a variant)"
     )
-    check.add_argument("--seed", type=_seed, help="root seed; default the scenario's")
-    check.add_argument("--workers", type=_workers, default=1)
 
     # the refit-only options default to None (model.calibration.fit.REFIT_DEFAULTS fills them
     # in) so that --extend-ensemble can refuse them when given
-    cal = sub.add_parser("calibrate", help="fit parameters marked calibrate = true to fit targets")
+    cal = sub.add_parser(
+        "calibrate",
+        help="fit parameters marked calibrate = true to fit targets",
+        parents=[WORKERS],
+    )
     cal.add_argument(
         "--budget", type=_positive_int, help="optimiser trials (model evaluations); default 150"
     )
@@ -237,7 +241,6 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="a parquet of sets already accepted (an earlier ensemble.parquet) to continue from",
     )
-    cal.add_argument("--workers", type=_workers, default=1)
     cal.add_argument(
         "--reps",
         type=_reps,
@@ -262,19 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
 def add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
     """``nrmsim sweep`` and ``nrmsim analyse`` (implemented in ``model.sweeps``)."""
     sw = sub.add_parser(
-        "sweep", help="run an experiment (experiments/*.toml): sobol, morris, grid or psa"
+        "sweep",
+        help="run an experiment (experiments/*.toml): sobol, morris, grid or psa",
+        parents=[WORKERS, QUIET],
     )
     sw.add_argument("spec", help="an experiment file, or a name in experiments/")
     sw.add_argument(
         "--size",
         type=_positive_int,
         help="sample size, replacing the spec's `samples` (e.g. for a quick try)",
-    )
-    sw.add_argument(
-        "--workers",
-        type=_workers,
-        default=1,
-        help="local worker processes (results do not depend on it)",
     )
     sw.add_argument(
         "--scheduler",
@@ -292,13 +291,13 @@ def add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
         type=_positive_int,
         help="runs per task (default: adaptive, tasks of about 2 s, at most 32 runs)",
     )
-    sw.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     an = sub.add_parser(
-        "analyse", help="Sobol/Morris indices or PSA, EVPPI and PRIM for a sweep folder"
+        "analyse",
+        help="Sobol/Morris indices or PSA, EVPPI and PRIM for a sweep folder",
+        parents=[QUIET],
     )
     an.add_argument("dir", type=Path, help="a sweep folder (made by nrmsim sweep)")
     an.add_argument("--out", type=Path, help="output folder; default DIR/analysis")
-    an.add_argument("--quiet", action="store_true")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
