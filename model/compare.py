@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -125,8 +126,11 @@ def differences(summary_a: pd.DataFrame, summary_b: pd.DataFrame) -> pd.DataFram
     ]
 
 
-def significant(row: pd.Series) -> bool:
-    """True if the 95% interval of the difference excludes zero."""
+def significant(row: pd.Series | Mapping[str, Any]) -> bool:
+    """True if the 95% interval of the difference excludes zero (a comparison row, as a
+    Series or a mapping; an undefined interval, NaN or None, is not significant)."""
     lo = row["diff_ci_low"] if "diff_ci_low" in row else row["diff_low95"]
     hi = row["diff_ci_high"] if "diff_ci_high" in row else row["diff_high95"]
-    return bool(not math.isnan(lo) and (lo > 0 or hi < 0))
+    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
+        return False
+    return bool(lo > 0 or hi < 0)

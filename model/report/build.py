@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from model.compare import compare_summaries
+from model.compare import compare_summaries, significant
 from model.report import evidence, figures
 from model.report.metrics import (
     BREAKDOWN_METRICS,
@@ -127,11 +127,6 @@ def _is_nan(x: Any) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-def _significant(row: Mapping[str, Any]) -> bool:
-    lo, hi = row["diff_ci_low"], row["diff_ci_high"]
-    return not _is_nan(lo) and (lo > 0 or hi < 0)
-
-
 def _cell(row: Mapping[str, Any] | None, metric: str) -> dict[str, Any]:
     """A table cell for one scenario's value and its change against the baseline."""
     if row is None:
@@ -149,7 +144,7 @@ def _cell(row: Mapping[str, Any] | None, metric: str) -> dict[str, Any]:
         "level_interval": level,
         "diff": fmt_diff(row["diff_vs_baseline"], metric),
         "interval": interval,
-        "sig": _significant(row),
+        "sig": significant(row),
         "n": int(row["n"]),
     }
 
@@ -311,13 +306,13 @@ class _Page:
                     continue
                 if _is_nan(r["diff_ci_low"]):
                     unsure.append(REGISTRY[metric].title)
-                elif _significant(r):
+                elif significant(r):
                     note = None
                     nr = self.row(name, metric, self.null_idx) if self.null_idx else None
                     if nr is not None:
                         note = (
                             "also with every assumed effect at its null"
-                            if _significant(nr)
+                            if significant(nr)
                             else "not detectable with every assumed effect at its null: this "
                             "change rests on the assumed effect sizes"
                         )
