@@ -467,9 +467,8 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
     """Load and validate a scenario and its ``extends`` chain."""
     path = resolve_path(name_or_path)
     sources = load_sources(sources_path)
-    entries, timeline, run, meta, chain, mechanisms, assumptions = _load_chain(
-        path, sources, seen=()
-    )
+    merged = _load_chain(path, sources, seen=())
+    run = merged.run
     for key in ("start", "end", "seed", "replicates"):
         if key not in run:
             raise ScenarioError(path, f"run.{key}", "missing; set it here or in a parent scenario")
@@ -497,13 +496,13 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
     warmup = run.get("warmup_start")
     if warmup is not None:
         check_value(path, "run.warmup_start", warmup, "date")
-    ordered = tuple(sorted(timeline, key=lambda t: t.date))  # stable: parent before child
+    ordered = tuple(sorted(merged.timeline, key=lambda t: t.date))  # stable: parent first
     return Scenario(
-        meta.get("name", path.stem),
-        meta.get("description", ""),
+        merged.meta.get("name", path.stem),
+        merged.meta.get("description", ""),
         path,
-        chain,
-        dict(entries),
+        merged.chain,
+        dict(merged.entries),
         ordered,
         start,
         end,
@@ -511,12 +510,27 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
         run["replicates"],
         dict(sources),
         warmup,
-        mechanisms=mechanisms,
-        changes_assumptions=assumptions,
+        mechanisms=merged.mechanisms,
+        changes_assumptions=merged.changes_assumptions,
     )
 
 
-def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
+@dataclass(frozen=True)
+class MergedChain:
+    """A scenario file merged with the files it ``extends``: what :func:`load_scenario` checks
+    and builds a :class:`Scenario` from."""
+
+    meta: Mapping[str, Any]  # this file's [meta] (name and description are not inherited)
+    run: Mapping[str, Any]  # [run] along the chain, a file's keys over its parent's
+    entries: Mapping[str, Entry]  # every parameter, as the last file that sets it left it
+    timeline: tuple[TimelineEntry, ...]  # parent's entries first; not yet sorted by date
+    chain: tuple[str, ...]  # files from the root (baseline) to this one
+    mechanisms: tuple[Mapping[str, Any], ...]  # [[mechanism]] tables along the chain
+    changes_assumptions: Mapping[str, Mapping[str, str]]  # check_roles, along the chain
+
+
+def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]) -> MergedChain:
+    """Load ``path`` and, first, the files it extends (``seen``: the files that extend it)."""
     if str(path.resolve()) in seen:
         raise ScenarioError(path, "meta.extends", "circular extends chain: " + " -> ".join(seen))
     if len(seen) >= MAX_EXTENDS:
@@ -549,9 +563,9 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
             raise ScenarioError(
                 path, "meta.extends", f"value {parent_name!r}: {exc.problem}"
             ) from None
-        entries, timeline, run, _, chain, mechanisms, assumptions = _load_chain(
-            parent_path, sources, (*seen, str(path.resolve()))
-        )
+        parent = _load_chain(parent_path, sources, (*seen, str(path.resolve())))
+        entries, timeline, run = dict(parent.entries), list(parent.timeline), dict(parent.run)
+        chain, mechanisms, assumptions = parent.chain, parent.mechanisms, parent.changes_assumptions
     else:
         entries, timeline, run, chain, mechanisms, assumptions = {}, [], {}, (), (), {}
     run = {**run, **run_in}
@@ -741,7 +755,9 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]):
     assumptions = check_roles(
         path, meta.get("changes_assumptions", []), own_sets, inherited, assumptions, mechanisms
     )
-    return entries, timeline, run, meta, (*chain, file_label), mechanisms, assumptions
+    return MergedChain(
+        meta, run, entries, tuple(timeline), (*chain, file_label), mechanisms, assumptions
+    )
 
 
 def param_role(key: str, inherited: Mapping[str, Entry]) -> str:
