@@ -531,49 +531,22 @@ class MergedChain:
 
 def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]) -> MergedChain:
     """Load ``path`` and, first, the files it extends (``seen``: the files that extend it)."""
-    if str(path.resolve()) in seen:
-        raise ScenarioError(path, "meta.extends", "circular extends chain: " + " -> ".join(seen))
-    if len(seen) >= MAX_EXTENDS:
-        raise ScenarioError(
-            seen[0],
-            "meta.extends",
-            f"the extends chain is more than {MAX_EXTENDS} files deep (reached {path}); "
-            f"allowed: at most {MAX_EXTENDS}",
-        )
-    doc = read_toml(path)
-    check_keys(path, "", doc, {"meta", "run", "params", "timeline", "mechanism"})
-    meta = doc.get("meta", {})
-    check_keys(path, "meta", meta, META_KEYS)
-    for key in ("name", "description", "extends"):
-        if key in meta and (not isinstance(meta[key], str) or (key == "name" and not meta[key])):
-            raise ScenarioError(
-                path,
-                f"meta.{key}",
-                f"value {meta[key]!r} must be a {'non-empty ' if key == 'name' else ''}string",
-            )
-    run_in = doc.get("run", {})
-    check_keys(path, "run", run_in, RUN_KEYS)
-    parent_name = meta.get("extends")
-    if parent_name:
-        try:
-            parent_path = resolve_path(parent_name, base_dir=path.parent)
-            if not parent_path.is_file():
-                raise ScenarioError(parent_path, "-", "file not found")
-        except ScenarioError as exc:
-            raise ScenarioError(
-                path, "meta.extends", f"value {parent_name!r}: {exc.problem}"
-            ) from None
+    _check_chain_length(path, seen)
+    file = _read_scenario_file(path)
+    parent_path = _parent_path(file)
+    if parent_path is not None:
         parent = _load_chain(parent_path, sources, (*seen, str(path.resolve())))
         entries, timeline, run = dict(parent.entries), list(parent.timeline), dict(parent.run)
         chain, mechanisms, assumptions = parent.chain, parent.mechanisms, parent.changes_assumptions
     else:
         entries, timeline, run, chain, mechanisms, assumptions = {}, [], {}, (), (), {}
+    meta, run_in, parent_name = file.meta, file.run, file.extends
     run = {**run, **run_in}
     file_label = str(path)
     inherited = dict(entries)  # as the parent left them: what this file changes is judged by
     own_sets: dict[str, str] = {}  # parameter -> where this file sets it
 
-    for dotted, node in _walk_params(path, doc.get("params", {})):
+    for dotted, node in _walk_params(path, file.params):
         where = f"params.{dotted}"
         check_keys(path, where, node, ENTRY_KEYS)
         spec = SCHEMA.get(dotted)
@@ -711,7 +684,7 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]) -
                 "(model/params.py) needs a value, unit and source here",
             )
 
-    items = doc.get("timeline", [])
+    items = file.timeline
     if not isinstance(items, list):
         raise ScenarioError(path, "timeline", "write timeline entries as [[timeline]] tables")
     for i, item in enumerate(items):
@@ -751,13 +724,91 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]) -
         timeline.append(
             TimelineEntry(item["date"], item["name"], item["source"], dict(changes), file_label)
         )
-    mechanisms = (*mechanisms, *_load_mechanisms(path, doc.get("mechanism", []), entries))
+    mechanisms = (*mechanisms, *_load_mechanisms(path, file.mechanisms, entries))
     assumptions = check_roles(
         path, meta.get("changes_assumptions", []), own_sets, inherited, assumptions, mechanisms
     )
     return MergedChain(
         meta, run, entries, tuple(timeline), (*chain, file_label), mechanisms, assumptions
     )
+
+
+# --------------------------------------------------------------------------- one file
+FILE_KEYS = {"meta", "run", "params", "timeline", "mechanism"}
+
+
+@dataclass(frozen=True)
+class ScenarioFile:
+    """One scenario file as read: its tables, with ``[meta]`` and ``[run]`` keys checked.
+
+    ``[params]``, ``[[timeline]]`` and ``[[mechanism]]`` are as written; they are checked
+    against the parameters of the chain (:func:`_merge_params` and the steps after it)."""
+
+    path: Path
+    meta: Mapping[str, Any]
+    run: Mapping[str, Any]
+    params: Any
+    timeline: Any
+    mechanisms: Any
+
+    @property
+    def extends(self) -> str | None:
+        """``[meta] extends`` as written (``None`` or ``""``: the file extends nothing)."""
+        return self.meta.get("extends")
+
+
+def _check_chain_length(path: Path, seen: tuple[str, ...]) -> None:
+    """``path`` is not already in the chain (``seen``), and the chain is not too deep."""
+    if str(path.resolve()) in seen:
+        raise ScenarioError(path, "meta.extends", "circular extends chain: " + " -> ".join(seen))
+    if len(seen) >= MAX_EXTENDS:
+        raise ScenarioError(
+            seen[0],
+            "meta.extends",
+            f"the extends chain is more than {MAX_EXTENDS} files deep (reached {path}); "
+            f"allowed: at most {MAX_EXTENDS}",
+        )
+
+
+def _read_scenario_file(path: Path) -> ScenarioFile:
+    """Read one file: its top-level tables, the keys and types of ``[meta]``, ``[run]`` keys."""
+    doc = read_toml(path)
+    check_keys(path, "", doc, FILE_KEYS)
+    meta = doc.get("meta", {})
+    check_keys(path, "meta", meta, META_KEYS)
+    for key in ("name", "description", "extends"):
+        if key in meta and (not isinstance(meta[key], str) or (key == "name" and not meta[key])):
+            raise ScenarioError(
+                path,
+                f"meta.{key}",
+                f"value {meta[key]!r} must be a {'non-empty ' if key == 'name' else ''}string",
+            )
+    run = doc.get("run", {})
+    check_keys(path, "run", run, RUN_KEYS)
+    return ScenarioFile(
+        path,
+        meta,
+        run,
+        doc.get("params", {}),
+        doc.get("timeline", []),
+        doc.get("mechanism", []),
+    )
+
+
+def _parent_path(file: ScenarioFile) -> Path | None:
+    """The file that ``[meta] extends`` names, which must exist; ``None`` if it names none."""
+    parent_name = file.extends
+    if not parent_name:
+        return None
+    try:
+        parent_path = resolve_path(parent_name, base_dir=file.path.parent)
+        if not parent_path.is_file():
+            raise ScenarioError(parent_path, "-", "file not found")
+    except ScenarioError as exc:
+        raise ScenarioError(
+            file.path, "meta.extends", f"value {parent_name!r}: {exc.problem}"
+        ) from None
+    return parent_path
 
 
 def param_role(key: str, inherited: Mapping[str, Entry]) -> str:
