@@ -22,7 +22,7 @@ from model.common import ScenarioError as ScenarioError  # defined there, import
 from model.common import check_keys, toml_date
 from model.common import read_toml as read_toml
 from model.common import suggest as suggest
-from model.params import SCHEMA, Params, Share
+from model.params import SCHEMA, Field, Params, Share
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 SOURCE_KINDS = (
@@ -540,149 +540,11 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]) -
         chain, mechanisms, assumptions = parent.chain, parent.mechanisms, parent.changes_assumptions
     else:
         entries, timeline, run, chain, mechanisms, assumptions = {}, [], {}, (), (), {}
-    meta, run_in, parent_name = file.meta, file.run, file.extends
+    meta, run_in = file.meta, file.run
     run = {**run, **run_in}
     file_label = str(path)
     inherited = dict(entries)  # as the parent left them: what this file changes is judged by
-    own_sets: dict[str, str] = {}  # parameter -> where this file sets it
-
-    for dotted, node in _walk_params(path, file.params):
-        where = f"params.{dotted}"
-        check_keys(path, where, node, ENTRY_KEYS)
-        spec = SCHEMA.get(dotted)
-        if spec is None:
-            raise ScenarioError(
-                path,
-                where,
-                "the engine declares no such parameter (model/params.py)."
-                + suggest(dotted, SCHEMA),
-            )
-        if parent_name and dotted not in entries:
-            raise ScenarioError(
-                path,
-                where,
-                f"does not exist in {parent_name}; a scenario may "
-                "only override declared parameters." + suggest(dotted, entries),
-            )
-        base = entries.get(dotted)
-        unit = node.get("unit", spec.unit)
-        if not isinstance(unit, str) or unit not in UNITS:
-            raise ScenarioError(
-                path,
-                f"{where}.unit",
-                f"unit {unit!r} is not allowed; allowed: "
-                f"{sorted(UNITS)}." + suggest(str(unit), UNITS),
-            )
-        if unit != spec.unit:
-            raise ScenarioError(
-                path,
-                f"{where}.unit",
-                f"unit {unit!r} differs from {spec.unit!r}, the unit the engine declares "
-                "(model/params.py)",
-            )
-        source = node.get("source")
-        if source is None:
-            raise ScenarioError(
-                path,
-                where,
-                "missing 'source' (a key of scenarios/sources.toml, "
-                "'assumption', or 'calibration:<fit-id>')",
-            )
-        _check_source(path, where, source, sources)
-        rng = node.get("range", base.range if base else None)
-        if source == "assumption" and rng is None:
-            raise ScenarioError(
-                path, where, "an assumption needs a plausible 'range = [low, high]'"
-            )
-        if rng is not None:
-            if (
-                not isinstance(rng, list | tuple)
-                or len(rng) != 2
-                or not all(
-                    isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-                    for x in rng
-                )
-                or rng[0] > rng[1]
-            ):
-                raise ScenarioError(
-                    path, f"{where}.range", f"value {rng!r} must be [low, high] numbers"
-                )
-            rng = (float(rng[0]), float(rng[1]))
-        allowed = spec.choices
-        if "allowed" in node and (
-            not isinstance(node["allowed"], list)
-            or not all(isinstance(a, str) for a in node["allowed"])
-        ):
-            raise ScenarioError(
-                path,
-                f"{where}.allowed",
-                f"value {node['allowed']!r} must be a list of strings; allowed: {list(allowed)}",
-            )
-        if "allowed" in node and tuple(node["allowed"]) != allowed:
-            unknown = [a for a in node["allowed"] if a not in allowed]
-            raise ScenarioError(
-                path,
-                f"{where}.allowed",
-                f"value {node['allowed']!r}: the engine knows exactly {list(allowed)} "
-                f"(model/params.py){'; unknown: ' + str(unknown) if unknown else ''}. A policy "
-                "the code does not implement cannot be declared in a scenario file",
-            )
-        for text_key in ("locator", "note"):
-            if text_key in node and not isinstance(node[text_key], str):
-                raise ScenarioError(
-                    path, f"{where}.{text_key}", f"value {node[text_key]!r} must be a string"
-                )
-        if "calibrate" in node and not isinstance(node["calibrate"], bool):
-            raise ScenarioError(
-                path, f"{where}.calibrate", f"value {node['calibrate']!r} must be true or false"
-            )
-        value = check_value(path, where, node["value"], unit, allowed, spec.categories)
-        # the plausible range must hold for a declaration and for any value sourced as an
-        # assumption; a policy lever with its own source may go beyond it (the unit still holds)
-        if (
-            (base is None or source == "assumption")
-            and rng is not None
-            and isinstance(value, int | float)
-            and not rng[0] <= value <= rng[1]
-        ):
-            raise ScenarioError(
-                path, where, f"value {value!r} is outside its plausible range [{rng[0]}, {rng[1]}]"
-            )
-        null = base.null if base else None
-        if "null" in node:
-            if base is not None:
-                raise ScenarioError(
-                    path,
-                    f"{where}.null",
-                    "the null of an effect is declared once, in "
-                    f"{base.declared_in}; a scenario may not change it",
-                )
-            null = check_value(path, f"{where}.null", node["null"], unit, allowed)
-        if base is None:
-            _check_null(path, where, spec.effect, null, rng, node.get("null_ruled_out_by"), sources)
-        entries[dotted] = Entry(
-            dotted,
-            value,
-            unit,
-            source,
-            node.get("locator", ""),
-            node.get("note", ""),
-            rng,
-            bool(node.get("calibrate", base.calibrate if base else False)),
-            allowed,
-            file_label,
-            null,
-        )
-        own_sets.setdefault(dotted, where)
-    if not parent_name:
-        missing = sorted(set(SCHEMA) - set(entries))
-        if missing:
-            raise ScenarioError(
-                path,
-                "params",
-                f"no value for {missing}: every parameter the engine declares "
-                "(model/params.py) needs a value, unit and source here",
-            )
+    entries, own_sets = _merge_params(file, inherited, sources)
 
     items = file.timeline
     if not isinstance(items, list):
@@ -809,6 +671,213 @@ def _parent_path(file: ScenarioFile) -> Path | None:
             file.path, "meta.extends", f"value {parent_name!r}: {exc.problem}"
         ) from None
     return parent_path
+
+
+# --------------------------------------------------------------------------- parameters
+def _merge_params(
+    file: ScenarioFile, inherited: Mapping[str, Entry], sources: Mapping[str, Any]
+) -> tuple[dict[str, Entry], dict[str, str]]:
+    """Apply the file's ``[params]`` to the parameters it inherits. Return the parameters and
+    where the file sets each one (parameter -> ``params.<key>``). A file that extends nothing
+    must set every parameter the engine declares."""
+    path = file.path
+    entries = dict(inherited)
+    own_sets: dict[str, str] = {}  # parameter -> where this file sets it
+    for dotted, node in _walk_params(path, file.params):
+        where = f"params.{dotted}"
+        check_keys(path, where, node, ENTRY_KEYS)
+        spec = _param_spec(file, where, dotted, entries)
+        base = entries.get(dotted)
+        entries[dotted] = _param_entry(path, where, dotted, node, spec, base, sources)
+        own_sets.setdefault(dotted, where)
+    if not file.extends:
+        missing = sorted(set(SCHEMA) - set(entries))
+        if missing:
+            raise ScenarioError(
+                path,
+                "params",
+                f"no value for {missing}: every parameter the engine declares "
+                "(model/params.py) needs a value, unit and source here",
+            )
+    return entries, own_sets
+
+
+def _param_spec(file: ScenarioFile, where: str, dotted: str, entries: Mapping[str, Entry]) -> Field:
+    """The engine's declaration of ``dotted``; a file that extends another may only override
+    parameters that the chain already declares."""
+    spec = SCHEMA.get(dotted)
+    if spec is None:
+        raise ScenarioError(
+            file.path,
+            where,
+            "the engine declares no such parameter (model/params.py)." + suggest(dotted, SCHEMA),
+        )
+    if file.extends and dotted not in entries:
+        raise ScenarioError(
+            file.path,
+            where,
+            f"does not exist in {file.extends}; a scenario may "
+            "only override declared parameters." + suggest(dotted, entries),
+        )
+    return spec
+
+
+def _param_entry(
+    path: Path,
+    where: str,
+    dotted: str,
+    node: Mapping[str, Any],
+    spec: Field,
+    base: Entry | None,
+    sources: Mapping[str, Any],
+) -> Entry:
+    """One ``[params]`` table checked into an :class:`Entry` (``base``: the entry it
+    overrides, ``None`` for a declaration)."""
+    unit = _param_unit(path, where, node, spec)
+    source = _param_source(path, where, node, sources)
+    rng = _param_range(path, where, node.get("range", base.range if base else None), source)
+    allowed = _param_allowed(path, where, node, spec.choices)
+    _check_param_text(path, where, node)
+    value = check_value(path, where, node["value"], unit, allowed, spec.categories)
+    # the plausible range must hold for a declaration and for any value sourced as an
+    # assumption; a policy lever with its own source may go beyond it (the unit still holds)
+    if (
+        (base is None or source == "assumption")
+        and rng is not None
+        and isinstance(value, int | float)
+        and not rng[0] <= value <= rng[1]
+    ):
+        raise ScenarioError(
+            path, where, f"value {value!r} is outside its plausible range [{rng[0]}, {rng[1]}]"
+        )
+    null = _param_null(path, where, node, base, unit, allowed)
+    if base is None:
+        _check_null(path, where, spec.effect, null, rng, node.get("null_ruled_out_by"), sources)
+    return Entry(
+        dotted,
+        value,
+        unit,
+        source,
+        node.get("locator", ""),
+        node.get("note", ""),
+        rng,
+        bool(node.get("calibrate", base.calibrate if base else False)),
+        allowed,
+        str(path),
+        null,
+    )
+
+
+def _param_unit(path: Path, where: str, node: Mapping[str, Any], spec: Field) -> str:
+    """The ``unit`` (default: the engine's), which must be the unit the engine declares."""
+    unit = node.get("unit", spec.unit)
+    if not isinstance(unit, str) or unit not in UNITS:
+        raise ScenarioError(
+            path,
+            f"{where}.unit",
+            f"unit {unit!r} is not allowed; allowed: {sorted(UNITS)}." + suggest(str(unit), UNITS),
+        )
+    if unit != spec.unit:
+        raise ScenarioError(
+            path,
+            f"{where}.unit",
+            f"unit {unit!r} differs from {spec.unit!r}, the unit the engine declares "
+            "(model/params.py)",
+        )
+    return unit
+
+
+def _param_source(
+    path: Path, where: str, node: Mapping[str, Any], sources: Mapping[str, Any]
+) -> str:
+    """The ``source``, which every parameter table needs."""
+    source = node.get("source")
+    if source is None:
+        raise ScenarioError(
+            path,
+            where,
+            "missing 'source' (a key of scenarios/sources.toml, "
+            "'assumption', or 'calibration:<fit-id>')",
+        )
+    _check_source(path, where, source, sources)
+    return source
+
+
+def _param_range(path: Path, where: str, rng: Any, source: str) -> tuple[float, float] | None:
+    """The plausible ``range`` (own or inherited) as two floats; an assumption needs one."""
+    if source == "assumption" and rng is None:
+        raise ScenarioError(path, where, "an assumption needs a plausible 'range = [low, high]'")
+    if rng is None:
+        return None
+    if (
+        not isinstance(rng, list | tuple)
+        or len(rng) != 2
+        or not all(
+            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in rng
+        )
+        or rng[0] > rng[1]
+    ):
+        raise ScenarioError(path, f"{where}.range", f"value {rng!r} must be [low, high] numbers")
+    return (float(rng[0]), float(rng[1]))
+
+
+def _param_allowed(
+    path: Path, where: str, node: Mapping[str, Any], allowed: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The choices the engine knows (``allowed``); a file may repeat them, not change them."""
+    if "allowed" in node and (
+        not isinstance(node["allowed"], list)
+        or not all(isinstance(a, str) for a in node["allowed"])
+    ):
+        raise ScenarioError(
+            path,
+            f"{where}.allowed",
+            f"value {node['allowed']!r} must be a list of strings; allowed: {list(allowed)}",
+        )
+    if "allowed" in node and tuple(node["allowed"]) != allowed:
+        unknown = [a for a in node["allowed"] if a not in allowed]
+        raise ScenarioError(
+            path,
+            f"{where}.allowed",
+            f"value {node['allowed']!r}: the engine knows exactly {list(allowed)} "
+            f"(model/params.py){'; unknown: ' + str(unknown) if unknown else ''}. A policy "
+            "the code does not implement cannot be declared in a scenario file",
+        )
+    return allowed
+
+
+def _check_param_text(path: Path, where: str, node: Mapping[str, Any]) -> None:
+    """``locator`` and ``note`` are strings, ``calibrate`` is true or false."""
+    for text_key in ("locator", "note"):
+        if text_key in node and not isinstance(node[text_key], str):
+            raise ScenarioError(
+                path, f"{where}.{text_key}", f"value {node[text_key]!r} must be a string"
+            )
+    if "calibrate" in node and not isinstance(node["calibrate"], bool):
+        raise ScenarioError(
+            path, f"{where}.calibrate", f"value {node['calibrate']!r} must be true or false"
+        )
+
+
+def _param_null(
+    path: Path,
+    where: str,
+    node: Mapping[str, Any],
+    base: Entry | None,
+    unit: str,
+    allowed: tuple[str, ...],
+) -> Any:
+    """The ``null`` of an effect: declared once, with the parameter; inherited after that."""
+    if "null" not in node:
+        return base.null if base else None
+    if base is not None:
+        raise ScenarioError(
+            path,
+            f"{where}.null",
+            "the null of an effect is declared once, in "
+            f"{base.declared_in}; a scenario may not change it",
+        )
+    return check_value(path, f"{where}.null", node["null"], unit, allowed)
 
 
 def param_role(key: str, inherited: Mapping[str, Entry]) -> str:
