@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from model.common import ScenarioError as ScenarioError  # defined there, importable here
@@ -529,69 +530,54 @@ class MergedChain:
     changes_assumptions: Mapping[str, Mapping[str, str]]  # check_roles, along the chain
 
 
+# nothing inherited: what a file that extends nothing starts from
+_NO_PARENT = MergedChain(
+    meta=MappingProxyType({}),
+    run=MappingProxyType({}),
+    entries=MappingProxyType({}),
+    timeline=(),
+    chain=(),
+    mechanisms=(),
+    changes_assumptions=MappingProxyType({}),
+)
+
+
 def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]) -> MergedChain:
-    """Load ``path`` and, first, the files it extends (``seen``: the files that extend it)."""
+    """Load ``path`` and, first, the files it extends (``seen``: the files that extend it).
+
+    Errors come in this order: the chain (cycle, depth), this file's tables, its parent (the
+    parent's own errors first), then this file's parameters, timeline, mechanisms and roles.
+    """
     _check_chain_length(path, seen)
     file = _read_scenario_file(path)
     parent_path = _parent_path(file)
-    if parent_path is not None:
-        parent = _load_chain(parent_path, sources, (*seen, str(path.resolve())))
-        entries, timeline, run = dict(parent.entries), list(parent.timeline), dict(parent.run)
-        chain, mechanisms, assumptions = parent.chain, parent.mechanisms, parent.changes_assumptions
-    else:
-        entries, timeline, run, chain, mechanisms, assumptions = {}, [], {}, (), (), {}
-    meta, run_in = file.meta, file.run
-    run = {**run, **run_in}
-    file_label = str(path)
-    inherited = dict(entries)  # as the parent left them: what this file changes is judged by
-    entries, own_sets = _merge_params(file, inherited, sources)
-
-    items = file.timeline
-    if not isinstance(items, list):
-        raise ScenarioError(path, "timeline", "write timeline entries as [[timeline]] tables")
-    for i, item in enumerate(items):
-        where = f"timeline[{i}]"
-        check_keys(path, where, item, TIMELINE_KEYS)
-        for req in ("date", "name", "source", "set"):
-            if req not in item:
-                raise ScenarioError(path, f"{where}.{req}", "missing")
-        check_value(path, f"{where}.date", item["date"], "date")
-        _check_source(path, f"{where}.source", item["source"], sources)
-        if not isinstance(item["name"], str):
-            raise ScenarioError(path, f"{where}.name", f"value {item['name']!r} must be a string")
-        if not isinstance(item.get("enabled", True), bool):
-            raise ScenarioError(
-                path, f"{where}.enabled", f"value {item['enabled']!r} must be true or false"
-            )
-        timeline = [t for t in timeline if t.name != item["name"]]  # same name replaces
-        if item.get("enabled", True) is False:
-            continue
-        if not isinstance(item["set"], dict):
-            raise ScenarioError(
-                path,
-                f"{where}.set",
-                f'value {item["set"]!r} must be a table {{ "group.name" = value, ... }}',
-            )
-        changes: dict[str, Any] = {}
-        for key, value in item["set"].items():
-            if key not in entries:
-                raise ScenarioError(
-                    path, f"{where}.set.{key}", "unknown parameter" + suggest(key, entries)
-                )
-            e = entries[key]
-            changes[key] = check_value(
-                path, f"{where}.set.{key}", value, e.unit, e.allowed, SCHEMA[key].categories
-            )
-            own_sets.setdefault(key, f"{where}.set.{key}")
-        timeline.append(
-            TimelineEntry(item["date"], item["name"], item["source"], dict(changes), file_label)
-        )
-    mechanisms = (*mechanisms, *_load_mechanisms(path, file.mechanisms, entries))
+    parent = (
+        _NO_PARENT
+        if parent_path is None
+        else _load_chain(parent_path, sources, (*seen, str(path.resolve())))
+    )
+    # what this file changes is judged by the parameters as the parent left them
+    entries, own_sets = _merge_params(file, parent.entries, sources)
+    timeline, timeline_sets = _merge_timeline(file, parent.timeline, entries, sources)
+    for key, where in timeline_sets.items():  # where this file sets it first
+        own_sets.setdefault(key, where)
+    mechanisms = (*parent.mechanisms, *_load_mechanisms(path, file.mechanisms, entries))
     assumptions = check_roles(
-        path, meta.get("changes_assumptions", []), own_sets, inherited, assumptions, mechanisms
+        path,
+        file.meta.get("changes_assumptions", []),
+        own_sets,
+        parent.entries,
+        parent.changes_assumptions,
+        mechanisms,
     )
     return MergedChain(
-        meta, run, entries, tuple(timeline), (*chain, file_label), mechanisms, assumptions
+        meta=file.meta,
+        run={**parent.run, **file.run},
+        entries=entries,
+        timeline=tuple(timeline),
+        chain=(*parent.chain, str(path)),
+        mechanisms=mechanisms,
+        changes_assumptions=assumptions,
     )
 
 
@@ -878,6 +864,76 @@ def _param_null(
             f"{base.declared_in}; a scenario may not change it",
         )
     return check_value(path, f"{where}.null", node["null"], unit, allowed)
+
+
+# --------------------------------------------------------------------------- timeline
+def _merge_timeline(
+    file: ScenarioFile,
+    inherited: Iterable[TimelineEntry],
+    entries: Mapping[str, Entry],
+    sources: Mapping[str, Any],
+) -> tuple[list[TimelineEntry], dict[str, str]]:
+    """Apply the file's ``[[timeline]]`` entries to the inherited ones: an entry replaces any
+    of the same name, and ``enabled = false`` only removes it. Return the timeline (in file
+    order, not sorted) and where the file sets each parameter (``timeline[i].set.<key>``)."""
+    path = file.path
+    items = file.timeline
+    if not isinstance(items, list):
+        raise ScenarioError(path, "timeline", "write timeline entries as [[timeline]] tables")
+    timeline = list(inherited)
+    sets: dict[str, str] = {}  # parameter -> where this file's timeline first sets it
+    for i, item in enumerate(items):
+        where = f"timeline[{i}]"
+        _check_timeline_item(path, where, item, sources)
+        timeline = [t for t in timeline if t.name != item["name"]]  # same name replaces
+        if item.get("enabled", True) is False:
+            continue
+        changes = _timeline_changes(path, where, item["set"], entries)
+        for key in changes:
+            sets.setdefault(key, f"{where}.set.{key}")
+        timeline.append(
+            TimelineEntry(item["date"], item["name"], item["source"], changes, str(path))
+        )
+    return timeline, sets
+
+
+def _check_timeline_item(path: Path, where: str, item: Any, sources: Mapping[str, Any]) -> None:
+    """A ``[[timeline]]`` table: its keys, a date, a known source, a name, ``enabled``."""
+    check_keys(path, where, item, TIMELINE_KEYS)
+    for req in ("date", "name", "source", "set"):
+        if req not in item:
+            raise ScenarioError(path, f"{where}.{req}", "missing")
+    check_value(path, f"{where}.date", item["date"], "date")
+    _check_source(path, f"{where}.source", item["source"], sources)
+    if not isinstance(item["name"], str):
+        raise ScenarioError(path, f"{where}.name", f"value {item['name']!r} must be a string")
+    if not isinstance(item.get("enabled", True), bool):
+        raise ScenarioError(
+            path, f"{where}.enabled", f"value {item['enabled']!r} must be true or false"
+        )
+
+
+def _timeline_changes(
+    path: Path, where: str, table: Any, entries: Mapping[str, Entry]
+) -> dict[str, Any]:
+    """The ``set`` table of a timeline entry: known parameters, each value valid for it."""
+    if not isinstance(table, dict):
+        raise ScenarioError(
+            path,
+            f"{where}.set",
+            f'value {table!r} must be a table {{ "group.name" = value, ... }}',
+        )
+    changes: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in entries:
+            raise ScenarioError(
+                path, f"{where}.set.{key}", "unknown parameter" + suggest(key, entries)
+            )
+        e = entries[key]
+        changes[key] = check_value(
+            path, f"{where}.set.{key}", value, e.unit, e.allowed, SCHEMA[key].categories
+        )
+    return changes
 
 
 def param_role(key: str, inherited: Mapping[str, Entry]) -> str:
