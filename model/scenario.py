@@ -470,6 +470,30 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
     sources = load_sources(sources_path)
     merged = _load_chain(path, sources, seen=())
     run = merged.run
+    _check_run(path, run)
+    ordered = tuple(sorted(merged.timeline, key=lambda t: t.date))  # stable: parent first
+    return Scenario(
+        merged.meta.get("name", path.stem),
+        merged.meta.get("description", ""),
+        path,
+        merged.chain,
+        dict(merged.entries),
+        ordered,
+        run["start"],
+        run["end"],
+        run["seed"],
+        run["replicates"],
+        dict(sources),
+        run.get("warmup_start"),
+        mechanisms=merged.mechanisms,
+        changes_assumptions=merged.changes_assumptions,
+    )
+
+
+def _check_run(path: Path, run: Mapping[str, Any]) -> None:
+    """The ``[run]`` table merged along the chain: start and end dates (end not before start),
+    seed and replicates whole numbers (replicates at most ``MAX_REPLICATES``), and
+    ``warmup_start`` a date if set."""
     for key in ("start", "end", "seed", "replicates"):
         if key not in run:
             raise ScenarioError(path, f"run.{key}", "missing; set it here or in a parent scenario")
@@ -497,23 +521,6 @@ def load_scenario(name_or_path: str | Path, sources_path: Path | None = None) ->
     warmup = run.get("warmup_start")
     if warmup is not None:
         check_value(path, "run.warmup_start", warmup, "date")
-    ordered = tuple(sorted(merged.timeline, key=lambda t: t.date))  # stable: parent first
-    return Scenario(
-        merged.meta.get("name", path.stem),
-        merged.meta.get("description", ""),
-        path,
-        merged.chain,
-        dict(merged.entries),
-        ordered,
-        start,
-        end,
-        run["seed"],
-        run["replicates"],
-        dict(sources),
-        warmup,
-        mechanisms=merged.mechanisms,
-        changes_assumptions=merged.changes_assumptions,
-    )
 
 
 @dataclass(frozen=True)
