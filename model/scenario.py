@@ -523,6 +523,7 @@ def _check_run(path: Path, run: Mapping[str, Any]) -> None:
         check_value(path, "run.warmup_start", warmup, "date")
 
 
+# --------------------------------------------------------------------------- the extends chain
 @dataclass(frozen=True)
 class MergedChain:
     """A scenario file merged with the files it ``extends``: what :func:`load_scenario` checks
@@ -534,7 +535,7 @@ class MergedChain:
     timeline: tuple[TimelineEntry, ...]  # parent's entries first; not yet sorted by date
     chain: tuple[str, ...]  # files from the root (baseline) to this one
     mechanisms: tuple[Mapping[str, Any], ...]  # [[mechanism]] tables along the chain
-    changes_assumptions: Mapping[str, Mapping[str, str]]  # check_roles, along the chain
+    changes_assumptions: Mapping[str, Mapping[str, str]]  # along the chain (check_roles)
 
 
 # nothing inherited: what a file that extends nothing starts from
@@ -555,7 +556,7 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]) -
     Errors come in this order: the chain (cycle, depth), this file's tables, its parent (the
     parent's own errors first), then this file's parameters, timeline, mechanisms and roles.
     """
-    _check_chain_length(path, seen)
+    _check_extends_chain(path, seen)
     file = _read_scenario_file(path)
     parent_path = _parent_path(file)
     parent = (
@@ -563,17 +564,16 @@ def _load_chain(path: Path, sources: Mapping[str, Any], seen: tuple[str, ...]) -
         if parent_path is None
         else _load_chain(parent_path, sources, (*seen, str(path.resolve())))
     )
-    # what this file changes is judged by the parameters as the parent left them
     entries, own_sets = _merge_params(file, parent.entries, sources)
     timeline, timeline_sets = _merge_timeline(file, parent.timeline, entries, sources)
-    for key, where in timeline_sets.items():  # where this file sets it first
+    for key, where in timeline_sets.items():  # [params] first: where the file first sets it
         own_sets.setdefault(key, where)
     mechanisms = (*parent.mechanisms, *_load_mechanisms(path, file.mechanisms, entries))
     assumptions = check_roles(
         path,
         file.meta.get("changes_assumptions", []),
         own_sets,
-        parent.entries,
+        parent.entries,  # a change is judged by the value it replaces
         parent.changes_assumptions,
         mechanisms,
     )
@@ -612,8 +612,9 @@ class ScenarioFile:
         return self.meta.get("extends")
 
 
-def _check_chain_length(path: Path, seen: tuple[str, ...]) -> None:
-    """``path`` is not already in the chain (``seen``), and the chain is not too deep."""
+def _check_extends_chain(path: Path, seen: tuple[str, ...]) -> None:
+    """``path`` is not already in the chain (``seen``: a cycle), and the chain is at most
+    ``MAX_EXTENDS`` files deep."""
     if str(path.resolve()) in seen:
         raise ScenarioError(path, "meta.extends", "circular extends chain: " + " -> ".join(seen))
     if len(seen) >= MAX_EXTENDS:
@@ -943,6 +944,7 @@ def _timeline_changes(
     return changes
 
 
+# --------------------------------------------------------------------------- roles and mechanisms
 def param_role(key: str, inherited: Mapping[str, Entry]) -> str:
     """The role that decides whether a policy scenario may change ``key``: ``fitted`` if the
     value it replaces comes from a calibration fit (``source = "calibration:<fit>"``), else
