@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from model.common import InputError as InputError
 from model.common import parse_date
 from model.output import OutputExistsError
 from model.results import KEY_METRICS as KEY_METRICS
@@ -29,10 +30,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from model.scenario import Scenario
-
-
-class InputError(ValueError):
-    """A command-line value is wrong (exit code 2)."""
 
 
 def _date(text: str) -> dt.date:
@@ -414,42 +411,24 @@ def published_tables_of(
 
 
 def _out_folder(args: argparse.Namespace, default_name: str) -> tuple[Path, bool]:
-    """The output folder and whether it may be replaced; refuses a file or a non-empty folder
-    given explicitly without --force (the default folder under out/ is replaced)."""
-    out = args.out or Path("out") / default_name
-    force = args.force or args.out is None
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out}: --out must be a folder, and this is a file")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise OutputExistsError(
-            f"{out}: output folder exists and is not empty; "
-            "choose another --out or pass --force to replace it"
-        )
-    return out, force
+    """The output folder and whether it may be replaced (``model.output.out_folder``)."""
+    from model.output import out_folder
+
+    return out_folder(args.out, default_name, force=args.force)
 
 
 def _run_with_bar(specs: list, args: argparse.Namespace, label: str) -> list:
-    from tqdm import tqdm
+    """``model.runner.run_with_progress`` with the command's workers, backend and --quiet."""
+    from model.runner import run_with_progress
 
-    from model.runner import run_many
-
-    tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked after this
-    bar = tqdm(
-        total=len(specs),
-        desc=label,
-        unit="run",
-        disable=args.quiet or len(specs) == 1,
-        file=sys.stderr,
-    )
-    results = run_many(
+    return run_with_progress(
         specs,
+        label=label,
         workers=args.workers,
+        quiet=args.quiet,
         backend=getattr(args, "backend", "processes"),
         scheduler=getattr(args, "scheduler", None),
-        progress=lambda n: bar.update(n - bar.n),
     )
-    bar.close()
-    return results
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
