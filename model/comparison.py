@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from model.common import InputError
+from model.common import InputError, parse_date
 from model.scenario import MAX_REPLICATES, Scenario, load_scenario
 
 if TYPE_CHECKING:
@@ -68,8 +68,8 @@ def run_comparison(
     baseline: str | None = None,
     reps: int | None = None,
     seed: int | None = None,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
+    start: dt.date | str | None = None,
+    end: dt.date | str | None = None,
     workers: int = 1,
     out: Path | str | None = None,
     force: bool = False,
@@ -87,8 +87,8 @@ def run_comparison(
         baseline: which scenario is the comparator (its name, or the name or path given).
         reps: replicates per scenario; default the baseline's.
         seed: root seed of every scenario; default the baseline's.
-        start, end: the run window (dates, ``end`` included); default each scenario's, which
-            must then agree.
+        start, end: the run window (dates or ``YYYY-MM-DD``, ``end`` included); default each
+            scenario's, which must then agree.
         workers: worker processes (results do not depend on it).
         out: the folder to write; default ``out/<baseline>-vs-<options>`` (replaced).
         force: replace ``out`` if it is a non-empty folder.
@@ -121,6 +121,7 @@ def run_comparison(
     if isinstance(scenarios, str | Path | Scenario):
         scenarios = [scenarios]
     _check_counts(reps=reps, seed=seed, workers=workers, effects=effects)
+    start, end = _date("start", start), _date("end", end)
     given = {
         "baseline": baseline,
         "reps": reps,
@@ -311,6 +312,18 @@ def _check_counts(*, reps: int | None, seed: int | None, workers: int, effects: 
         raise InputError(f"effects {effects!r} is not allowed; allowed: {list(EFFECTS)}")
 
 
+def _date(key: str, value: dt.date | str | None) -> dt.date | None:
+    """A date given as a date or a ``YYYY-MM-DD`` string (None stays None)."""
+    if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_date(value)
+        except ValueError as exc:
+            raise InputError(f"{key}: {exc}") from None
+    raise InputError(f"{key} {value!r}: allowed: a date or a YYYY-MM-DD string")
+
+
 def _ensemble(ensemble: str | None) -> tuple[str | None, pd.DataFrame | None]:
     """The fit id (``"auto"``: the newest the baseline cites; ``"none"``/None: no fit) and
     its ensemble of parameter sets (None without a fit).
@@ -324,7 +337,9 @@ def _ensemble(ensemble: str | None) -> tuple[str | None, pd.DataFrame | None]:
     return fit_id, None if fit_id is None else load_ensemble(fit_id)
 
 
-def _with_set(scenario: Any, ensemble: Any, replicate: int, fit_id: str | None) -> Any:
+def _with_set(
+    scenario: Scenario, ensemble: pd.DataFrame | None, replicate: int, fit_id: str | None
+) -> Scenario:
     """The scenario with replicate ``replicate``'s ensemble parameter set, if any."""
     if ensemble is None or fit_id is None:
         return scenario
