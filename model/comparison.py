@@ -87,8 +87,9 @@ def run_comparison(
         baseline: which scenario is the comparator (its name, or the name or path given).
         reps: replicates per scenario; default the baseline's.
         seed: root seed of every scenario; default the baseline's.
-        start, end: the run window (dates or ``YYYY-MM-DD``, ``end`` included); default each
-            scenario's, which must then agree.
+        start: the first day (a date or ``YYYY-MM-DD``); default each scenario's, which must
+            then agree.
+        end: the last day, included; default each scenario's, which must then agree.
         workers: worker processes (results do not depend on it).
         out: the folder to write; default ``out/<baseline>-vs-<options>`` (replaced).
         force: replace ``out`` if it is a non-empty folder.
