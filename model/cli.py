@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from model.common import InputError as InputError
 from model.common import parse_date
 from model.output import OutputExistsError
 from model.results import KEY_METRICS as KEY_METRICS
@@ -29,10 +30,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from model.scenario import Scenario
-
-
-class InputError(ValueError):
-    """A command-line value is wrong (exit code 2)."""
 
 
 def _date(text: str) -> dt.date:
@@ -414,221 +411,52 @@ def published_tables_of(
 
 
 def _out_folder(args: argparse.Namespace, default_name: str) -> tuple[Path, bool]:
-    """The output folder and whether it may be replaced; refuses a file or a non-empty folder
-    given explicitly without --force (the default folder under out/ is replaced)."""
-    out = args.out or Path("out") / default_name
-    force = args.force or args.out is None
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out}: --out must be a folder, and this is a file")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise OutputExistsError(
-            f"{out}: output folder exists and is not empty; "
-            "choose another --out or pass --force to replace it"
-        )
-    return out, force
+    """The output folder and whether it may be replaced (``model.output.out_folder``)."""
+    from model.output import out_folder
+
+    return out_folder(args.out, default_name, force=args.force)
 
 
 def _run_with_bar(specs: list, args: argparse.Namespace, label: str) -> list:
-    from tqdm import tqdm
+    """``model.runner.run_with_progress`` with the command's workers, backend and --quiet."""
+    from model.runner import run_with_progress
 
-    from model.runner import run_many
-
-    tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked after this
-    bar = tqdm(
-        total=len(specs),
-        desc=label,
-        unit="run",
-        disable=args.quiet or len(specs) == 1,
-        file=sys.stderr,
-    )
-    results = run_many(
+    return run_with_progress(
         specs,
+        label=label,
         workers=args.workers,
+        quiet=args.quiet,
         backend=getattr(args, "backend", "processes"),
         scheduler=getattr(args, "scheduler", None),
-        progress=lambda n: bar.update(n - bar.n),
     )
-    bar.close()
-    return results
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Run every scenario with the same seed and replicates; write the paired comparison
-    against the baseline, the pathways and the report."""
-    import pandas as pd
+    """``nrmsim compare``: ``model.comparison.run_comparison`` with the options as keywords,
+    then the key metrics' table (unless --quiet)."""
+    from model.comparison import run_comparison
 
-    from model.compare import compare_summaries
-    from model.output import atomic_dir, manifest, out_lock, write_table
-    from model.report import build_report, flows_since
-    from model.report.evidence import cited_sources, policy_dates
-    from model.report.psa import write_psa_summary
-    from model.results import METRICS
-    from model.runner import RunSpec
-    from model.scenario import load_scenario
-
-    if len(args.scenarios) < 2:
-        raise InputError("give at least two scenarios: the baseline and one or more options")
-    if args.with_null and args.effects == "null":
-        raise InputError(
-            "--with-null adds a run with null effects; it cannot go with --effects null"
-        )
-    loaded = [load_scenario(s) for s in args.scenarios]
-    names = [s.name for s in loaded]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise InputError(
-            f"scenario name(s) {twice} given more than once; each scenario needs its own "
-            "[meta].name so its rows can be told apart"
-        )
-    base_i = 0
-    if args.baseline is not None:
-        matches = [
-            i
-            for i, (a, n) in enumerate(zip(args.scenarios, names, strict=True))
-            if args.baseline in (a, n)
-        ]
-        if not matches:
-            raise InputError(f"--baseline {args.baseline!r} is not one of the scenarios {names}")
-        base_i = matches[0]
-    run = {"start": args.start, "end": args.end}
-    base = loaded[base_i].with_run(**run, seed=args.seed)
-    ordered = [base] + [
-        s.with_run(**run, seed=base.seed) for i, s in enumerate(loaded) if i != base_i
-    ]
-    for sc in ordered[1:]:
-        if (sc.start, sc.end) != (base.start, base.end):
-            raise InputError(
-                f"{base.name} runs {base.start}..{base.end} but {sc.name} runs "
-                f"{sc.start}..{sc.end}; give --start and --end to compare the same period"
-            )
-    ensemble = None
-    if args.ensemble == "auto":
-        from model.ensemble import latest_fit_id
-
-        args.ensemble = latest_fit_id()
-    elif args.ensemble == "none":
-        args.ensemble = None
-    if args.ensemble is not None:
-        from model.ensemble import load_ensemble
-
-        ensemble = load_ensemble(args.ensemble)
-    reps = args.reps or base.replicates
-    options = [s.name for s in ordered[1:]]
-    default = f"{base.name}-vs-{'-'.join(options)}"
-    out, force = _out_folder(
-        args, default if len(default) <= 80 else f"{base.name}-vs-{len(options)}-options"
+    result = run_comparison(
+        args.scenarios,
+        baseline=args.baseline,
+        reps=args.reps,
+        seed=args.seed,
+        start=args.start,
+        end=args.end,
+        workers=args.workers,
+        out=args.out,
+        force=args.force,
+        effects=args.effects,
+        with_null=args.with_null,
+        ensemble=args.ensemble,
+        quiet=args.quiet,
+        argv=args.argv,
     )
-    with out_lock(out):
-        dates = sorted(
-            {d for sc in ordered[1:] for d in policy_dates(base.resolved(), sc.resolved())}
+    if not args.quiet:
+        print_comparison(
+            result.comparison, result.baseline, result.options, result.replicates, result.out
         )
-        since = dt.date.fromisoformat(dates[0]) if dates else base.start
-        modes = [args.effects, *(["null"] if args.with_null else [])]
-        specs = [
-            RunSpec(
-                _with_set(sc, ensemble, r, args.ensemble).with_effects(mode),
-                r,
-                derive=flows_since(since) if mode == args.effects else None,
-            )
-            for mode in modes
-            for sc in ordered
-            for r in range(reps)
-        ]
-        started = time.perf_counter()
-        results = _run_with_bar(specs, args, f"{base.name} vs {', '.join(options)}")
-        wall = time.perf_counter() - started
-        per_mode = len(ordered) * reps
-        with atomic_dir(out, force=force) as tmp:
-            for m in range(len(modes)):
-                folder = tmp if m == 0 else tmp / "null"
-                folder.mkdir(exist_ok=True)
-                chunk = results[m * per_mode : (m + 1) * per_mode]
-                summaries = {
-                    sc.name: pd.concat(
-                        [r.summary for r in chunk[i * reps : (i + 1) * reps]], ignore_index=True
-                    )
-                    for i, sc in enumerate(ordered)
-                }
-                write_table(compare_summaries(summaries, base.name), folder / "comparison.csv")
-                write_table(
-                    pd.concat(summaries.values(), ignore_index=True), folder / "summary.csv"
-                )
-                if m == 0:
-                    flows = [
-                        r.derived.assign(scenario=r.scenario, replicate=r.replicate)
-                        for r in chunk
-                        if r.derived is not None
-                    ]
-                    table = pd.concat(flows, ignore_index=True)
-                    cols = ["scenario", "replicate", "rg_stage", "cg_stage", "referrals"]
-                    write_table(table[cols], tmp / "pathways.csv")
-            has_psa = write_psa_summary(tmp, base.name, options)
-            meta = manifest(
-                {sc.name: sc.with_effects(args.effects).resolved() for sc in ordered},
-                base.seed,
-                range(reps),
-                {
-                    "command": args.argv,
-                    "effects": args.effects,
-                    "comparison": {
-                        "baseline": base.name,
-                        "scenarios": [sc.name for sc in ordered],
-                        "replicates": reps,
-                        "root_seed": base.seed,
-                        "effects": args.effects,
-                        "with_null": args.with_null,
-                        "ensemble": args.ensemble,
-                        "ensemble_sets": (
-                            None
-                            if ensemble is None
-                            else [
-                                int(ensemble.iloc[r % len(ensemble)]["set_id"]) for r in range(reps)
-                            ]
-                        ),
-                        "pathways_since": since.isoformat(),
-                        "sources": cited_sources(ordered),
-                        "metrics": dict(sorted(METRICS.items())),
-                    },
-                    "outputs": [
-                        "comparison.csv",
-                        "summary.csv",
-                        "pathways.csv",
-                        "manifest.json",
-                        "report.html",
-                        "figures/",
-                        *(["null/"] if args.with_null else []),
-                        *(["psa.json"] if has_psa else []),
-                    ],
-                    "timing": {
-                        "wall_s": round(wall, 3),
-                        "workers": args.workers,
-                        "runs": len(specs),
-                        "per_run": [
-                            {
-                                "scenario": r.scenario,
-                                "replicate": r.replicate,
-                                **{k: round(v, 3) for k, v in r.timing.items()},
-                            }
-                            for r in results
-                        ],
-                    },
-                },
-            )
-            (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
-            build_report(tmp)
-        if not args.quiet:
-            comparison = pd.read_csv(out / "comparison.csv", dtype={"group": str})
-            print_comparison(comparison, base.name, options, reps, out)
-        return 0
-
-
-def _with_set(scenario: Any, ensemble: Any, replicate: int, fit_id: str | None) -> Any:
-    """The scenario with replicate ``replicate``'s ensemble parameter set, if any."""
-    if ensemble is None or fit_id is None:
-        return scenario
-    from model.ensemble import apply_set, set_for_replicate
-
-    return apply_set(scenario, set_for_replicate(ensemble, replicate), fit_id)
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:

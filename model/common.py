@@ -6,11 +6,12 @@ engine) may import it:
 * units and categories: ``DAYS_PER_YEAR``, ``PLACEMENT_TYPES``;
 * odds: ``logit``, ``expit``, ``odds``, ``prob_from_odds``;
 * reading input files: ``ScenarioError``, ``suggest``, ``read_toml``, ``check_keys``,
-  ``toml_date`` (a TOML date value) and ``parse_date`` (a ``YYYY-MM-DD`` string).
+  ``toml_date`` (a TOML date value) and ``parse_date`` (a ``YYYY-MM-DD`` string);
+* ``InputError``: a value given to a command or a library function is wrong.
 
 The old homes keep these names importable (``model.calendar.DAYS_PER_YEAR``,
 ``model.params.PLACEMENT_TYPES``, ``model.stages.rg_decision.logit``,
-``model.scenario.ScenarioError`` and ``_read_toml``, ...).
+``model.scenario.ScenarioError`` and ``_read_toml``, ``model.cli.InputError``, ...).
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class ScenarioError(ValueError):
     def __init__(self, file: Path | str, key: str, problem: str) -> None:
         self.file, self.key, self.problem = str(file), key, problem
         super().__init__(f"{file}: {key}: {problem}")
+
+
+class InputError(ValueError):
+    """A value given to a command or a library function is wrong (``nrmsim`` exits with code
+    2); the message names the option and what is allowed."""
 
 
 def suggest(word: str, options: Iterable[str]) -> str:

@@ -30,6 +30,25 @@ class OutputExistsError(FileExistsError):
     """The output folder already holds files and --force was not given."""
 
 
+def out_folder(out: Path | str | None, default_name: str, force: bool = False) -> tuple[Path, bool]:
+    """The output folder and whether it may be replaced: ``out``, else ``out/<default_name>``
+    under the working folder (always replaced).
+
+    Raises:
+        OutputExistsError: ``out`` is a file, or a non-empty folder and ``force`` is False.
+    """
+    folder = Path("out") / default_name if out is None else Path(out)
+    force = force or out is None
+    if folder.exists() and not folder.is_dir():
+        raise OutputExistsError(f"{folder}: --out must be a folder, and this is a file")
+    if folder.exists() and any(folder.iterdir()) and not force:
+        raise OutputExistsError(
+            f"{folder}: output folder exists and is not empty; "
+            "choose another --out or pass --force to replace it"
+        )
+    return folder, force
+
+
 @contextmanager
 def atomic_dir(out: Path, force: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside ``out``; on success it replaces ``out``.

@@ -285,6 +285,38 @@ def run_many(
     return [results[i] for i in range(len(specs))]
 
 
+def run_with_progress(
+    specs: Sequence[RunSpec],
+    *,
+    label: str,
+    workers: int = 1,
+    quiet: bool = False,
+    backend: str = "processes",
+    scheduler: str | None = None,
+) -> list[RunResult]:
+    """``run_many`` with a progress bar (runs done) on standard error, titled ``label``; no
+    bar when ``quiet`` or for a single run."""
+    from tqdm import tqdm
+
+    tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked after this
+    bar = tqdm(
+        total=len(specs),
+        desc=label,
+        unit="run",
+        disable=quiet or len(specs) == 1,
+        file=sys.stderr,
+    )
+    results = run_many(
+        specs,
+        workers=workers,
+        backend=backend,
+        scheduler=scheduler,
+        progress=lambda n: bar.update(n - bar.n),
+    )
+    bar.close()
+    return results
+
+
 def _run_dask(
     specs: Sequence[RunSpec], workers: int, scheduler: str | None, tick: Callable[[int], None]
 ) -> list[RunResult]:

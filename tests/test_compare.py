@@ -5,6 +5,7 @@ The report itself is tested in test_report.py."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,10 @@ import pytest
 
 import model.ensemble
 from model.cli import main
+from model.common import InputError
 from model.compare import COLUMNS, LEGACY_COLUMNS, compare_summaries, differences
+from model.comparison import run_comparison
+from model.scenario import load_scenario
 
 BASELINE = (Path(__file__).resolve().parent.parent / "scenarios" / "baseline.toml").as_posix()
 T_975 = {2: 12.706205, 3: 4.302653}  # t quantiles for n - 1 = 1, 2 degrees of freedom
@@ -171,6 +175,56 @@ def test_compare_refuses_different_periods(
     assert main(["compare", str(a), str(b), "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "--start and --end" in err and "2024-03-31" in err
+    assert not out.exists()
+
+
+# ------------------------------------------------------------- the library function (issue 16)
+def test_run_comparison_with_keywords_writes_what_the_command_writes(tmp_path: Path) -> None:
+    """``run_comparison`` called with keyword arguments writes the same tables, byte for byte,
+    as ``nrmsim compare`` with the same options. Catches ``cmd_compare`` dropping an option or
+    passing it to the wrong keyword (with ``--baseline b --seed 5 --reps 2`` the comparator,
+    the draws or the replicate count would differ), a scenario passed already loaded treated
+    otherwise than its file, and a result that is not what was written (table, manifest)."""
+    a = scenario(tmp_path, "a")
+    b = scenario(
+        tmp_path,
+        "b",
+        '[params.rg_decision]\np_positive_nba = { value = 0.5, source = "assumption" }\n',
+    )
+    cli_out, lib_out = tmp_path / "cli", tmp_path / "lib"
+    options = ["--baseline", "b", "--seed", "5", "--reps", "2", "--ensemble", "none"]
+    assert main(["compare", str(a), str(b), *options, "--out", str(cli_out), "--quiet"]) == 0
+    result = run_comparison(
+        [a, load_scenario(b)], baseline="b", seed=5, reps=2, ensemble="none", out=lib_out
+    )
+    for name in ("comparison.csv", "summary.csv", "pathways.csv"):
+        assert (lib_out / name).read_bytes() == (cli_out / name).read_bytes(), name
+    assert result.out == lib_out and result.replicates == 2
+    assert result.baseline == "b" and result.options == ["a"]
+    assert list(result.summaries) == ["b", "a"]
+    pd.testing.assert_frame_equal(
+        result.comparison, pd.read_csv(cli_out / "comparison.csv", dtype={"group": str})
+    )
+    assert result.manifest == json.loads((lib_out / "manifest.json").read_text())
+    assert result.manifest["comparison"]["root_seed"] == 5
+    assert result.manifest["command"][0] == "model.comparison.run_comparison"
+
+
+def test_run_comparison_refuses_bad_keywords_before_writing(tmp_path: Path) -> None:
+    """Catches a value the command line's parser would refuse (0 replicates, an unknown
+    effects mode, a month 13) reaching the runs from Python, or a lone name read as its
+    letters."""
+    a, b = scenario(tmp_path, "a"), scenario(tmp_path, "b")
+    out = tmp_path / "out"
+    for scenarios, keywords, message in [
+        ([a, b], {"reps": 0}, "reps 0"),
+        ([a, b], {"effects": "none"}, "allowed: ['default', 'null']"),
+        ([a, b], {"workers": 0}, "workers 0"),
+        ([a, b], {"start": "2024-13-01"}, "start: '2024-13-01' is not a date; use YYYY-MM-DD"),
+        (str(a), {}, "at least two scenarios"),
+    ]:
+        with pytest.raises(InputError, match=re.escape(message)):
+            run_comparison(scenarios, out=out, **keywords)
     assert not out.exists()
 
 

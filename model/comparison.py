@@ -1,0 +1,370 @@
+"""Compare scenarios end to end: the library function behind ``nrmsim compare``.
+
+:func:`run_comparison` runs every scenario with the baseline's root seed and the same
+replicate numbers (common random numbers; with a calibration ensemble, replicate r of every
+scenario uses parameter set r), and writes one folder: ``comparison.csv`` (paired differences
+against the baseline with 95% intervals, :func:`model.compare.compare_summaries`),
+``summary.csv``, ``pathways.csv``, ``manifest.json``, ``psa.json`` (if a committed PSA covers
+the options), ``figures/*.png`` and ``report.html`` (and ``null/`` with ``with_null``). The
+folder appears complete or not at all, under a lock (``model.output``). From a notebook::
+
+    from model.comparison import run_comparison
+    result = run_comparison(["status_quo_2027", "repeal_nba"], reps=4, workers=2)
+    result.comparison  # comparison.csv as written
+
+``model.compare`` stays pure statistics on summary tables (no runs, no files), so the report
+and sweeps can use it without the runner; this module runs, writes and reports.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from model.common import InputError, parse_date
+from model.scenario import MAX_REPLICATES, Scenario, load_scenario
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+EFFECTS = ("default", "null")
+MAX_NAME = 80  # longest default folder name before options are counted instead of named
+
+
+@dataclass(frozen=True, eq=False)
+class ComparisonResult:
+    """What :func:`run_comparison` wrote and computed.
+
+    Attributes:
+        out: the folder written.
+        baseline: the comparator's scenario name.
+        options: the other scenarios' names, in the order run.
+        replicates: replicates per scenario.
+        comparison: ``comparison.csv`` as written (read back, so its numbers are the file's).
+        summaries: scenario name -> its replicates' summary (long form); ``summary.csv`` is
+            their concatenation.
+        manifest: ``manifest.json`` as written.
+        null_comparison: ``null/comparison.csv`` with ``with_null``, else None.
+    """
+
+    out: Path
+    baseline: str
+    options: list[str]
+    replicates: int
+    comparison: pd.DataFrame
+    summaries: dict[str, pd.DataFrame]
+    manifest: dict[str, Any]
+    null_comparison: pd.DataFrame | None = None
+
+
+def run_comparison(
+    scenarios: Sequence[str | Path | Scenario],
+    *,
+    baseline: str | None = None,
+    reps: int | None = None,
+    seed: int | None = None,
+    start: dt.date | str | None = None,
+    end: dt.date | str | None = None,
+    workers: int = 1,
+    out: Path | str | None = None,
+    force: bool = False,
+    effects: str = "default",
+    with_null: bool = False,
+    ensemble: str | None = "auto",
+    quiet: bool = True,
+    argv: Sequence[str] | None = None,
+) -> ComparisonResult:
+    """Run scenarios with common random numbers and write the comparison folder and report.
+
+    Args:
+        scenarios: names in ``scenarios/``, ``.toml`` paths or loaded scenarios (two or more);
+            the first is the baseline unless ``baseline`` names another.
+        baseline: which scenario is the comparator (its name, or the name or path given).
+        reps: replicates per scenario; default the baseline's.
+        seed: root seed of every scenario; default the baseline's.
+        start: the first day (a date or ``YYYY-MM-DD``); default each scenario's, which must
+            then agree.
+        end: the last day, included; default each scenario's, which must then agree.
+        workers: worker processes (results do not depend on it).
+        out: the folder to write; default ``out/<baseline>-vs-<options>`` (replaced).
+        force: replace ``out`` if it is a non-empty folder.
+        effects: ``"default"``, or ``"null"`` for every assumed effect size at its null.
+        with_null: also run everything with null effects into ``null/`` (twice the runs).
+        ensemble: a fit id whose calibration ensemble gives replicate r parameter set r;
+            ``"auto"`` the newest fit the baseline cites (if it has an ensemble); ``"none"``
+            or None for Monte Carlo only.
+        quiet: no progress bar on standard error.
+        argv: the command line to record in the manifest and report (``nrmsim`` passes its
+            own); default a description of this call.
+
+    Raises:
+        InputError: fewer than two scenarios, a name twice, an unknown ``baseline``,
+            different run windows, ``with_null`` with null effects, or a bad count.
+        ScenarioError: a scenario or the ensemble cannot be loaded.
+        OutputExistsError: ``out`` is a file, a non-empty folder without ``force``, or being
+            written by another process.
+    """
+    import pandas as pd
+
+    from model.compare import compare_summaries
+    from model.output import atomic_dir, manifest, out_folder, out_lock, write_table
+    from model.report import build_report, flows_since
+    from model.report.evidence import cited_sources, policy_dates
+    from model.report.psa import write_psa_summary
+    from model.results import METRICS
+    from model.runner import RunSpec, run_with_progress
+
+    if isinstance(scenarios, str | Path | Scenario):
+        scenarios = [scenarios]
+    _check_counts(reps=reps, seed=seed, workers=workers, effects=effects)
+    start, end = _date("start", start), _date("end", end)
+    given = {
+        "baseline": baseline,
+        "reps": reps,
+        "seed": seed,
+        "start": start,
+        "end": end,
+        "workers": workers,
+        "out": out,
+        "force": force,
+        "effects": effects,
+        "with_null": with_null,
+        "ensemble": ensemble,
+    }
+    command = list(argv) if argv is not None else _call(scenarios, given)
+    if len(scenarios) < 2:
+        raise InputError("give at least two scenarios: the baseline and one or more options")
+    if with_null and effects == "null":
+        raise InputError(
+            "--with-null adds a run with null effects; it cannot go with --effects null"
+        )
+    loaded = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
+    names = [s.name for s in loaded]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(
+            f"scenario name(s) {twice} given more than once; each scenario needs its own "
+            "[meta].name so its rows can be told apart"
+        )
+    base_i = 0
+    if baseline is not None:
+        matches = [
+            i
+            for i, (a, n) in enumerate(zip(scenarios, names, strict=True))
+            if baseline in ((n,) if isinstance(a, Scenario) else (str(a), n))
+        ]
+        if not matches:
+            raise InputError(f"--baseline {baseline!r} is not one of the scenarios {names}")
+        base_i = matches[0]
+    base = loaded[base_i].with_run(start=start, end=end, seed=seed)
+    ordered = [base] + [
+        s.with_run(start=start, end=end, seed=base.seed)
+        for i, s in enumerate(loaded)
+        if i != base_i
+    ]
+    for sc in ordered[1:]:
+        if (sc.start, sc.end) != (base.start, base.end):
+            raise InputError(
+                f"{base.name} runs {base.start}..{base.end} but {sc.name} runs "
+                f"{sc.start}..{sc.end}; give --start and --end to compare the same period"
+            )
+    fit_id, sets = _ensemble(ensemble)
+    reps = reps or base.replicates
+    options = [s.name for s in ordered[1:]]
+    name = f"{base.name}-vs-{'-'.join(options)}"
+    if len(name) > MAX_NAME:
+        name = f"{base.name}-vs-{len(options)}-options"
+    folder, force = out_folder(out, name, force)
+    with out_lock(folder):
+        dates = sorted(
+            {d for sc in ordered[1:] for d in policy_dates(base.resolved(), sc.resolved())}
+        )
+        since = dt.date.fromisoformat(dates[0]) if dates else base.start
+        modes = [effects, *(["null"] if with_null else [])]
+        specs = [
+            RunSpec(
+                _with_set(sc, sets, r, fit_id).with_effects(mode),
+                r,
+                derive=flows_since(since) if mode == effects else None,
+            )
+            for mode in modes
+            for sc in ordered
+            for r in range(reps)
+        ]
+        started = time.perf_counter()
+        results = run_with_progress(
+            specs,
+            label=f"{base.name} vs {', '.join(options)}",
+            workers=workers,
+            quiet=quiet,
+        )
+        wall = time.perf_counter() - started
+        per_mode = len(ordered) * reps
+        summaries: dict[str, pd.DataFrame] = {}
+        with atomic_dir(folder, force=force) as tmp:
+            for m in range(len(modes)):
+                where = tmp if m == 0 else tmp / "null"
+                where.mkdir(exist_ok=True)
+                chunk = results[m * per_mode : (m + 1) * per_mode]
+                by_name = {
+                    sc.name: pd.concat(
+                        [r.summary for r in chunk[i * reps : (i + 1) * reps]], ignore_index=True
+                    )
+                    for i, sc in enumerate(ordered)
+                }
+                write_table(compare_summaries(by_name, base.name), where / "comparison.csv")
+                write_table(pd.concat(by_name.values(), ignore_index=True), where / "summary.csv")
+                if m == 0:
+                    summaries = by_name
+                    flows = [
+                        r.derived.assign(scenario=r.scenario, replicate=r.replicate)
+                        for r in chunk
+                        if r.derived is not None
+                    ]
+                    table = pd.concat(flows, ignore_index=True)
+                    cols = ["scenario", "replicate", "rg_stage", "cg_stage", "referrals"]
+                    write_table(table[cols], tmp / "pathways.csv")
+            has_psa = write_psa_summary(tmp, base.name, options)
+            meta = manifest(
+                {sc.name: sc.with_effects(effects).resolved() for sc in ordered},
+                base.seed,
+                range(reps),
+                {
+                    "command": command,
+                    "effects": effects,
+                    "comparison": {
+                        "baseline": base.name,
+                        "scenarios": [sc.name for sc in ordered],
+                        "replicates": reps,
+                        "root_seed": base.seed,
+                        "effects": effects,
+                        "with_null": with_null,
+                        "ensemble": fit_id,
+                        "ensemble_sets": (
+                            None
+                            if sets is None
+                            else [int(sets.iloc[r % len(sets)]["set_id"]) for r in range(reps)]
+                        ),
+                        "pathways_since": since.isoformat(),
+                        "sources": cited_sources(ordered),
+                        "metrics": dict(sorted(METRICS.items())),
+                    },
+                    "outputs": [
+                        "comparison.csv",
+                        "summary.csv",
+                        "pathways.csv",
+                        "manifest.json",
+                        "report.html",
+                        "figures/",
+                        *(["null/"] if with_null else []),
+                        *(["psa.json"] if has_psa else []),
+                    ],
+                    "timing": {
+                        "wall_s": round(wall, 3),
+                        "workers": workers,
+                        "runs": len(specs),
+                        "per_run": [
+                            {
+                                "scenario": r.scenario,
+                                "replicate": r.replicate,
+                                **{k: round(v, 3) for k, v in r.timing.items()},
+                            }
+                            for r in results
+                        ],
+                    },
+                },
+            )
+            (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
+            build_report(tmp)
+    return ComparisonResult(
+        out=folder,
+        baseline=base.name,
+        options=options,
+        replicates=reps,
+        comparison=pd.read_csv(folder / "comparison.csv", dtype={"group": str}),
+        summaries=summaries,
+        manifest=meta,
+        null_comparison=(
+            pd.read_csv(folder / "null" / "comparison.csv", dtype={"group": str})
+            if with_null
+            else None
+        ),
+    )
+
+
+def _check_counts(*, reps: int | None, seed: int | None, workers: int, effects: str) -> None:
+    """The checks ``nrmsim``'s option parser makes, for calls from Python."""
+
+    def whole(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if reps is not None and not (whole(reps) and 1 <= reps <= MAX_REPLICATES):
+        raise InputError(f"reps {reps!r}: allowed: a whole number from 1 to {MAX_REPLICATES:,}")
+    if seed is not None and not (whole(seed) and seed >= 0):
+        raise InputError(f"seed {seed!r}: allowed: a whole number, 0 or more")
+    if not (whole(workers) and workers >= 1):
+        raise InputError(f"workers {workers!r}: allowed: a whole number, 1 or more")
+    if effects not in EFFECTS:
+        raise InputError(f"effects {effects!r} is not allowed; allowed: {list(EFFECTS)}")
+
+
+def _date(key: str, value: dt.date | str | None) -> dt.date | None:
+    """A date given as a date or a ``YYYY-MM-DD`` string (None stays None)."""
+    if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_date(value)
+        except ValueError as exc:
+            raise InputError(f"{key}: {exc}") from None
+    raise InputError(f"{key} {value!r}: allowed: a date or a YYYY-MM-DD string")
+
+
+def _ensemble(ensemble: str | None) -> tuple[str | None, pd.DataFrame | None]:
+    """The fit id (``"auto"``: the newest the baseline cites; ``"none"``/None: no fit) and
+    its ensemble of parameter sets (None without a fit).
+
+    Raises:
+        ScenarioError: the fit has no saved ensemble.
+    """
+    from model.ensemble import latest_fit_id, load_ensemble
+
+    fit_id = latest_fit_id() if ensemble == "auto" else None if ensemble == "none" else ensemble
+    return fit_id, None if fit_id is None else load_ensemble(fit_id)
+
+
+def _with_set(
+    scenario: Scenario, ensemble: pd.DataFrame | None, replicate: int, fit_id: str | None
+) -> Scenario:
+    """The scenario with replicate ``replicate``'s ensemble parameter set, if any."""
+    if ensemble is None or fit_id is None:
+        return scenario
+    from model.ensemble import apply_set, set_for_replicate
+
+    return apply_set(scenario, set_for_replicate(ensemble, replicate), fit_id)
+
+
+def _call(scenarios: Sequence[str | Path | Scenario], given: dict[str, Any]) -> list[str]:
+    """The manifest's ``command`` for a call from Python: the function, the scenarios and
+    the keywords that differ from their defaults (``reps=4``, ``ensemble=none``)."""
+    defaults: dict[str, Any] = {
+        "baseline": None,
+        "reps": None,
+        "seed": None,
+        "start": None,
+        "end": None,
+        "workers": 1,
+        "out": None,
+        "force": False,
+        "effects": "default",
+        "with_null": False,
+        "ensemble": "auto",
+    }
+    labels = [s.name if isinstance(s, Scenario) else str(s) for s in scenarios]
+    keywords = [f"{k}={given[k]}" for k, v in defaults.items() if given[k] != v]
+    return [f"{__name__}.run_comparison", *labels, *keywords]
