@@ -103,8 +103,16 @@ def test_benefit_of_the_doubt_removes_time_in_adult_settings() -> None:
     """Catches: a lever that does not act (flag ignored), or one that also changes who is
     disputed or how assessments turn out (the same draws decide both in either scenario)."""
     end = dt.date(2025, 12, 31)
-    lever = load_scenario("age_assessment_safeguards").with_run(end=end).with_values(DISPUTED)
-    quo = load_scenario("status_quo_2027").with_run(end=end).with_values(DISPUTED)
+    # a third of the volume (referrals and CG capacity alike): the test follows each child
+    scale = {
+        "identification.child_referrals_per_year": 0.3,
+        "cg_decision.capacity_per_year": 0.3,
+        "cg_decision.capacity_after_2025": 0.3,
+    }
+    lever, quo = (
+        load_scenario(name).with_scaled(scale).with_run(end=end).with_values(DISPUTED)
+        for name in ("age_assessment_safeguards", "status_quo_2027")
+    )
     ev_l, _, model = run(lever)
     ev_q, _, _ = run(quo)
     day = model.calendar.day(dt.date(2025, 4, 1))
