@@ -3,6 +3,7 @@ is allowed, and writes nothing to the --out folder."""
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 import textwrap
@@ -11,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from model.cli import main
+from model.common import ScenarioError, check_keys, read_toml, suggest, toml_date
 from model.scenario import SCENARIO_DIR
 
-BASELINE = (SCENARIO_DIR / "baseline.toml").resolve().as_posix()
+BASELINE_PATH = (SCENARIO_DIR / "baseline.toml").resolve()
+BASELINE = BASELINE_PATH.as_posix()
 NRMSIM = Path(sys.executable).with_name("nrmsim")
 SHORT = ("--end", "2024-01-31", "--quiet")  # if validation wrongly passes, the run is short
 
@@ -532,3 +535,73 @@ def test_bad_targets_file_exits_2(
     err = capsys.readouterr().err
     assert code == 2, err
     assert_says(err, "nrmsim: error:", str(path), *words)
+
+
+# --------------------------------------------------------------------------- the helpers
+# The input-file helpers of model.common called directly, for the failures that the scenario
+# loader above cannot reach (a file that is not UTF-8, one that cannot be read, a date that is
+# not a TOML date). Written for the mutation job (docs/mutation.md): each names the wrong
+# helper it catches.
+def test_every_unreadable_file_is_a_scenario_error_naming_the_file(tmp_path: Path) -> None:
+    """Catches a read failure that loses the file's name or its cause, or escapes as a raw
+    OSError / UnicodeDecodeError / TOMLDecodeError: missing, a folder, not UTF-8, malformed
+    TOML and a name the system cannot open are each a ScenarioError for that file, naming no
+    key ("-") and saying what is wrong."""
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes('name = "caf\u00e9"\n'.encode("latin-1"))
+    malformed = tmp_path / "malformed.toml"
+    malformed.write_text("name = \n", encoding="utf-8")
+    cases = {
+        tmp_path / "nope.toml": "file not found",
+        folder: "is a folder",
+        latin1: "not UTF-8",
+        malformed: "malformed TOML",
+        tmp_path / ("x" * 300 + ".toml"): "cannot read",  # name too long for the system
+    }
+    for path, cause in cases.items():
+        with pytest.raises(ScenarioError) as info:
+            read_toml(path)
+        err = info.value
+        assert (err.file, err.key) == (str(path), "-"), cause
+        assert cause in err.problem
+        assert str(err) == f"{path}: -: {err.problem}"
+    assert read_toml(BASELINE_PATH)["meta"]["name"] == "baseline"
+
+
+def test_a_table_with_an_unknown_key_names_the_key_where_it_is(tmp_path: Path) -> None:
+    """Catches the key of an error lost or misplaced: an unknown key is named under its table
+    (``params.x``), or alone at the top level; a value that is not a table is named at its
+    place, or as "-" at the top level; a close match is suggested, and nothing when none is
+    close."""
+    path = tmp_path / "s.toml"
+    check_keys(path, "params", {"rg_decision": {}}, {"rg_decision", "cg_decision"})
+    with pytest.raises(ScenarioError) as info:
+        check_keys(path, "params", {"rg_decisions": {}}, {"rg_decision", "cg_decision"})
+    assert (info.value.file, info.value.key) == (str(path), "params.rg_decisions")
+    assert "Did you mean 'rg_decision'" in info.value.problem
+    with pytest.raises(ScenarioError) as info:
+        check_keys(path, "", {"zzz": 1}, {"meta", "params"})
+    assert info.value.key == "zzz"
+    assert "meta" in info.value.problem and "Did you mean" not in info.value.problem
+    for where, named in (("params.rg_decision", "params.rg_decision"), ("", "-")):
+        with pytest.raises(ScenarioError) as info:
+            check_keys(path, where, 5, {"a"})
+        assert (info.value.file, info.value.key) == (str(path), named)
+        assert "5" in info.value.problem and "table" in info.value.problem
+    assert suggest("zzz", ["meta", "params"]) == ""
+    assert suggest("paramz", ["meta", "params"]) == " Did you mean 'params'?"
+
+
+def test_only_a_toml_date_is_a_date(tmp_path: Path) -> None:
+    """Catches a string, a number or a date-time accepted as a date (a timeline entry would
+    then compare a string with dates, or fall between two days), or an error that loses the
+    file, the key or the value."""
+    path = tmp_path / "s.toml"
+    assert toml_date(path, "timeline.date", dt.date(2024, 4, 1)) == dt.date(2024, 4, 1)
+    for value in ("2024-04-01", 20240401, dt.datetime(2024, 4, 1, 12, 0)):
+        with pytest.raises(ScenarioError) as info:
+            toml_date(path, "timeline.date", value)
+        assert (info.value.file, info.value.key) == (str(path), "timeline.date")
+        assert repr(value) in info.value.problem and "TOML date" in info.value.problem
