@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from model.common import expit, logit
+from model.common import expit, logit, read_toml
 from model.results import REGISTRY
 from model.scenario import SCENARIO_DIR, ScenarioError, load_sources
 
@@ -79,12 +78,7 @@ def load_observation(path: Path | None = None) -> ObservationModel:
     """Read and validate ``calibration/observation.toml``: every entry has a numeric value
     and a known source, and an assumption has a range containing its value."""
     path = path or OBSERVATION_FILE
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(path, "-", "file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(path, "-", f"malformed TOML: {exc}") from None
+    doc = read_toml(path)
     sources = load_sources()
     values: dict[str, dict[str, float]] = {}
     entries: dict[str, dict[str, Mapping[str, Any]]] = {}

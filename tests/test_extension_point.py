@@ -216,6 +216,7 @@ def p_rg(params: Params, *, overseas: bool = False, advice: bool = False, panel:
     """The default rule's probability of a positive RG for a child, with no model run."""
     model = SimpleNamespace(params=params, nba_logits=nba_logits(params))
     child = SimpleNamespace(exploited_overseas=overseas, legal_advice=advice)
+    # stand-ins carrying only the attributes the rule reads (not an NRMModel and Child)
     return p_positive(model, child, panel)  # type: ignore[arg-type]
 
 
@@ -310,5 +311,6 @@ def test_legal_advice_before_the_rg_only_when_offered_and_taken_up(baseline: Sce
         for u in (0.05, 0.3, 0.59, 0.61, 0.95):
             model = SimpleNamespace(params=params, row=lambda stream, child, u=u: [u] * RG_SLOTS)
             child = SimpleNamespace(legal_advice=None)
+            # stand-ins with only the fields at_referral reads, and fixed uniforms
             at_referral(model, child)  # type: ignore[arg-type]
             assert child.legal_advice is (offered and u < 0.6), (offered, u)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from model.common import check_keys
 from model.observe import VIEWS, ObservationModel, load_observation
 from model.results import REGISTRY
 from model.scenario import SCENARIO_DIR, Scenario, ScenarioError, load_sources, read_toml, suggest
@@ -170,13 +171,7 @@ def _parse_target(c: _Context, where: str, t: Mapping[str, Any]) -> Target:
 
 def _check_keys_and_types(path: Path, where: str, t: Mapping[str, Any]) -> None:
     """Known keys only, the required ones present, strings and numbers where expected."""
-    for key in t:
-        if key not in TARGET_KEYS:
-            raise ScenarioError(
-                path,
-                f"{where}.{key}",
-                f"unknown key; allowed: {sorted(TARGET_KEYS)}." + suggest(key, TARGET_KEYS),
-            )
+    check_keys(path, where, dict(t), TARGET_KEYS)
     for key in REQUIRED_KEYS:
         if key not in t:
             raise ScenarioError(path, f"{where}.{key}", "missing")
