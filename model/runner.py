@@ -1,6 +1,8 @@
 """Run replicates: ``run_one`` is a pure function of (scenario, replicate); ``run_many``
 runs a list of them serially, in a local process pool, or on a Dask cluster, and returns
-results in replicate order whatever the number of workers.
+results in replicate order whatever the number of workers. ``execute`` is the one executor
+under it, and under ``nrmsim sweep``: it maps a picklable function over work items in any
+of those three ways, yielding results as they finish.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ import gc
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
+from typing import Any
 
 import pandas as pd
 
@@ -243,6 +247,108 @@ def groups_of(specs: Sequence[RunSpec]) -> list[list[int]]:
     return groups
 
 
+def execute[T, R](
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    mode: str = "serial",
+    workers: int = 1,
+    scheduler: str | None = None,
+) -> Iterator[tuple[int, R]]:
+    """Apply ``fn`` to each item; yield (position of the item, result) as each finishes.
+
+    The package's one executor: ``run_many`` and ``nrmsim sweep`` both map their work
+    through it. Items are drawn lazily, at most two per worker ahead of the results handled,
+    so a caller may change what the next item holds from the results seen (the sweep's
+    adaptive chunks). Results arrive in completion order; callers that need the given order
+    put them back by position. ``fn`` and the items must pickle for the pools.
+
+    Args:
+        mode: "serial" (in this process, in order), "processes" (a local pool of
+            ``workers``, even for one: see ``pool_context``) or "dask" (dask.distributed).
+        workers: pool processes, or Dask workers of the local cluster started when
+            ``scheduler`` is None.
+        scheduler: address of a running Dask scheduler (mode "dask").
+    """
+    numbered = enumerate(items)
+    if mode == "serial":
+        for i, item in numbered:
+            yield i, fn(item)
+    elif mode == "processes":
+        yield from _execute_pool(fn, numbered, max(1, workers))
+    elif mode == "dask":
+        yield from _execute_dask(fn, numbered, workers, scheduler)
+    else:
+        raise ValueError(f"unknown mode {mode!r}: serial, processes or dask")
+
+
+def _execute_pool[T, R](
+    fn: Callable[[T], R], numbered: Iterator[tuple[int, T]], workers: int
+) -> Iterator[tuple[int, R]]:
+    """``execute`` on a local process pool, keeping ``2 * workers`` items submitted."""
+    with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:
+        pending: dict[Future[R], int] = {}
+        try:
+            for i, item in numbered:
+                pending[pool.submit(fn, item)] = i
+                while len(pending) >= 2 * workers:
+                    yield from _finished(pending)
+            while pending:
+                yield from _finished(pending)
+        except BaseException:  # an error, Ctrl-C or a caller that stopped: drop queued items
+            for future in pending:
+                future.cancel()
+            raise
+
+
+def _finished[R](pending: dict[Future[R], int]) -> Iterator[tuple[int, R]]:
+    """Wait for at least one pending future; remove and yield the finished ones."""
+    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+    for future in done:
+        yield pending.pop(future), future.result()
+
+
+def _execute_dask[T, R](
+    fn: Callable[[T], R],
+    numbered: Iterator[tuple[int, T]],
+    workers: int,
+    scheduler: str | None,
+) -> Iterator[tuple[int, R]]:
+    """``execute`` on a Dask cluster (a local one of ``workers`` processes when no
+    ``scheduler``), keeping two items submitted per worker thread."""
+    from dask.distributed import Client, LocalCluster
+    from dask.distributed import as_completed as dask_completed
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(
+            n_workers=max(1, workers), threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    client = Client(scheduler or cluster, set_as_default=False)
+    try:
+        window = 2 * max(1, sum(client.nthreads().values()))
+        position: dict[Any, int] = {}  # by future key
+
+        def submit(i: int, item: T) -> Any:
+            future = client.submit(fn, item, pure=False)
+            position[future.key] = i
+            return future
+
+        queue = dask_completed(
+            [submit(i, item) for i, item in islice(numbered, window)], loop=client.loop
+        )
+        for future in queue:
+            result = future.result()
+            future.release()
+            yield position.pop(future.key), result
+            for i, item in islice(numbered, 1):  # drawn after the caller saw the result
+                queue.add(submit(i, item))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def run_many(
     specs: Sequence[RunSpec],
     workers: int = 1,
@@ -262,26 +368,23 @@ def run_many(
     if (backend == "dask" or (workers > 1 and len(specs) > 1)) and specs:
         for spec in specs:  # fail before any run if a rule cannot reach a worker
             decision_rules.check_for_workers(spec.rules)
-    if backend == "dask":
-        return _run_dask(specs, workers, scheduler, tick)
-    groups = groups_of(specs)
-    shares = any(len(g) > 1 for g in groups)
-    if (workers <= 1 or len(groups) <= 1) and not (shares and threading.active_count() > 1):
-        out: dict[int, RunResult] = {}
-        for group in groups:
-            for i, result in zip(group, run_group([specs[i] for i in group]), strict=True):
-                out[i] = result
-                tick(len(out))
-        return [out[i] for i in range(len(specs))]
-    # a pool (in a process running threads, even for one worker: a run that branches forks,
-    # and only a single-threaded process may)
+    if backend == "dask":  # Dask workers run threads, so they never branch: one spec a group
+        groups, mode = [[i] for i in range(len(specs))], "dask"
+    else:
+        groups = groups_of(specs)
+        shares = any(len(g) > 1 for g in groups)
+        # a pool when asked for, and in a process running threads even for one worker: a run
+        # that branches forks, and only a single-threaded process may
+        serial = (workers <= 1 or len(groups) <= 1) and not (
+            shares and threading.active_count() > 1
+        )
+        mode = "serial" if serial else "processes"
     results: dict[int, RunResult] = {}
-    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=pool_context()) as pool:
-        futures = {pool.submit(run_group, [specs[i] for i in g]): g for g in groups}
-        for future in as_completed(futures):
-            for i, result in zip(futures[future], future.result(), strict=True):
-                results[i] = result
-            tick(len(results))
+    work = ([specs[i] for i in g] for g in groups)
+    for g, done in execute(run_group, work, mode=mode, workers=workers, scheduler=scheduler):
+        for i, result in zip(groups[g], done, strict=True):
+            results[i] = result
+        tick(len(results))
     return [results[i] for i in range(len(specs))]
 
 
@@ -315,29 +418,3 @@ def run_with_progress(
     )
     bar.close()
     return results
-
-
-def _run_dask(
-    specs: Sequence[RunSpec], workers: int, scheduler: str | None, tick: Callable[[int], None]
-) -> list[RunResult]:
-    from dask.distributed import Client, LocalCluster
-    from dask.distributed import as_completed as dask_completed
-
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=max(1, workers), threads_per_worker=1, processes=True, dashboard_address=None
-        )
-    client = Client(scheduler or cluster)
-    try:
-        futures = client.map(run_one, list(specs), pure=False)
-        index = {f.key: i for i, f in enumerate(futures)}
-        results: dict[int, RunResult] = {}
-        for n, future in enumerate(dask_completed(futures), start=1):
-            results[index[future.key]] = future.result()
-            tick(n)
-        return [results[i] for i in range(len(specs))]
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()

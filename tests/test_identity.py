@@ -277,3 +277,56 @@ def test_dask_local_cluster_gives_identical_bytes(
         args = [*sweep_args(spec, tmp_path / "sweep_dask", 7), "--scheduler"]
         assert main([*args, cluster.scheduler_address]) == 0
     same_rows(rows, load_results(tmp_path / "sweep_dask"))
+
+
+# --------------------------------------------------------------------------- every command
+def test_every_command_path_gives_identical_values(scen: dict[str, Path], tmp_path: Path) -> None:
+    """The same specs through each command's way of running them give identical values:
+    ``run`` and ``compare`` (``runner.run_many``: both scenarios, so a lever branches from the
+    comparator), ``check`` and ``calibrate`` (``calibration.check.replicate_values``, a target
+    read from the event log in the worker) and ``sweep`` (``run_sweep``: tasks, part files,
+    ``load_results``), for two metrics, two replicates and each scenario.
+
+    Catches: a command that executes runs its own way and drifts from the others (another
+    seed, period, group, metric definition or a lost branch), which is what one executor and
+    one metric registry are for; and rows of one scenario or replicate handed to another."""
+    import datetime as dt
+
+    from model.calibration.check import replicate_values
+    from model.calibration.targets import Target
+    from model.runner import RunSpec, run_many
+    from model.sweeps.execute import run_sweep
+    from model.sweeps.spec import load_experiment
+
+    metrics = ("rg_positive_rate", "referrals")
+    spec = tmp_path / "grid.toml"
+    spec.write_text(  # a grid without factors: one design point, the scenarios as they are
+        '[experiment]\nname = "one_way"\nmethod = "grid"\nsamples = 1\nreplicates = 2\n'
+        f"root_seed = 11\nstart = 2024-01-01\nend = {END}\nyears = [2024]\n"
+        f'scenarios = ["{scen["tiny"].as_posix()}", "{scen["pre_nba"].as_posix()}"]\n'
+        f"metrics = {list(metrics)!r}\n".replace("'", '"'),
+        encoding="utf-8",
+    )
+    exp = load_experiment(spec)
+    run_sweep(exp, tmp_path / "sweep")
+    swept = load_results(tmp_path / "sweep")
+
+    results = run_many([RunSpec(sc, r) for sc in exp.scenarios for r in range(2)])
+    assert any("branched_at_day" in r.timing for r in results)  # the lever did branch
+    summary = pd.concat([r.summary for r in results])
+    summary = summary[(summary.group_by == "all") & (summary.year == 2024)]
+    last = dt.date.fromisoformat(END) + dt.timedelta(days=1)
+    targets = [
+        Target(m, "outcome", m, "all", "all", "flow", dt.date(2024, 1, 1), last, 1.0,
+               "absolute", 1.0, "fit", "assumption")
+        for m in metrics
+    ]  # fmt: skip
+    for sc in exp.scenarios:
+        checked = replicate_values(sc, targets, range(2))
+        for m in metrics:
+            rows = summary[(summary.scenario == sc.name) & (summary.metric == m)]
+            run_values = rows.sort_values("replicate")["value"].tolist()
+            sweep_rows = swept[swept.scenario == sc.name].sort_values("replicate")
+            assert run_values == sweep_rows[f"{m}_2024"].tolist(), (sc.name, m)
+            assert run_values == checked[m].tolist(), (sc.name, m)
+            assert len(run_values) == 2 and all(v == v for v in run_values)  # no NaN

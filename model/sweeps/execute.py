@@ -1,5 +1,6 @@
-"""Run a sweep: run ids, tasks of several runs, a local process pool or a Dask cluster,
-results streamed to a partitioned Parquet dataset, ``manifest.json``, ``--resume``.
+"""Run a sweep: run ids, tasks of several runs (run by ``model.runner.execute``: in this
+process, a local process pool or a Dask cluster), results streamed to a partitioned Parquet
+dataset, ``manifest.json``, ``--resume``.
 
 Layout of a sweep folder::
 
@@ -29,7 +30,6 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -486,64 +486,7 @@ def prepare_folder(
     return manifest
 
 
-# --------------------------------------------------------------------------- executors
-def _run_local(tasks: Iterator[Task], workers: int, handle: Callable[[Any], None]) -> None:
-    from model.runner import pool_context
-
-    if workers <= 1:
-        for task in tasks:
-            handle(run_task(task))
-        return
-    window = 2 * workers
-    with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:
-        pending: set[Future[Any]] = set()
-        try:
-            for task in tasks:
-                pending.add(pool.submit(run_task, task))
-                if len(pending) >= window:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        handle(f.result())
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in done:
-                    handle(f.result())
-        except BaseException:
-            for f in pending:
-                f.cancel()
-            raise
-
-
-def _run_dask(tasks: Iterator[Task], scheduler: str, handle: Callable[[Any], None]) -> int:
-    from dask.distributed import Client
-    from dask.distributed import as_completed as dask_completed
-
-    client = Client(scheduler, set_as_default=False)
-    try:
-        slots = max(1, sum(client.nthreads().values()))
-        window = 2 * slots
-        first = [client.submit(run_task, t, pure=False) for t in _take(tasks, window)]
-        queue = dask_completed(first, loop=client.loop)
-        for future in queue:
-            handle(future.result())
-            future.release()
-            for t in _take(tasks, 1):
-                queue.add(client.submit(run_task, t, pure=False))
-        return slots
-    finally:
-        client.close()
-
-
-def _take(it: Iterator[Task], n: int) -> list[Task]:
-    out = []
-    for _ in range(n):
-        try:
-            out.append(next(it))
-        except StopIteration:
-            break
-    return out
-
-
+# --------------------------------------------------------------------------- run
 def run_sweep(
     exp: Experiment,
     out: Path | str,
@@ -594,6 +537,8 @@ def _run_sweep(
 ) -> SweepResult:
     from tqdm import tqdm
 
+    from model.runner import execute
+
     manifest = prepare_folder(exp, design, out, resume, argv)
     total = design.points * len(exp.scenarios) * exp.replicates
     done = completed_run_ids(out)
@@ -641,11 +586,10 @@ def _run_sweep(
 
     started = time.perf_counter()
     tasks = make_tasks(exp, design, missing, chunking, evaluate)
+    mode = "dask" if scheduler is not None else "processes" if workers > 1 else "serial"
     try:
-        if scheduler is None:
-            _run_local(tasks, workers, handle)
-        else:
-            _run_dask(tasks, scheduler, handle)
+        for _, result in execute(run_task, tasks, mode=mode, workers=workers, scheduler=scheduler):
+            handle(result)
     finally:
         bar.close()
         wall = time.perf_counter() - started
