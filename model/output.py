@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,6 +193,34 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+SEED_SCHEME = "numpy SeedSequence(root_seed, spawn_key=(replicate, stream[, entity]))"
+
+
+def utc_now() -> str:
+    """The time now in UTC, to the second (ISO 8601): manifests' and sessions' stamps."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def provenance(
+    seed: int,
+    replicates: Iterable[int],
+    command: Sequence[str] | None = None,
+    scheme: str = SEED_SCHEME,
+) -> dict[str, Any]:
+    """The part every manifest shares (a run's or comparison's ``manifest.json``, a sweep's,
+    a fit's ``fit.json``): when it was made (``created_utc``), by which command line
+    (``command``: ``sys.argv`` when not given), at which commit (``git``), with which
+    package versions (``versions``), and the seeds (root seed, replicates, how each stream is
+    derived). Each writer adds its own keys."""
+    return {
+        "created_utc": utc_now(),
+        "command": list(sys.argv if command is None else command),
+        "git": git_state(),
+        "versions": versions(),
+        "seeds": {"root_seed": seed, "replicates": list(replicates), "scheme": scheme},
+    }
+
+
 def manifest(
     resolved: dict[str, Any],
     seed: int,
@@ -202,15 +230,7 @@ def manifest(
     """Everything needed to reproduce a run: versions, commit, seeds, the resolved scenario."""
     text = json.dumps(resolved, sort_keys=True)
     return {
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": sys.argv,
-        "git": git_state(),
-        "versions": versions(),
-        "seeds": {
-            "root_seed": seed,
-            "replicates": list(replicates),
-            "scheme": "numpy SeedSequence(root_seed, spawn_key=(replicate, stream[, entity]))",
-        },
+        **provenance(seed, replicates),
         "scenario_sha256": hashlib.sha256(text.encode()).hexdigest(),
         "scenario": resolved,
         **(extra or {}),

@@ -16,6 +16,7 @@ import pandas as pd
 
 from model.calibration.check import CHECK_REPLICATES, _num
 from model.calibration.targets import CALIBRATION_DIR, Target
+from model.output import provenance
 from model.scenario import Scenario
 
 ENSEMBLE_HEADING = "## Ensemble: {n} parameter sets consistent with every fit target"
@@ -278,7 +279,8 @@ def _save_fit_files(
     method: str,
     optimiser_seed: int,
 ) -> None:
-    """ensemble.parquet, trials.csv and fit.json in the fit's folder."""
+    """ensemble.parquet, trials.csv and fit.json (the fit's settings and results, then the
+    common provenance of ``model.output.provenance``) in the fit's folder."""
     ensemble.to_parquet(folder / "ensemble.parquet", index=False)
     pd.DataFrame(
         [
@@ -300,6 +302,7 @@ def _save_fit_files(
         "acceptance": "every fit target inside its tolerance (the fit's seed and reps)",
         "ensemble_size": len(ensemble),
         "best_cost": min(t["cost"] for t in trials),
+        **provenance(scenario.seed, range(reps)),  # after the fit's own keys, as added later
     }
     (folder / "fit.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 

@@ -31,7 +31,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -40,11 +39,12 @@ import numpy as np
 import pandas as pd
 
 from model.output import (
+    SEED_SCHEME,
     OutputExistsError,
-    git_state,
     out_lock,
     parquet_bytes,
-    versions,
+    provenance,
+    utc_now,
     write_atomic,
 )
 from model.scenario import Scenario, ScenarioError
@@ -52,6 +52,10 @@ from model.sweeps.design import Design, applied_values, apply_point, make_design
 from model.sweeps.spec import Experiment, Factor, Output
 
 ID_COLUMNS = ("run_id", "point", "replicate", "seed")
+SWEEP_SEED_SCHEME = (
+    f"every run: {SEED_SCHEME}; replicate r uses the same streams at every design point and "
+    "in every scenario (common random numbers)"
+)
 MAX_CHUNK = 32
 
 Evaluate = Callable[[Scenario, int, tuple[Output, ...]], tuple[dict[str, float], dict[str, float]]]
@@ -377,24 +381,23 @@ def load_design(out: Path | str) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- manifest
 def build_manifest(exp: Experiment, design: Design, argv: Sequence[str]) -> dict[str, Any]:
+    """The sweep's ``manifest.json`` as first written: ``model.output.provenance`` (keys in
+    their historical places) with the spec, scenarios, design, run ids and outputs."""
     n_runs = design.points * len(exp.scenarios) * exp.replicates
+    common = provenance(exp.root_seed, range(exp.replicates), argv, SWEEP_SEED_SCHEME)
     return {
         "kind": "nrmsim sweep",
-        "created_utc": _now(),
-        "command": list(argv),
+        "created_utc": common["created_utc"],
+        "command": common["command"],
         "spec_file": str(exp.path),
         "spec_hash": exp.spec_hash(),
         "spec": exp.canonical(),
         "spec_text": exp.text,
         "description": exp.description,
-        "git": git_state(),
-        "versions": versions(),
+        "git": common["git"],
+        "versions": common["versions"],
         "seeds": {
-            "root_seed": exp.root_seed,
-            "replicates": list(range(exp.replicates)),
-            "scheme": "every run: numpy SeedSequence(root_seed, spawn_key=(replicate, stream[, "
-            "entity])); replicate r uses the same streams at every design point and in every "
-            "scenario (common random numbers)",
+            **common["seeds"],
             "design": "SALib seed=root_seed (sobol, morris); psa Monte Carlo: "
             "SeedSequence(root_seed, spawn_key=(2**30, crc32(column))) per factor",
         },
@@ -424,10 +427,6 @@ def build_manifest(exp: Experiment, design: Design, argv: Sequence[str]) -> dict
 
 def write_manifest(out: Path, data: Mapping[str, Any]) -> None:
     write_atomic((json.dumps(data, indent=2, default=str) + "\n").encode(), out / "manifest.json")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -547,7 +546,7 @@ def _run_sweep(
     ]
     chunking = Chunking(chunk_size)
     session = {
-        "started_utc": _now(),
+        "started_utc": utc_now(),
         "command": list(argv),
         "workers": workers,
         "scheduler": scheduler,
@@ -600,7 +599,7 @@ def _run_sweep(
             {
                 "ran": ran,
                 "wall_s": round(wall, 3),
-                "ended_utc": _now(),
+                "ended_utc": utc_now(),
                 "last_chunk_size": chunking.size,
             }
         )
