@@ -23,6 +23,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +33,24 @@ from model.scenario import MAX_REPLICATES, Scenario, load_scenario
 if TYPE_CHECKING:
     import pandas as pd
 
+    from model.runner import RunResult, RunSpec
+
 EFFECTS = ("default", "null")
 MAX_NAME = 80  # longest default folder name before options are counted instead of named
+# run_comparison's keywords that the manifest's command names when they differ from these
+CALL_DEFAULTS: dict[str, Any] = {
+    "baseline": None,
+    "reps": None,
+    "seed": None,
+    "start": None,
+    "end": None,
+    "workers": 1,
+    "out": None,
+    "force": False,
+    "effects": "default",
+    "with_null": False,
+    "ensemble": "auto",
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,33 +126,15 @@ def run_comparison(
         OutputExistsError: ``out`` is a file, a non-empty folder without ``force``, or being
             written by another process.
     """
-    import pandas as pd
-
-    from model.compare import compare_summaries
-    from model.output import atomic_dir, manifest, out_folder, out_lock, write_table
-    from model.report import build_report, flows_since
-    from model.report.evidence import cited_sources, policy_dates
+    from model.output import atomic_dir, out_folder, out_lock
+    from model.report import build_report
     from model.report.psa import write_psa_summary
-    from model.results import METRICS
-    from model.runner import RunSpec, run_with_progress
 
     if isinstance(scenarios, str | Path | Scenario):
         scenarios = [scenarios]
     _check_counts(reps=reps, seed=seed, workers=workers, effects=effects)
     start, end = _date("start", start), _date("end", end)
-    given = {
-        "baseline": baseline,
-        "reps": reps,
-        "seed": seed,
-        "start": start,
-        "end": end,
-        "workers": workers,
-        "out": out,
-        "force": force,
-        "effects": effects,
-        "with_null": with_null,
-        "ensemble": ensemble,
-    }
+    given = {k: v for k, v in locals().items() if k in CALL_DEFAULTS}  # the keywords as given
     command = list(argv) if argv is not None else _call(scenarios, given)
     if len(scenarios) < 2:
         raise InputError("give at least two scenarios: the baseline and one or more options")
@@ -143,6 +142,65 @@ def run_comparison(
         raise InputError(
             "--with-null adds a run with null effects; it cannot go with --effects null"
         )
+    ordered = _ordered(scenarios, baseline, start, end, seed)
+    fit_id, sets = _ensemble(ensemble)
+    modes = [effects, *(["null"] if with_null else [])]
+    plan = _Plan(ordered, reps or ordered[0].replicates, modes, fit_id, sets)
+    folder, force = out_folder(out, _folder_name(ordered), force)
+    with out_lock(folder):
+        started = time.perf_counter()
+        results = plan.run(workers, quiet)
+        wall = time.perf_counter() - started
+        with atomic_dir(folder, force=force) as tmp:
+            summaries = _write_tables(tmp, plan, results)
+            has_psa = write_psa_summary(tmp, ordered[0].name, [s.name for s in ordered[1:]])
+            meta = _manifest(plan, results, command, has_psa, wall, workers)
+            (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
+            build_report(tmp)
+    return _result(folder, plan, summaries, meta)
+
+
+def _folder_name(ordered: Sequence[Scenario]) -> str:
+    """The default folder: ``<baseline>-vs-<options>``, or with too long a name
+    ``<baseline>-vs-<n>-options``."""
+    options = [s.name for s in ordered[1:]]
+    name = f"{ordered[0].name}-vs-{'-'.join(options)}"
+    if len(name) > MAX_NAME:
+        name = f"{ordered[0].name}-vs-{len(options)}-options"
+    return name
+
+
+def _result(
+    folder: Path, plan: _Plan, summaries: dict[str, pd.DataFrame], meta: dict[str, Any]
+) -> ComparisonResult:
+    """What ``run_comparison`` returns, its tables read back from the files written."""
+    import pandas as pd
+
+    null = folder / "null" / "comparison.csv"
+    return ComparisonResult(
+        out=folder,
+        baseline=plan.ordered[0].name,
+        options=[s.name for s in plan.ordered[1:]],
+        replicates=plan.reps,
+        comparison=pd.read_csv(folder / "comparison.csv", dtype={"group": str}),
+        summaries=summaries,
+        manifest=meta,
+        null_comparison=(pd.read_csv(null, dtype={"group": str}) if len(plan.modes) > 1 else None),
+    )
+
+
+def _ordered(
+    scenarios: Sequence[str | Path | Scenario],
+    baseline: str | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    seed: int | None,
+) -> list[Scenario]:
+    """The scenarios loaded, baseline first, all with its root seed and the given window.
+
+    Raises:
+        InputError: a name twice, an unknown ``baseline`` or different run windows.
+    """
     loaded = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
     names = [s.name for s in loaded]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -173,127 +231,161 @@ def run_comparison(
                 f"{base.name} runs {base.start}..{base.end} but {sc.name} runs "
                 f"{sc.start}..{sc.end}; give --start and --end to compare the same period"
             )
-    fit_id, sets = _ensemble(ensemble)
-    reps = reps or base.replicates
-    options = [s.name for s in ordered[1:]]
-    name = f"{base.name}-vs-{'-'.join(options)}"
-    if len(name) > MAX_NAME:
-        name = f"{base.name}-vs-{len(options)}-options"
-    folder, force = out_folder(out, name, force)
-    with out_lock(folder):
+    return ordered
+
+
+@dataclass
+class _Plan:
+    """The runs of one comparison: every effects mode (the chosen one, then ``null`` with
+    ``with_null``), every scenario (baseline first) and every replicate, in that order."""
+
+    ordered: list[Scenario]
+    reps: int
+    modes: list[str]
+    fit_id: str | None
+    sets: pd.DataFrame | None
+
+    @cached_property
+    def since(self) -> dt.date:
+        """The first policy date where an option departs from the baseline (the pathways
+        table counts flows from it), else the baseline's start."""
+        from model.report.evidence import policy_dates
+
+        base = self.ordered[0]
         dates = sorted(
-            {d for sc in ordered[1:] for d in policy_dates(base.resolved(), sc.resolved())}
+            {d for sc in self.ordered[1:] for d in policy_dates(base.resolved(), sc.resolved())}
         )
-        since = dt.date.fromisoformat(dates[0]) if dates else base.start
-        modes = [effects, *(["null"] if with_null else [])]
-        specs = [
+        return dt.date.fromisoformat(dates[0]) if dates else base.start
+
+    def specs(self) -> list[RunSpec]:
+        """One spec a run; the chosen mode's runs also derive the pathways table."""
+        from model.report import flows_since
+        from model.runner import RunSpec
+
+        since = self.since
+        return [
             RunSpec(
-                _with_set(sc, sets, r, fit_id).with_effects(mode),
+                _with_set(sc, self.sets, r, self.fit_id).with_effects(mode),
                 r,
-                derive=flows_since(since) if mode == effects else None,
+                derive=flows_since(since) if mode == self.modes[0] else None,
             )
-            for mode in modes
-            for sc in ordered
-            for r in range(reps)
+            for mode in self.modes
+            for sc in self.ordered
+            for r in range(self.reps)
         ]
-        started = time.perf_counter()
-        results = run_with_progress(
-            specs,
+
+    def run(self, workers: int, quiet: bool) -> list[RunResult]:
+        """Every run, through ``model.runner.run_with_progress``, in the plan's order."""
+        from model.runner import run_with_progress
+
+        base, options = self.ordered[0], [s.name for s in self.ordered[1:]]
+        return run_with_progress(
+            self.specs(),
             label=f"{base.name} vs {', '.join(options)}",
             workers=workers,
             quiet=quiet,
         )
-        wall = time.perf_counter() - started
-        per_mode = len(ordered) * reps
-        summaries: dict[str, pd.DataFrame] = {}
-        with atomic_dir(folder, force=force) as tmp:
-            for m in range(len(modes)):
-                where = tmp if m == 0 else tmp / "null"
-                where.mkdir(exist_ok=True)
-                chunk = results[m * per_mode : (m + 1) * per_mode]
-                by_name = {
-                    sc.name: pd.concat(
-                        [r.summary for r in chunk[i * reps : (i + 1) * reps]], ignore_index=True
-                    )
-                    for i, sc in enumerate(ordered)
-                }
-                write_table(compare_summaries(by_name, base.name), where / "comparison.csv")
-                write_table(pd.concat(by_name.values(), ignore_index=True), where / "summary.csv")
-                if m == 0:
-                    summaries = by_name
-                    flows = [
-                        r.derived.assign(scenario=r.scenario, replicate=r.replicate)
-                        for r in chunk
-                        if r.derived is not None
-                    ]
-                    table = pd.concat(flows, ignore_index=True)
-                    cols = ["scenario", "replicate", "rg_stage", "cg_stage", "referrals"]
-                    write_table(table[cols], tmp / "pathways.csv")
-            has_psa = write_psa_summary(tmp, base.name, options)
-            meta = manifest(
-                {sc.name: sc.with_effects(effects).resolved() for sc in ordered},
-                base.seed,
-                range(reps),
-                {
-                    "command": command,
-                    "effects": effects,
-                    "comparison": {
-                        "baseline": base.name,
-                        "scenarios": [sc.name for sc in ordered],
-                        "replicates": reps,
-                        "root_seed": base.seed,
-                        "effects": effects,
-                        "with_null": with_null,
-                        "ensemble": fit_id,
-                        "ensemble_sets": (
-                            None
-                            if sets is None
-                            else [int(sets.iloc[r % len(sets)]["set_id"]) for r in range(reps)]
-                        ),
-                        "pathways_since": since.isoformat(),
-                        "sources": cited_sources(ordered),
-                        "metrics": dict(sorted(METRICS.items())),
-                    },
-                    "outputs": [
-                        "comparison.csv",
-                        "summary.csv",
-                        "pathways.csv",
-                        "manifest.json",
-                        "report.html",
-                        "figures/",
-                        *(["null/"] if with_null else []),
-                        *(["psa.json"] if has_psa else []),
-                    ],
-                    "timing": {
-                        "wall_s": round(wall, 3),
-                        "workers": workers,
-                        "runs": len(specs),
-                        "per_run": [
-                            {
-                                "scenario": r.scenario,
-                                "replicate": r.replicate,
-                                **{k: round(v, 3) for k, v in r.timing.items()},
-                            }
-                            for r in results
-                        ],
-                    },
-                },
+
+
+def _write_tables(tmp: Path, plan: _Plan, results: list[RunResult]) -> dict[str, pd.DataFrame]:
+    """comparison.csv and summary.csv of each mode (the null's in ``null/``) and
+    pathways.csv; returns the chosen mode's summaries by scenario name."""
+    import pandas as pd
+
+    from model.compare import compare_summaries
+    from model.output import write_table
+
+    per_mode, reps = len(plan.ordered) * plan.reps, plan.reps
+    summaries: dict[str, pd.DataFrame] = {}
+    for m in range(len(plan.modes)):
+        where = tmp if m == 0 else tmp / "null"
+        where.mkdir(exist_ok=True)
+        chunk = results[m * per_mode : (m + 1) * per_mode]
+        by_name = {
+            sc.name: pd.concat(
+                [r.summary for r in chunk[i * reps : (i + 1) * reps]], ignore_index=True
             )
-            (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
-            build_report(tmp)
-    return ComparisonResult(
-        out=folder,
-        baseline=base.name,
-        options=options,
-        replicates=reps,
-        comparison=pd.read_csv(folder / "comparison.csv", dtype={"group": str}),
-        summaries=summaries,
-        manifest=meta,
-        null_comparison=(
-            pd.read_csv(folder / "null" / "comparison.csv", dtype={"group": str})
-            if with_null
-            else None
-        ),
+            for i, sc in enumerate(plan.ordered)
+        }
+        write_table(compare_summaries(by_name, plan.ordered[0].name), where / "comparison.csv")
+        write_table(pd.concat(by_name.values(), ignore_index=True), where / "summary.csv")
+        if m == 0:
+            summaries = by_name
+            flows = [
+                r.derived.assign(scenario=r.scenario, replicate=r.replicate)
+                for r in chunk
+                if r.derived is not None
+            ]
+            table = pd.concat(flows, ignore_index=True)
+            cols = ["scenario", "replicate", "rg_stage", "cg_stage", "referrals"]
+            write_table(table[cols], tmp / "pathways.csv")
+    return summaries
+
+
+def _manifest(
+    plan: _Plan,
+    results: list[RunResult],
+    command: list[str],
+    has_psa: bool,
+    wall: float,
+    workers: int,
+) -> dict[str, Any]:
+    """manifest.json: ``model.output.manifest`` of the resolved scenarios with the
+    comparison's settings, files and timings (``wall`` in seconds)."""
+    from model.output import manifest
+    from model.report.evidence import cited_sources
+    from model.results import METRICS
+
+    base, ordered, reps, effects = plan.ordered[0], plan.ordered, plan.reps, plan.modes[0]
+    with_null, sets = len(plan.modes) > 1, plan.sets
+    return manifest(
+        {sc.name: sc.with_effects(effects).resolved() for sc in ordered},
+        base.seed,
+        range(reps),
+        {
+            "command": command,
+            "effects": effects,
+            "comparison": {
+                "baseline": base.name,
+                "scenarios": [sc.name for sc in ordered],
+                "replicates": reps,
+                "root_seed": base.seed,
+                "effects": effects,
+                "with_null": with_null,
+                "ensemble": plan.fit_id,
+                "ensemble_sets": (
+                    None
+                    if sets is None
+                    else [int(sets.iloc[r % len(sets)]["set_id"]) for r in range(reps)]
+                ),
+                "pathways_since": plan.since.isoformat(),
+                "sources": cited_sources(ordered),
+                "metrics": dict(sorted(METRICS.items())),
+            },
+            "outputs": [
+                "comparison.csv",
+                "summary.csv",
+                "pathways.csv",
+                "manifest.json",
+                "report.html",
+                "figures/",
+                *(["null/"] if with_null else []),
+                *(["psa.json"] if has_psa else []),
+            ],
+            "timing": {
+                "wall_s": round(wall, 3),
+                "workers": workers,
+                "runs": len(results),
+                "per_run": [
+                    {
+                        "scenario": r.scenario,
+                        "replicate": r.replicate,
+                        **{k: round(v, 3) for k, v in r.timing.items()},
+                    }
+                    for r in results
+                ],
+            },
+        },
     )
 
 
@@ -352,19 +444,6 @@ def _with_set(
 def _call(scenarios: Sequence[str | Path | Scenario], given: dict[str, Any]) -> list[str]:
     """The manifest's ``command`` for a call from Python: the function, the scenarios and
     the keywords that differ from their defaults (``reps=4``, ``ensemble=none``)."""
-    defaults: dict[str, Any] = {
-        "baseline": None,
-        "reps": None,
-        "seed": None,
-        "start": None,
-        "end": None,
-        "workers": 1,
-        "out": None,
-        "force": False,
-        "effects": "default",
-        "with_null": False,
-        "ensemble": "auto",
-    }
     labels = [s.name if isinstance(s, Scenario) else str(s) for s in scenarios]
-    keywords = [f"{k}={given[k]}" for k, v in defaults.items() if given[k] != v]
+    keywords = [f"{k}={given[k]}" for k, v in CALL_DEFAULTS.items() if given[k] != v]
     return [f"{__name__}.run_comparison", *labels, *keywords]
