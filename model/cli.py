@@ -107,9 +107,19 @@ EFFECTS = _option(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``nrmsim`` parser: one sub-parser a command, shared options from the parents."""
     ap = argparse.ArgumentParser(prog="nrmsim", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
+    _add_run(sub)
+    _add_compare(sub)
+    _add_report_and_check(sub)
+    _add_calibrate(sub)
+    add_sweep_parsers(sub)
+    return ap
 
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    """``nrmsim run``."""
     run = sub.add_parser(
         "run",
         help="run a scenario for N replicates and write outputs",
@@ -134,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         "releases (with all-ages equivalents and small cells suppressed)",
     )
 
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    """``nrmsim compare``."""
     cmp_ = sub.add_parser(
         "compare",
         help="compare scenarios with common random numbers; writes report.html",
@@ -165,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
         "newest fit the baseline cites, if it has an ensemble); 'none' for Monte Carlo only",
     )
 
+
+def _add_report_and_check(sub: argparse._SubParsersAction) -> None:
+    """``nrmsim report`` and ``nrmsim check``."""
     rep = sub.add_parser(
         "report",
         help="re-render report.html from a saved compare folder (runs nothing)",
@@ -185,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario", default="historical", help="a scenario name or .toml path (a variant)"
     )
 
+
+def _add_calibrate(sub: argparse._SubParsersAction) -> None:
+    """``nrmsim calibrate``."""
     # the refit-only options default to None (model.calibration.fit.REFIT_DEFAULTS fills them
     # in) so that --extend-ensemble can refuse them when given
     cal = sub.add_parser(
@@ -254,8 +273,6 @@ def build_parser() -> argparse.ArgumentParser:
         "with at most --ensemble-budget candidates, at the fit's own seed and replicates; "
         "resumable (rerun the same command after an interruption)",
     )
-    add_sweep_parsers(sub)
-    return ap
 
 
 # --------------------------------------------------------------------------- sweeps (issue 9)
