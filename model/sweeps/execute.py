@@ -534,8 +534,6 @@ def _run_sweep(
     argv: Sequence[str],
     compact_parts: bool,
 ) -> SweepResult:
-    from tqdm import tqdm
-
     from model.runner import execute
 
     manifest = prepare_folder(exp, design, out, resume, argv)
@@ -558,37 +556,20 @@ def _run_sweep(
     manifest["sessions"] = [*manifest.get("sessions", []), session]
     manifest["status"] = "running"
     write_manifest(out, manifest)
-
-    tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked after this
-    bar = tqdm(
-        total=total,
-        initial=len(done),
-        desc=exp.name,
-        unit="run",
-        disable=quiet,
-        file=sys.stderr,
-        smoothing=0.1,
-    )
-    spent: list[float] = []
-    ran = 0
-
-    def handle(result: tuple[dict[str, pd.DataFrame], pd.DataFrame]) -> None:
-        nonlocal ran
-        frames, timing = result
-        store_task(out, frames, timing)
-        n = len(timing)
-        ran += n
-        seconds = timing["total_s"].tolist() if n else []
-        spent.extend(seconds)
-        chunking.observe(seconds)
-        bar.update(n)
-
+    bar = _progress_bar(total, len(done), exp.name, quiet)
+    spent: list[float] = []  # seconds of each run this session
     started = time.perf_counter()
     tasks = make_tasks(exp, design, missing, chunking, evaluate)
     mode = "dask" if scheduler is not None else "processes" if workers > 1 else "serial"
     try:
-        for _, result in execute(run_task, tasks, mode=mode, workers=workers, scheduler=scheduler):
-            handle(result)
+        for _, (frames, timing) in execute(
+            run_task, tasks, mode=mode, workers=workers, scheduler=scheduler
+        ):
+            store_task(out, frames, timing)
+            seconds = timing["total_s"].tolist() if len(timing) else []
+            spent.extend(seconds)
+            chunking.observe(seconds)  # before the next task is made: it takes the new size
+            bar.update(len(seconds))
     finally:
         bar.close()
         wall = time.perf_counter() - started
@@ -597,7 +578,7 @@ def _run_sweep(
             compact(out)
         session.update(
             {
-                "ran": ran,
+                "ran": len(spent),
                 "wall_s": round(wall, 3),
                 "ended_utc": utc_now(),
                 "last_chunk_size": chunking.size,
@@ -605,9 +586,26 @@ def _run_sweep(
         )
         manifest["status"] = "complete" if complete else "incomplete"
         write_manifest(out, manifest)
-    timing = {
+    ran = len(spent)
+    timing_s = {
         "wall_s": wall,
         "runs_per_s": ran / wall if wall > 0 else math.nan,
         "mean_run_s": float(np.mean(spent)) if spent else math.nan,
     }
-    return SweepResult(out, total, len(done), ran, wall, complete, timing)
+    return SweepResult(out, total, len(done), ran, wall, complete, timing_s)
+
+
+def _progress_bar(total: int, done: int, label: str, quiet: bool) -> Any:
+    """A tqdm bar of runs on standard error, starting at the runs already stored."""
+    from tqdm import tqdm
+
+    tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked after this
+    return tqdm(
+        total=total,
+        initial=done,
+        desc=label,
+        unit="run",
+        disable=quiet,
+        file=sys.stderr,
+        smoothing=0.1,
+    )

@@ -313,7 +313,8 @@ def _psa_sections(
     spec: Mapping[str, Any],
     tables: dict[str, pd.DataFrame],
 ) -> list[dict[str, Any]]:
-    plt = _plt()
+    """The PSA part of the sweep report: each lever's effects, the probabilities of being
+    better, EVPPI of the decision outcome and PRIM boxes; fills ``tables`` with their CSVs."""
     comparator = str(spec["comparator"])
     better = dict(spec.get("better") or {})
     factor_cols = [c for c in design.columns if c != "set_id"]
@@ -328,7 +329,44 @@ def _psa_sections(
             "psa_p_best.csv": best,
         }
     )
-    sections = []
+    ways = {o: an.direction(metrics[o], better) for o in outputs}
+    ranked = [o for o in outputs if ways[o]]
+    sections = [
+        _psa_effects_section(results, outputs, ways, comparator, effects),
+        _psa_pairwise_section(pairs, vs, best, ranked, ways, comparator),
+    ]
+    evppi = _psa_evppi_section(results, factors, spec, metrics, ranked, ways, better, tables)
+    if evppi is not None:
+        sections.append(evppi)
+    prim = an.prim_table(results, ranked, metrics, comparator, factors, better)
+    tables["psa_prim_boxes.csv"] = prim
+    sections.append(
+        {
+            "title": "Scenario discovery: where a lever fails to help (PRIM)",
+            "paragraphs": [
+                "For each lever and outcome with a direction, a design point 'fails' when the "
+                "lever is no better than the comparator there (replicate means). PRIM (EMA "
+                "Workbench) peels the factor space to a box dense in failures; shown is the "
+                "densest box on the peeling trajectory that still covers at least half of the "
+                "failures, with the factor ranges it restricts (full range alongside).",
+            ],
+            "images": [],
+            "tables": [_html_table("PRIM boxes", prim, 120)],
+        }
+    )
+    return sections
+
+
+def _psa_effects_section(
+    results: pd.DataFrame,
+    outputs: Sequence[str],
+    ways: Mapping[str, str | None],
+    comparator: str,
+    effects: pd.DataFrame,
+) -> dict[str, Any]:
+    """Box plots of each lever's paired difference from the comparator over design points,
+    per output, with the effects table."""
+    plt = _plt()
     images = []
     for output in outputs:
         diff = an.paired_differences(results, output, comparator).groupby(level="point").mean()
@@ -337,7 +375,7 @@ def _psa_sections(
         ax.boxplot(data, orientation="horizontal", whis=(5, 95), showfliers=False)
         ax.set_yticks(np.arange(1, len(data) + 1), list(diff.columns))
         ax.axvline(0, color="k", lw=0.8)
-        way = an.direction(metrics[output], better)
+        way = ways[output]
         ax.set_xlabel(
             f"lever minus {comparator} (boxes: quartiles; whiskers: 5-95%)"
             + (f"; {way} is better" if way else "; no direction")
@@ -346,23 +384,32 @@ def _psa_sections(
         images.append(
             {"alt": f"Effect of each lever on {output} vs {comparator}", "data": _png(fig)}
         )
-    ways = {o: an.direction(metrics[o], better) for o in outputs}
-    sections.append(
-        {
-            "title": f"Effects of each lever vs {comparator}",
-            "paragraphs": [
-                "Paired differences (lever minus comparator) at the same design point and "
-                "replicate (common random numbers: same parameter set, same random streams), "
-                "averaged over replicates; the spread is parameter uncertainty.",
-                "Direction used for 'better' (the metric registry in model/results.py, "
-                "overridden by the spec's `better`): "
-                + ", ".join(f"{o}: {w or 'none (not ranked)'}" for o, w in ways.items()),
-            ],
-            "images": images,
-            "tables": [_html_table("effect distribution over design points", effects, 80)],
-        }
-    )
-    ranked = [o for o in outputs if ways[o]]
+    return {
+        "title": f"Effects of each lever vs {comparator}",
+        "paragraphs": [
+            "Paired differences (lever minus comparator) at the same design point and "
+            "replicate (common random numbers: same parameter set, same random streams), "
+            "averaged over replicates; the spread is parameter uncertainty.",
+            "Direction used for 'better' (the metric registry in model/results.py, "
+            "overridden by the spec's `better`): "
+            + ", ".join(f"{o}: {w or 'none (not ranked)'}" for o, w in ways.items()),
+        ],
+        "images": images,
+        "tables": [_html_table("effect distribution over design points", effects, 80)],
+    }
+
+
+def _psa_pairwise_section(
+    pairs: pd.DataFrame,
+    vs: pd.DataFrame,
+    best: pd.DataFrame,
+    ranked: Sequence[str],
+    ways: Mapping[str, str | None],
+    comparator: str,
+) -> dict[str, Any]:
+    """Heat maps of P(row option better than column option) for each ranked output, with
+    the tables vs the comparator and of P(best)."""
+    plt = _plt()
     heat = []
     for output in ranked:
         p = pairs[pairs["output"] == output].pivot(
@@ -382,84 +429,80 @@ def _psa_sections(
         fig.colorbar(im, ax=ax, label="P(row better than column)")
         ax.set_title(f"{output} ({ways[output]} is better)")
         heat.append({"alt": f"Pairwise probability of being better on {output}", "data": _png(fig)})
-    sections.append(
-        {
-            "title": "Probability that each lever beats the status quo and each other lever",
-            "paragraphs": [
-                "Share of design points (parameter sets) at which the option is "
-                "strictly better; ties (no difference) count as not better."
-            ],
-            "images": heat,
-            "tables": [_html_table("vs comparator", vs, 80), _html_table("P(best)", best, 80)],
-        }
-    )
+    return {
+        "title": "Probability that each lever beats the status quo and each other lever",
+        "paragraphs": [
+            "Share of design points (parameter sets) at which the option is "
+            "strictly better; ties (no difference) count as not better."
+        ],
+        "images": heat,
+        "tables": [_html_table("vs comparator", vs, 80), _html_table("P(best)", best, 80)],
+    }
+
+
+def _psa_evppi_section(
+    results: pd.DataFrame,
+    factors: pd.DataFrame,
+    spec: Mapping[str, Any],
+    metrics: Mapping[str, str],
+    ranked: Sequence[str],
+    ways: Mapping[str, str | None],
+    better: Mapping[str, str],
+    tables: dict[str, pd.DataFrame],
+) -> dict[str, Any] | None:
+    """EVPPI per uncertain parameter for the decision outcome (the spec's ``decision``, else
+    the first ranked output); None when no output has a direction. Adds psa_evppi.csv."""
+    plt = _plt()
+    comparator = str(spec["comparator"])
     years = {f"{o['metric']}_{o['year']}": int(o["year"]) for o in spec["outputs"]}
     decision = spec.get("decision") or (
         {"metric": metrics[ranked[0]], "year": years[ranked[0]]} if ranked else None
     )
-    if decision is not None:
-        column = f"{decision['metric']}_{decision['year']}"
-        way = ways.get(column) or an.direction(decision["metric"], better) or "lower"
-        inb = an.incremental_net_benefit(results, column, comparator, way).dropna()
-        table = an.evppi_table(inb, factors, seed=int(spec["root_seed"]))
-        tables["psa_evppi.csv"] = table
-        top = table.head(TOP).iloc[::-1]
-        fig, ax = plt.subplots(figsize=(8, 0.35 * len(top) + 1.2))
-        ax.barh(top["factor"], top["evppi"])
-        if len(table):
-            ax.axvline(
-                float(table["noise_floor"].iloc[0]),
-                color="grey",
-                ls="--",
-                lw=1,
-                label="noise floor",
-            )
-            ax.legend(loc="lower right")
-        ax.set_xlabel(f"EVPPI ({decision['metric']} in {decision['year']}, per year)")
-        images_e = [{"alt": "EVPPI per uncertain parameter", "data": _png(fig)}]
-        evpi = float(table["evpi"].iloc[0]) if len(table) else float("nan")
-        sections.append(
-            {
-                "title": "Expected value of partial perfect information",
-                "paragraphs": [
-                    f"Decision outcome: {decision['metric']} in {decision['year']} ({way} is "
-                    f"better), for all children; EVPPI and EVPI are in its units (e.g. children "
-                    f"or days, per year of that outcome). Net benefit = "
-                    f"{'minus ' if way == 'lower' else ''}the outcome, relative to {comparator}; "
-                    f"the decision picks the option with the highest expected net benefit.",
-                    f"EVPI (all unknowns resolved) = {evpi:.4g}. Estimator: Strong and Oakley's "
-                    "single-parameter regression (cubic regression spline per option, knots by "
-                    "generalised cross-validation) on the replicate means at each design point.",
-                    f"EVPPI needs at least {an.MIN_EVPPI_POINTS} design points; with fewer it "
-                    "is left blank. "
-                    "Read: the parameter with the largest EVPPI is the unknown that, if "
-                    "researched, would most change which lever looks best on this outcome. "
-                    f"Noise floor (95th percentile of the EVPPI of a random permutation of "
-                    f"the design points, i.e. of an irrelevant input): "
-                    f"{float(table['noise_floor'].iloc[0]) if len(table) else float('nan'):.4g}"
-                    "; values below it are not distinguishable from 0.",
-                ],
-                "images": images_e,
-                "tables": [_html_table("EVPPI by parameter", table, TOP)],
-            }
+    if decision is None:
+        return None
+    column = f"{decision['metric']}_{decision['year']}"
+    way = ways.get(column) or an.direction(decision["metric"], better) or "lower"
+    inb = an.incremental_net_benefit(results, column, comparator, way).dropna()
+    table = an.evppi_table(inb, factors, seed=int(spec["root_seed"]))
+    tables["psa_evppi.csv"] = table
+    top = table.head(TOP).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(top) + 1.2))
+    ax.barh(top["factor"], top["evppi"])
+    if len(table):
+        ax.axvline(
+            float(table["noise_floor"].iloc[0]),
+            color="grey",
+            ls="--",
+            lw=1,
+            label="noise floor",
         )
-    prim = an.prim_table(results, ranked, metrics, comparator, factors, better)
-    tables["psa_prim_boxes.csv"] = prim
-    sections.append(
-        {
-            "title": "Scenario discovery: where a lever fails to help (PRIM)",
-            "paragraphs": [
-                "For each lever and outcome with a direction, a design point 'fails' when the "
-                "lever is no better than the comparator there (replicate means). PRIM (EMA "
-                "Workbench) peels the factor space to a box dense in failures; shown is the "
-                "densest box on the peeling trajectory that still covers at least half of the "
-                "failures, with the factor ranges it restricts (full range alongside).",
-            ],
-            "images": [],
-            "tables": [_html_table("PRIM boxes", prim, 120)],
-        }
-    )
-    return sections
+        ax.legend(loc="lower right")
+    ax.set_xlabel(f"EVPPI ({decision['metric']} in {decision['year']}, per year)")
+    images_e = [{"alt": "EVPPI per uncertain parameter", "data": _png(fig)}]
+    evpi = float(table["evpi"].iloc[0]) if len(table) else float("nan")
+    return {
+        "title": "Expected value of partial perfect information",
+        "paragraphs": [
+            f"Decision outcome: {decision['metric']} in {decision['year']} ({way} is "
+            f"better), for all children; EVPPI and EVPI are in its units (e.g. children "
+            f"or days, per year of that outcome). Net benefit = "
+            f"{'minus ' if way == 'lower' else ''}the outcome, relative to {comparator}; "
+            f"the decision picks the option with the highest expected net benefit.",
+            f"EVPI (all unknowns resolved) = {evpi:.4g}. Estimator: Strong and Oakley's "
+            "single-parameter regression (cubic regression spline per option, knots by "
+            "generalised cross-validation) on the replicate means at each design point.",
+            f"EVPPI needs at least {an.MIN_EVPPI_POINTS} design points; with fewer it "
+            "is left blank. "
+            "Read: the parameter with the largest EVPPI is the unknown that, if "
+            "researched, would most change which lever looks best on this outcome. "
+            f"Noise floor (95th percentile of the EVPPI of a random permutation of "
+            f"the design points, i.e. of an irrelevant input): "
+            f"{float(table['noise_floor'].iloc[0]) if len(table) else float('nan'):.4g}"
+            "; values below it are not distinguishable from 0.",
+        ],
+        "images": images_e,
+        "tables": [_html_table("EVPPI by parameter", table, TOP)],
+    }
 
 
 def summary_json(folder: Path) -> str:

@@ -42,7 +42,7 @@ from typing import Any
 from model.common import check_keys, toml_date
 from model.params import SCHEMA
 from model.results import DIRECTIONS, REGISTRY
-from model.scenario import UNITS, Scenario, ScenarioError, load_scenario, suggest
+from model.scenario import UNITS, Entry, Scenario, ScenarioError, load_scenario, suggest
 
 EXPERIMENT_DIR = Path(__file__).resolve().parent.parent.parent / "experiments"
 METHODS = ("sobol", "morris", "grid", "psa")
@@ -203,38 +203,10 @@ def resolve_experiment_path(name_or_path: str | Path) -> Path:
 def load_experiment(name_or_path: str | Path, size: int | None = None) -> Experiment:
     """Load, validate and resolve an experiment file; ``size`` overrides ``samples``."""
     path = resolve_experiment_path(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(path, "-", f"not valid TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(path, "-", f"not UTF-8 text: {exc}") from None
-    except OSError as exc:
-        raise ScenarioError(path, "-", f"cannot read: {exc.strerror}") from None
-    check_keys(path, "", doc, TOP_KEYS)
-    exp = doc.get("experiment")
-    if not isinstance(exp, dict):
-        raise ScenarioError(
-            path, "experiment", "missing: write the settings in an [experiment] table"
-        )
-    check_keys(path, "experiment", exp, EXPERIMENT_KEYS)
-    for req in ("name", "method", "samples", "root_seed"):
-        if req not in exp:
-            raise ScenarioError(path, f"experiment.{req}", "missing")
+    text, doc, exp = _read(path)
     name = _string(path, "experiment.name", exp["name"])
     method = _choice(path, "experiment.method", exp["method"], METHODS)
-    samples = _whole(path, "experiment.samples", exp["samples"], 1)
-    if size is not None:
-        samples = _whole(path, "--size", size, 1)
-    if method == "sobol" and samples & (samples - 1):
-        lower = 1 << (samples.bit_length() - 1)
-        raise ScenarioError(
-            path,
-            "experiment.samples" if size is None else "--size",
-            f"value {samples} must be a power of 2 for Sobol sampling (e.g. {lower} or "
-            f"{lower * 2})",
-        )
+    samples = _samples(path, exp, method, size)
     replicates = _whole(path, "experiment.replicates", exp.get("replicates", 1), 1)
     root_seed = _whole(path, "experiment.root_seed", exp["root_seed"], 0)
     effects = _choice(
@@ -254,7 +226,6 @@ def load_experiment(name_or_path: str | Path, size: int | None = None) -> Experi
     end = _date(path, "experiment.end", exp.get("end"))
     if start and end and end < start:
         raise ScenarioError(path, "experiment.end", f"value {end} is before start {start}")
-
     scenarios, comparator = _scenarios(path, exp, method)
     try:
         scenarios = tuple(
@@ -266,27 +237,7 @@ def load_experiment(name_or_path: str | Path, size: int | None = None) -> Experi
             path, "experiment.start", f"the run window does not fit: {exc}"
         ) from None
     outputs = _outputs(path, exp, scenarios)
-    ensemble = "none"
-    if "ensemble" in exp:
-        if method != "psa":
-            raise ScenarioError(path, "experiment.ensemble", "applies to method 'psa' only")
-        ensemble = _string(path, "experiment.ensemble", exp["ensemble"])
-    elif method == "psa":
-        ensemble = "auto"
-    better = _better(path, exp.get("better", {}))
-    decision = None
-    if "decision" in exp:
-        if method != "psa":
-            raise ScenarioError(path, "experiment.decision", "applies to method 'psa' only")
-        decision = _output(path, "experiment.decision", exp["decision"], scenarios)
-        if REGISTRY[decision.metric].better is None and decision.metric not in better:
-            raise ScenarioError(
-                path, "experiment.decision", f"metric '{decision.metric}' has no direction "
-                "(is more better or worse?); add better = { " + decision.metric + ' = "lower" }'
-                ' or "higher"',
-            )  # fmt: skip
-        if decision not in outputs:
-            outputs = (*outputs, decision)
+    ensemble, better, decision, outputs = _psa_keys(path, exp, method, scenarios, outputs)
     factors = _factors(path, doc.get("factor"), exp, scenarios, method, default_dist, samples)
     if method in ("sobol", "morris") and len(factors) < 2:
         raise ScenarioError(path, "factor", f"method '{method}' needs at least 2 factors")
@@ -315,6 +266,80 @@ def load_experiment(name_or_path: str | Path, size: int | None = None) -> Experi
         better=better,
         text=text,
     )
+
+
+def _read(path: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The file's text, its TOML document and its ``[experiment]`` table, with the keys
+    checked and the required ones present."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(path, "-", f"not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(path, "-", f"not UTF-8 text: {exc}") from None
+    except OSError as exc:
+        raise ScenarioError(path, "-", f"cannot read: {exc.strerror}") from None
+    check_keys(path, "", doc, TOP_KEYS)
+    exp = doc.get("experiment")
+    if not isinstance(exp, dict):
+        raise ScenarioError(
+            path, "experiment", "missing: write the settings in an [experiment] table"
+        )
+    check_keys(path, "experiment", exp, EXPERIMENT_KEYS)
+    for req in ("name", "method", "samples", "root_seed"):
+        if req not in exp:
+            raise ScenarioError(path, f"experiment.{req}", "missing")
+    return text, doc, exp
+
+
+def _samples(path: Path, exp: Mapping[str, Any], method: str, size: int | None) -> int:
+    """``samples`` (or ``--size``, which overrides it); a power of 2 for Sobol."""
+    samples = _whole(path, "experiment.samples", exp["samples"], 1)
+    if size is not None:
+        samples = _whole(path, "--size", size, 1)
+    if method == "sobol" and samples & (samples - 1):
+        lower = 1 << (samples.bit_length() - 1)
+        raise ScenarioError(
+            path,
+            "experiment.samples" if size is None else "--size",
+            f"value {samples} must be a power of 2 for Sobol sampling (e.g. {lower} or "
+            f"{lower * 2})",
+        )
+    return samples
+
+
+def _psa_keys(
+    path: Path,
+    exp: Mapping[str, Any],
+    method: str,
+    scenarios: Sequence[Scenario],
+    outputs: tuple[Output, ...],
+) -> tuple[str, dict[str, str], Output | None, tuple[Output, ...]]:
+    """``ensemble`` (psa only; default "auto" for psa, else "none"), ``better``, and the
+    ``decision`` output (psa only; it needs a direction), which joins ``outputs``."""
+    ensemble = "none"
+    if "ensemble" in exp:
+        if method != "psa":
+            raise ScenarioError(path, "experiment.ensemble", "applies to method 'psa' only")
+        ensemble = _string(path, "experiment.ensemble", exp["ensemble"])
+    elif method == "psa":
+        ensemble = "auto"
+    better = _better(path, exp.get("better", {}))
+    decision = None
+    if "decision" in exp:
+        if method != "psa":
+            raise ScenarioError(path, "experiment.decision", "applies to method 'psa' only")
+        decision = _output(path, "experiment.decision", exp["decision"], scenarios)
+        if REGISTRY[decision.metric].better is None and decision.metric not in better:
+            raise ScenarioError(
+                path, "experiment.decision", f"metric '{decision.metric}' has no direction "
+                "(is more better or worse?); add better = { " + decision.metric + ' = "lower" }'
+                ' or "higher"',
+            )  # fmt: skip
+        if decision not in outputs:
+            outputs = (*outputs, decision)
+    return ensemble, better, decision, outputs
 
 
 def _check_size(
@@ -577,24 +602,8 @@ def _factor(
     default_dist: str,
     samples: int,
 ) -> Factor:
-    if not isinstance(item, dict):
-        raise ScenarioError(path, where, f"value {item!r} must be a table with 'param'")
-    check_keys(path, where, item, FACTOR_KEYS)
-    key = item.get("param")
-    if not isinstance(key, str) or key not in SCHEMA:
-        raise ScenarioError(
-            path,
-            f"{where}.param",
-            f"value {key!r}: the engine declares no such "
-            "parameter (model/params.py)." + suggest(str(key), SCHEMA),
-        )
-    spec = SCHEMA[key]
-    if spec.kind not in ("float", "int"):
-        raise ScenarioError(
-            path,
-            f"{where}.param",
-            f"'{key}' is a {spec.kind}; a factor must be numeric (float or int)",
-        )
+    """One ``[[factor]]`` table, checked against the schema and the first scenario."""
+    key, kind = _factor_param(path, where, item)
     entry = scenarios[0].entries[key]
     declared = float(entry.value)
     given = [k for k in ("low", "scale", "offset") if k in item]
@@ -621,7 +630,46 @@ def _factor(
         levels = _whole(path, f"{where}.levels", item.get("levels", samples), 1)
     elif "levels" in item:
         raise ScenarioError(path, f"{where}.levels", "applies to method 'grid' only")
-    transform: str
+    lo, hi, mode, transform = _factor_range(path, where, item, entry, key in timeline)
+    factor = Factor(
+        key, transform, float(lo), float(hi), distribution, float(mode), kind, levels, declared
+    )
+    _check_bounds(path, where, factor, scenarios)
+    return factor
+
+
+def _factor_param(path: Path, where: str, item: Any) -> tuple[str, str]:
+    """The factor's parameter key and kind: a table with known keys naming a numeric
+    parameter of the schema."""
+    if not isinstance(item, dict):
+        raise ScenarioError(path, where, f"value {item!r} must be a table with 'param'")
+    check_keys(path, where, item, FACTOR_KEYS)
+    key = item.get("param")
+    if not isinstance(key, str) or key not in SCHEMA:
+        raise ScenarioError(
+            path,
+            f"{where}.param",
+            f"value {key!r}: the engine declares no such "
+            "parameter (model/params.py)." + suggest(str(key), SCHEMA),
+        )
+    spec = SCHEMA[key]
+    if spec.kind not in ("float", "int"):
+        raise ScenarioError(
+            path,
+            f"{where}.param",
+            f"'{key}' is a {spec.kind}; a factor must be numeric (float or int)",
+        )
+    return key, spec.kind
+
+
+def _factor_range(
+    path: Path, where: str, item: Mapping[str, Any], entry: Entry, series: bool
+) -> tuple[float, float, float, str]:
+    """(low, high, mode, transform): from ``scale``/``offset``, ``low``/``high`` or the
+    declared plausible range; a ``series`` (a parameter the timeline changes) is varied by a
+    scale (or, declared 0, an offset) of the whole series."""
+    key = item["param"]
+    declared = float(entry.value)
     if "scale" in item or "offset" in item:
         transform = "scale" if "scale" in item else "offset"
         lo, hi = _pair(path, f"{where}.{transform}", item[transform])
@@ -630,29 +678,23 @@ def _factor(
             raise ScenarioError(
                 path, f"{where}.scale", f"value {[lo, hi]!r}: a scale factor must not be negative"
             )
+        return lo, hi, mode, transform
+    if "low" in item:
+        lo, hi = _pair(path, where, [item["low"], item["high"]], names=("low", "high"))
     else:
-        if "low" in item:
-            lo, hi = _pair(path, where, [item["low"], item["high"]], names=("low", "high"))
-        else:
-            if entry.range is None or not entry.range[0] < entry.range[1]:
-                raise ScenarioError(
-                    path,
-                    where,
-                    f"'{key}' declares no plausible range ({entry.range}); give low and high",
-                )
-            lo, hi = entry.range
-        mode = min(max(declared, lo), hi)
-        transform = "value"
-        if key in timeline:  # a series: vary it through a factor on the whole series
-            if declared != 0:
-                lo, hi, mode, transform = lo / declared, hi / declared, 1.0, "scale"
-            else:
-                lo, hi, mode, transform = lo - declared, hi - declared, 0.0, "offset"
-    factor = Factor(
-        key, transform, float(lo), float(hi), distribution, float(mode), spec.kind, levels, declared
-    )
-    _check_bounds(path, where, factor, scenarios)
-    return factor
+        if entry.range is None or not entry.range[0] < entry.range[1]:
+            raise ScenarioError(
+                path,
+                where,
+                f"'{key}' declares no plausible range ({entry.range}); give low and high",
+            )
+        lo, hi = entry.range
+    mode = min(max(declared, lo), hi)
+    if series:  # a series: vary it through a factor on the whole series
+        if declared != 0:
+            return lo / declared, hi / declared, 1.0, "scale"
+        return lo - declared, hi - declared, 0.0, "offset"
+    return lo, hi, mode, "value"
 
 
 def _check_bounds(path: Path, where: str, f: Factor, scenarios: Sequence[Scenario]) -> None:
