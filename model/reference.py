@@ -128,6 +128,11 @@ def _names(names: Sequence[str]) -> str:
 
 def render() -> str:
     """The page as Markdown."""
+    return "\n".join([*_metrics_section(), *_events_section(), *_levers_section()]) + "\n"
+
+
+def _metrics_section() -> list[str]:
+    """The title, the introduction and one row per registered metric."""
     lines = [
         "# Metric and event reference",
         "",
@@ -166,8 +171,13 @@ def render() -> str:
             f"| `{m.name}` | {_cell(m.label)} | {m.unit} | {m.kind} | {groups} | "
             f"{m.better or ''} | {_cell(m.title)} | {', '.join(sorted(m.tags))} |"
         )
+    return lines
+
+
+def _events_section() -> list[str]:
+    """One row per event of ``Event``."""
     notes = event_notes()
-    lines += [
+    lines = [
         "",
         "## Events",
         "",
@@ -183,8 +193,13 @@ def render() -> str:
         column = f"`{DETAIL_COLUMNS[e]}`" if e in DETAIL_COLUMNS else ""
         system = "yes" if e in SYSTEM_EVENTS else ""
         lines.append(f"| `{e.value}` | {_cell(notes[e])} | {column} | {system} |")
+    return lines
+
+
+def _levers_section() -> list[str]:
+    """One row per lever parameter, with the scenarios that set it."""
     rows = levers()
-    lines += [
+    lines = [
         "",
         "## Lever parameters",
         "",
@@ -216,7 +231,7 @@ def render() -> str:
             _names(lv.set_by_others),
         )
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
