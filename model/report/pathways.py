@@ -128,14 +128,31 @@ def mean_flows(flows: pd.DataFrame, replicates: int) -> pd.DataFrame:
     return (total / replicates).rename("referrals").reset_index()
 
 
+COLOURS = {  # of each stage's node and band in the alluvial diagram
+    "rg_positive": "#4c72b0",
+    "rg_negative": "#c44e52",
+    "disqualified": "#8c2d04",
+    "closed_before_rg": "#8172b2",
+    "awaiting_rg": "#bbbbbb",
+    "cg_positive": "#55a868",
+    "cg_negative": "#dd8452",
+    "withdrawn": "#8172b2",
+    "suspended": "#937860",
+    "re_referred": "#da8bc3",
+    "awaiting_cg": "#bbbbbb",
+}
+GAP = 0.02  # between stacked nodes (axes units; the diagram is 1 high)
+WIDTH = 0.05  # of a node's bar
+XS = (0.0, 0.42, 0.84)  # left edges of the referrals, RG and CG columns
+
+
 def draw_alluvial(ax: Any, flows: pd.DataFrame, title: str) -> None:
     """An alluvial diagram on ``ax``: referrals -> RG outcome -> CG outcome (mean counts).
 
     Bands keep a node's order, and their widths are proportional to the counts, so equal
     counts in two scenarios draw equal widths when the axes share a scale.
     """
-    from matplotlib.patches import PathPatch, Rectangle
-    from matplotlib.path import Path as MplPath
+    from matplotlib.patches import Rectangle
 
     total = float(flows["referrals"].sum())
     ax.set_axis_off()
@@ -143,96 +160,93 @@ def draw_alluvial(ax: Any, flows: pd.DataFrame, title: str) -> None:
     if total <= 0:
         ax.text(0.5, 0.5, "no referrals in the window", ha="center", va="center")
         return
-    gap = 0.02
-    width = 0.05
-    xs = (0.0, 0.42, 0.84)
-    colours = {
-        "rg_positive": "#4c72b0",
-        "rg_negative": "#c44e52",
-        "disqualified": "#8c2d04",
-        "closed_before_rg": "#8172b2",
-        "awaiting_rg": "#bbbbbb",
-        "cg_positive": "#55a868",
-        "cg_negative": "#dd8452",
-        "withdrawn": "#8172b2",
-        "suspended": "#937860",
-        "re_referred": "#da8bc3",
-        "awaiting_cg": "#bbbbbb",
-    }
     rg_totals = flows.groupby("rg_stage")["referrals"].sum()
     rg_nodes = [k for k in RG_STAGE if rg_totals.get(k, 0) > 0]
     cg_flows = flows[flows["cg_stage"] != ""]
     cg_totals = cg_flows.groupby("cg_stage")["referrals"].sum()
     cg_nodes = [k for k in CG_STAGE if cg_totals.get(k, 0) > 0]
-
-    def stack(nodes: list[str], totals: pd.Series, top: float) -> dict[str, tuple[float, float]]:
-        spans, y = {}, top
-        for node in nodes:
-            h = float(totals[node]) / total * (1 - gap * 4)
-            spans[node] = (y - h, y)
-            y -= h + gap
-        return spans
-
-    rg_span = stack(rg_nodes, rg_totals, 1.0)
+    rg_span = _stack(rg_nodes, rg_totals, 1.0, total)
     positive = rg_span.get("rg_positive", (1.0, 1.0))
-    cg_span = stack(cg_nodes, cg_totals, positive[1])
-
-    def band(x0: float, y0: tuple[float, float], x1: float, y1: tuple[float, float], c: str):
-        mid = (x0 + x1) / 2
-        verts = [
-            (x0, y0[1]),
-            (mid, y0[1]),
-            (mid, y1[1]),
-            (x1, y1[1]),
-            (x1, y1[0]),
-            (mid, y1[0]),
-            (mid, y0[0]),
-            (x0, y0[0]),
-            (x0, y0[1]),
-        ]
-        codes = [MplPath.MOVETO, *[MplPath.CURVE4] * 3, MplPath.LINETO, *[MplPath.CURVE4] * 3]
-        codes.append(MplPath.CLOSEPOLY)
-        ax.add_patch(PathPatch(MplPath(verts, codes), facecolor=c, alpha=0.35, lw=0))
-
-    def spread(centres: list[float], min_gap: float = 0.05) -> list[float]:
-        """Label heights at least ``min_gap`` apart, top to bottom, near their nodes."""
-        out: list[float] = []
-        for c in centres:
-            out.append(min(c, out[-1] - min_gap) if out else c)
-        return out
-
-    def label(x: float, node_y: float, text_y: float, text: str) -> None:
-        ax.text(x + 0.012, text_y, text, va="center", fontsize=8)
-        if abs(text_y - node_y) > 1e-9:
-            ax.plot([x, x + 0.01], [node_y, text_y], color="#999999", lw=0.6)
-
+    cg_span = _stack(cg_nodes, cg_totals, positive[1], total)
     y = 1.0
-    ax.add_patch(Rectangle((xs[0], y - (1 - gap * 4)), width, 1 - gap * 4, color="#444444"))
+    ax.add_patch(Rectangle((XS[0], y - (1 - GAP * 4)), WIDTH, 1 - GAP * 4, color="#444444"))
     ref_top = 1.0
     for node in rg_nodes:
         lo, hi = rg_span[node]
         h = hi - lo
-        band(xs[0] + width, (ref_top - h, ref_top), xs[1], (lo, hi), colours[node])
+        _band(ax, XS[0] + WIDTH, (ref_top - h, ref_top), XS[1], (lo, hi), COLOURS[node])
         ref_top -= h
-        ax.add_patch(Rectangle((xs[1], lo), width, h, color=colours[node]))
+        ax.add_patch(Rectangle((XS[1], lo), WIDTH, h, color=COLOURS[node]))
     src_top = positive[1]
     for node in cg_nodes:
         lo, hi = cg_span[node]
         h = hi - lo
-        band(xs[1] + width, (src_top - h, src_top), xs[2], (lo, hi), colours[node])
+        _band(ax, XS[1] + WIDTH, (src_top - h, src_top), XS[2], (lo, hi), COLOURS[node])
         src_top -= h
-        ax.add_patch(Rectangle((xs[2], lo), width, h, color=colours[node]))
+        ax.add_patch(Rectangle((XS[2], lo), WIDTH, h, color=COLOURS[node]))
     label_ys = [0.0]
     for x, nodes, spans, totals, names in (
-        (xs[1], rg_nodes, rg_span, rg_totals, RG_STAGE),
-        (xs[2], cg_nodes, cg_span, cg_totals, CG_STAGE),
+        (XS[1], rg_nodes, rg_span, rg_totals, RG_STAGE),
+        (XS[2], cg_nodes, cg_span, cg_totals, CG_STAGE),
     ):
         centres = [sum(spans[n]) / 2 for n in nodes]
-        for node, centre, text_y in zip(nodes, centres, spread(centres), strict=True):
-            label(x + width, centre, text_y, f"{names[node]}: {float(totals[node]):,.0f}")
+        for node, centre, text_y in zip(nodes, centres, _spread(centres), strict=True):
+            _label(ax, x + WIDTH, centre, text_y, f"{names[node]}: {float(totals[node]):,.0f}")
             label_ys.append(text_y)
-    ax.text(xs[0], 1.03, f"Referred: {total:,.0f}", fontsize=8, va="bottom")
+    ax.text(XS[0], 1.03, f"Referred: {total:,.0f}", fontsize=8, va="bottom")
     low = min([lo for lo, _ in rg_span.values()] + [lo for lo, _ in cg_span.values()] + [0.0])
     low = min(low, min(label_ys) - 0.03)
     ax.set_xlim(-0.02, 1.25)
-    ax.set_ylim(min(low, 1 - (1 - gap * 4)) - 0.03, 1.08)
+    ax.set_ylim(min(low, 1 - (1 - GAP * 4)) - 0.03, 1.08)
+
+
+def _stack(
+    nodes: list[str], totals: pd.Series, top: float, total: float
+) -> dict[str, tuple[float, float]]:
+    """Each node's (bottom, top), stacked down from ``top``, heights in proportion to its
+    share of ``total`` referrals."""
+    spans, y = {}, top
+    for node in nodes:
+        h = float(totals[node]) / total * (1 - GAP * 4)
+        spans[node] = (y - h, y)
+        y -= h + GAP
+    return spans
+
+
+def _band(
+    ax: Any, x0: float, y0: tuple[float, float], x1: float, y1: tuple[float, float], c: str
+) -> None:
+    """A band of colour ``c`` from the span ``y0`` at ``x0`` to the span ``y1`` at ``x1``."""
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as MplPath
+
+    mid = (x0 + x1) / 2
+    verts = [
+        (x0, y0[1]),
+        (mid, y0[1]),
+        (mid, y1[1]),
+        (x1, y1[1]),
+        (x1, y1[0]),
+        (mid, y1[0]),
+        (mid, y0[0]),
+        (x0, y0[0]),
+        (x0, y0[1]),
+    ]
+    codes = [MplPath.MOVETO, *[MplPath.CURVE4] * 3, MplPath.LINETO, *[MplPath.CURVE4] * 3]
+    codes.append(MplPath.CLOSEPOLY)
+    ax.add_patch(PathPatch(MplPath(verts, codes), facecolor=c, alpha=0.35, lw=0))
+
+
+def _spread(centres: list[float], min_gap: float = 0.05) -> list[float]:
+    """Label heights at least ``min_gap`` apart, top to bottom, near their nodes."""
+    out: list[float] = []
+    for c in centres:
+        out.append(min(c, out[-1] - min_gap) if out else c)
+    return out
+
+
+def _label(ax: Any, x: float, node_y: float, text_y: float, text: str) -> None:
+    """A node's label at ``text_y``, with a leader line when it had to move off the node."""
+    ax.text(x + 0.012, text_y, text, va="center", fontsize=8)
+    if abs(text_y - node_y) > 1e-9:
+        ax.plot([x, x + 0.01], [node_y, text_y], color="#999999", lw=0.6)

@@ -147,19 +147,10 @@ def placement(
     ``referral`` of the child) that started the stay."""
     env = model.env
     ho = home_office_accommodation(model, child, u)
-    if ho:
-        kind = "hotel"  # Home Office accommodation: outside local-authority care and capacity
-        model.counts["home_office_accommodation"] += 1
-    else:
-        wanted = choose_type(model, child, u)
-        kind = wanted if model.placements[wanted].try_take() else _overflow(model, child)
-        if not kind:
-            got = yield model.placements[wanted].take(lambda: env.now < child.day18)
-            if not got:
-                child.seeking_placement = False
-                return
-            kind = wanted
+    kind = yield from _take_place(model, child, u, ho)
     child.seeking_placement = False
+    if not kind:
+        return
     end = min(child.day18, model.end_day, age_dispute.placement_end(child))
     if child.has_parental_responsibility:
         stay = model.params.care.mean_stay_days_with_parental_responsibility
@@ -220,13 +211,37 @@ def placement(
         yield env.timeout(away)
         child.missing = False
         model.record(child, Event.RETURNED, -1, kind, away)
+    _leave(model, child, kind, ho, env.now - placed_at, lost)
+
+
+def _take_place(
+    model: NRMModel, child: Child, u: Sequence[float], ho: bool
+) -> Generator[simpy.Event, Any, str]:
+    """SimPy sub-process: the stay's placement type once the child has a place: a hotel for
+    Home Office accommodation (``ho``: outside local-authority care and capacity), else the
+    type wanted, a free overflow type, or the type wanted after waiting for a place; '' if
+    the child turned 18 still waiting."""
+    if ho:
+        model.counts["home_office_accommodation"] += 1
+        return "hotel"
+    wanted = choose_type(model, child, u)
+    kind = wanted if model.placements[wanted].try_take() else _overflow(model, child)
+    if kind:
+        return kind
+    got = yield model.placements[wanted].take(lambda: model.env.now < child.day18)
+    return wanted if got else ""
+
+
+def _leave(model: NRMModel, child: Child, kind: str, ho: bool, stayed: float, lost: bool) -> None:
+    """End a stay of ``stayed`` days in ``kind``: free the place, record the end, and if the
+    child was lost while missing, mark them long-term missing and exploited again."""
     if ho:
         model.counts["home_office_accommodation"] -= 1
     else:
         model.placements[kind].give_back()
     model.counts["in_care"] -= 1
     child.in_care = False
-    model.record(child, Event.PLACEMENT_ENDED, -1, kind, env.now - placed_at)
+    model.record(child, Event.PLACEMENT_ENDED, -1, kind, stayed)
     if lost:
         child.missing_long_term = True
         model.re_trafficked(child, "missing")
