@@ -192,11 +192,17 @@ def paired_differences(results: pd.DataFrame, column: str, comparator: str) -> p
     return wide.drop(columns=comparator).sub(base, axis=0)
 
 
+def point_differences(results: pd.DataFrame, column: str, comparator: str) -> pd.DataFrame:
+    """Per design point: each lever's paired difference from the comparator, averaged over
+    replicates (one column per lever); its spread over points is parameter uncertainty."""
+    return paired_differences(results, column, comparator).groupby(level="point").mean()
+
+
 def psa_effects(results: pd.DataFrame, columns: Sequence[str], comparator: str) -> pd.DataFrame:
     """Each lever's effect distribution over design points (replicate means) per output."""
     rows = []
     for c in columns:
-        diff = paired_differences(results, c, comparator).groupby(level="point").mean()
+        diff = point_differences(results, c, comparator)
         comp = results[results["scenario"] == comparator].groupby("point")[c].mean()
         for lever in diff.columns:
             d = diff[lever].dropna()
@@ -285,7 +291,7 @@ def incremental_net_benefit(
     """Point-level INB of every option vs the comparator (comparator column = 0); larger is
     better (sign flipped for lower-is-better outcomes)."""
     sign = -1.0 if way == "lower" else 1.0
-    diff = paired_differences(results, column, comparator).groupby(level="point").mean()
+    diff = point_differences(results, column, comparator)
     inb = sign * diff
     inb.insert(0, comparator, 0.0)
     return inb

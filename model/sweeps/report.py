@@ -369,7 +369,7 @@ def _psa_effects_section(
     plt = _plt()
     images = []
     for output in outputs:
-        diff = an.paired_differences(results, output, comparator).groupby(level="point").mean()
+        diff = an.point_differences(results, output, comparator)
         fig, ax = plt.subplots(figsize=(8, 0.4 * diff.shape[1] + 1.5))
         data = [diff[c].dropna().to_numpy() for c in diff.columns]
         ax.boxplot(data, orientation="horizontal", whis=(5, 95), showfliers=False)
