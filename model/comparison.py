@@ -76,6 +76,7 @@ def run_comparison(
     effects: str = "default",
     with_null: bool = False,
     ensemble: str | None = "auto",
+    replicates_per_set: int = 1,
     quiet: bool = True,
     argv: Sequence[str] | None = None,
 ) -> ComparisonResult:
@@ -98,6 +99,10 @@ def run_comparison(
         ensemble: a fit id whose calibration ensemble gives replicate r parameter set r;
             ``"auto"`` the newest fit the baseline cites (if it has an ensemble); ``"none"``
             or None for Monte Carlo only.
+        replicates_per_set: consecutive replicates sharing one ensemble set (``reps`` must be
+            a multiple); 2 or more lets the report split each interval's width into
+            parameter uncertainty and Monte Carlo noise, and the intervals are then
+            cluster-robust over the sets (``model.compare``).
         quiet: no progress bar on standard error.
         argv: the command line to record in the manifest and report (``nrmsim`` passes its
             own); default a description of this call.
@@ -112,6 +117,7 @@ def run_comparison(
     import pandas as pd
 
     from model.compare import compare_summaries
+    from model.ensemble import set_for_replicate
     from model.output import atomic_dir, manifest, out_folder, out_lock, write_table
     from model.report import build_report, flows_since
     from model.report.evidence import cited_sources, policy_dates
@@ -122,6 +128,7 @@ def run_comparison(
     if isinstance(scenarios, str | Path | Scenario):
         scenarios = [scenarios]
     _check_counts(reps=reps, seed=seed, workers=workers, effects=effects)
+    _check_per_set(replicates_per_set, reps, ensemble)
     start, end = _date("start", start), _date("end", end)
     given = {
         "baseline": baseline,
@@ -135,6 +142,7 @@ def run_comparison(
         "effects": effects,
         "with_null": with_null,
         "ensemble": ensemble,
+        "replicates_per_set": replicates_per_set,
     }
     command = list(argv) if argv is not None else _call(scenarios, given)
     if len(scenarios) < 2:
@@ -175,6 +183,16 @@ def run_comparison(
             )
     fit_id, sets = _ensemble(ensemble)
     reps = reps or base.replicates
+    if reps % replicates_per_set:
+        raise InputError(
+            f"{reps} replicates cannot be split into groups of --replicates-per-set "
+            f"{replicates_per_set}; give --reps as a multiple of it"
+        )
+    set_ids = (
+        None
+        if sets is None
+        else [int(set_for_replicate(sets, r, replicates_per_set)["set_id"]) for r in range(reps)]
+    )
     options = [s.name for s in ordered[1:]]
     name = f"{base.name}-vs-{'-'.join(options)}"
     if len(name) > MAX_NAME:
@@ -188,7 +206,7 @@ def run_comparison(
         modes = [effects, *(["null"] if with_null else [])]
         specs = [
             RunSpec(
-                _with_set(sc, sets, r, fit_id).with_effects(mode),
+                _with_set(sc, sets, r, fit_id, replicates_per_set).with_effects(mode),
                 r,
                 derive=flows_since(since) if mode == effects else None,
             )
@@ -217,7 +235,9 @@ def run_comparison(
                     )
                     for i, sc in enumerate(ordered)
                 }
-                write_table(compare_summaries(by_name, base.name), where / "comparison.csv")
+                clusters = None if set_ids is None else dict(enumerate(set_ids))
+                table = compare_summaries(by_name, base.name, clusters)
+                write_table(table, where / "comparison.csv")
                 write_table(pd.concat(by_name.values(), ignore_index=True), where / "summary.csv")
                 if m == 0:
                     summaries = by_name
@@ -245,11 +265,8 @@ def run_comparison(
                         "effects": effects,
                         "with_null": with_null,
                         "ensemble": fit_id,
-                        "ensemble_sets": (
-                            None
-                            if sets is None
-                            else [int(sets.iloc[r % len(sets)]["set_id"]) for r in range(reps)]
-                        ),
+                        "ensemble_sets": set_ids,
+                        "replicates_per_set": replicates_per_set,
                         "pathways_since": since.isoformat(),
                         "sources": cited_sources(ordered),
                         "metrics": dict(sorted(METRICS.items())),
@@ -339,14 +356,32 @@ def _ensemble(ensemble: str | None) -> tuple[str | None, pd.DataFrame | None]:
 
 
 def _with_set(
-    scenario: Scenario, ensemble: pd.DataFrame | None, replicate: int, fit_id: str | None
+    scenario: Scenario,
+    ensemble: pd.DataFrame | None,
+    replicate: int,
+    fit_id: str | None,
+    per_set: int = 1,
 ) -> Scenario:
     """The scenario with replicate ``replicate``'s ensemble parameter set, if any."""
     if ensemble is None or fit_id is None:
         return scenario
     from model.ensemble import apply_set, set_for_replicate
 
-    return apply_set(scenario, set_for_replicate(ensemble, replicate), fit_id)
+    return apply_set(scenario, set_for_replicate(ensemble, replicate, per_set), fit_id)
+
+
+def _check_per_set(per_set: Any, reps: int | None, ensemble: str | None) -> None:
+    """``replicates_per_set``: a whole number from 1 to ``reps``, above 1 only with an
+    ensemble (without one every replicate has the same parameters)."""
+    if not (isinstance(per_set, int) and not isinstance(per_set, bool) and per_set >= 1):
+        raise InputError(f"replicates_per_set {per_set!r}: allowed: a whole number, 1 or more")
+    if per_set > 1 and ensemble in (None, "none"):
+        raise InputError(
+            "--replicates-per-set above 1 needs a calibration ensemble (not --ensemble none): "
+            "without one every replicate has the same parameters"
+        )
+    if reps is not None and per_set > reps:
+        raise InputError(f"--replicates-per-set {per_set} is more than --reps {reps}")
 
 
 def _call(scenarios: Sequence[str | Path | Scenario], given: dict[str, Any]) -> list[str]:
