@@ -177,6 +177,15 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         "in every scenario), so intervals include parameter uncertainty; default 'auto' (the "
         "newest fit the baseline cites, if it has an ensemble); 'none' for Monte Carlo only",
     )
+    cmp_.add_argument(
+        "--replicates-per-set",
+        type=_positive_int,
+        default=1,
+        metavar="K",
+        help="K consecutive replicates share each ensemble parameter set (--reps a multiple "
+        "of K); with K of 2 or more the report splits each interval's width into parameter "
+        "uncertainty and Monte Carlo noise, and intervals are cluster-robust over the sets",
+    )
 
 
 def _add_report_and_check(sub: argparse._SubParsersAction) -> None:
@@ -466,6 +475,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         effects=args.effects,
         with_null=args.with_null,
         ensemble=args.ensemble,
+        replicates_per_set=args.replicates_per_set,
         quiet=args.quiet,
         argv=args.argv,
     )

@@ -7,6 +7,11 @@ of the scenarios' summary tables: per (period, group_by, group, metric), each sc
 over replicates with a 95% t-interval, and the mean paired difference against the baseline
 (scenario minus baseline, replicate by replicate) with its own 95% t-interval. For the baseline
 itself the differences are exactly 0.
+
+Replicates that share a calibration parameter set (``clusters``) are not independent draws of
+the parameters: their intervals then use the cluster-robust standard error over the sets, with
+one degree of freedom fewer than the number of sets. With every replicate on its own set (or
+no ensemble) this is the ordinary t-interval over replicates.
 """
 
 from __future__ import annotations
@@ -56,7 +61,34 @@ def t_half_width(sd: pd.Series, n: pd.Series) -> pd.Series:
     return pd.Series(np.where(counts > 1, half, np.nan), index=sd.index)
 
 
-def compare_summaries(summaries: Mapping[str, pd.DataFrame], baseline: str) -> pd.DataFrame:
+def clustered_half_width(values: pd.Series, clusters: Mapping[int, int]) -> pd.DataFrame:
+    """95% half-width of the mean over replicates when replicates in one cluster (the same
+    parameter set) are correlated: the cluster-robust (CR1) standard error
+    ``sqrt(g / (g - 1) * sum_c (sum_{r in c} (x_r - mean))**2) / N`` with a t quantile on
+    ``g - 1`` degrees of freedom, ``g`` clusters and ``N`` replicates. With one replicate a
+    cluster it equals ``t_half_width``. ``values`` is indexed by ``KEYS`` and ``replicate``;
+    returns ``half`` and ``clusters`` (``g``) per ``KEYS``.
+    """
+    x = values.dropna()
+    reps = x.index.get_level_values("replicate")
+    cluster = pd.Index([clusters.get(int(r), -1 - int(r)) for r in reps], name="cluster")
+    mean = x.groupby(level=KEYS).transform("mean")
+    resid = (x - mean).to_frame("e").set_index(cluster, append=True)["e"]
+    per_cluster = resid.groupby(level=[*KEYS, "cluster"]).sum()
+    g = per_cluster.groupby(level=KEYS).size()
+    n = x.groupby(level=KEYS).size()
+    ss = (per_cluster**2).groupby(level=KEYS).sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.sqrt(ss * g / (g - 1)) / n
+        half = stats.t.ppf(0.975, np.maximum(g - 1, 1)) * se
+    return pd.DataFrame({"half": half.where(g > 1), "clusters": g})
+
+
+def compare_summaries(
+    summaries: Mapping[str, pd.DataFrame],
+    baseline: str,
+    clusters: Mapping[int, int] | None = None,
+) -> pd.DataFrame:
     """Paired comparison of several scenarios against one of them.
 
     Args:
@@ -64,6 +96,9 @@ def compare_summaries(summaries: Mapping[str, pd.DataFrame], baseline: str) -> p
             in the order the rows should come out. Labels need not equal the ``scenario``
             column (a scenario may be compared with a renamed copy of itself).
         baseline: the label of the comparator.
+        clusters: replicate -> parameter set, when replicates share calibration parameter
+            sets; intervals are then cluster-robust (module docstring). None, or every
+            replicate in its own cluster: ordinary t-intervals over replicates.
 
     Returns:
         One row per (scenario, period, group_by, group, metric) with ``COLUMNS`` then
@@ -77,6 +112,7 @@ def compare_summaries(summaries: Mapping[str, pd.DataFrame], baseline: str) -> p
     if baseline not in summaries:
         raise KeyError(f"baseline {baseline!r} is not among {list(summaries)}")
     base = _values(summaries[baseline]).rename("base")
+    nested = clusters is not None and len(set(clusters.values())) < len(clusters)
     base_mean = base.groupby(level=KEYS).mean().rename("mean_a")
     parts = []
     for label, summary in summaries.items():
@@ -92,10 +128,16 @@ def compare_summaries(summaries: Mapping[str, pd.DataFrame], baseline: str) -> p
             diff_sd=("diff", "std"),
             n=("diff", "count"),
         )
-        out = out.join(base_mean).reset_index()  # the baseline's mean over all its replicates
-        half = t_half_width(out["sd"], out["n_x"])
-        out["ci_low"], out["ci_high"] = out["mean"] - half, out["mean"] + half
-        half = t_half_width(out["diff_sd"], out["n"])
+        out = out.join(base_mean)  # the baseline's mean over all its replicates
+        if nested:  # replicates sharing a parameter set: cluster-robust intervals
+            out["half"] = clustered_half_width(both["x"], clusters or {})["half"]
+            out["diff_half"] = clustered_half_width(both["diff"], clusters or {})["half"]
+        else:
+            out["half"] = t_half_width(out["sd"], out["n_x"])
+            out["diff_half"] = t_half_width(out["diff_sd"], out["n"])
+        out = out.reset_index()
+        out["ci_low"], out["ci_high"] = out["mean"] - out["half"], out["mean"] + out["half"]
+        half = out["diff_half"]
         out["diff_ci_low"] = out["diff_vs_baseline"] - half
         out["diff_ci_high"] = out["diff_vs_baseline"] + half
         out.insert(0, "scenario", label)

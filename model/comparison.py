@@ -50,6 +50,7 @@ CALL_DEFAULTS: dict[str, Any] = {
     "effects": "default",
     "with_null": False,
     "ensemble": "auto",
+    "replicates_per_set": 1,
 }
 
 
@@ -93,6 +94,7 @@ def run_comparison(
     effects: str = "default",
     with_null: bool = False,
     ensemble: str | None = "auto",
+    replicates_per_set: int = 1,
     quiet: bool = True,
     argv: Sequence[str] | None = None,
 ) -> ComparisonResult:
@@ -115,6 +117,7 @@ def run_comparison(
         ensemble: a fit id whose calibration ensemble gives replicate r parameter set r;
             ``"auto"`` the newest fit the baseline cites (if it has an ensemble); ``"none"``
             or None for Monte Carlo only.
+        replicates_per_set: consecutive replicates sharing one ensemble set (``_Plan``).
         quiet: no progress bar on standard error.
         argv: the command line to record in the manifest and report (``nrmsim`` passes its
             own); default a description of this call.
@@ -132,7 +135,9 @@ def run_comparison(
 
     if isinstance(scenarios, str | Path | Scenario):
         scenarios = [scenarios]
-    _check_counts(reps=reps, seed=seed, workers=workers, effects=effects)
+    _check_counts(
+        reps=reps, seed=seed, workers=workers, effects=effects, per_set=replicates_per_set
+    )
     start, end = _date("start", start), _date("end", end)
     given = {k: v for k, v in locals().items() if k in CALL_DEFAULTS}  # the keywords as given
     command = list(argv) if argv is not None else _call(scenarios, given)
@@ -145,7 +150,7 @@ def run_comparison(
     ordered = _ordered(scenarios, baseline, start, end, seed)
     fit_id, sets = _ensemble(ensemble)
     modes = [effects, *(["null"] if with_null else [])]
-    plan = _Plan(ordered, reps or ordered[0].replicates, modes, fit_id, sets)
+    plan = _Plan(ordered, reps or ordered[0].replicates, modes, fit_id, sets, replicates_per_set)
     folder, force = out_folder(out, _folder_name(ordered), force)
     with out_lock(folder):
         started = time.perf_counter()
@@ -237,13 +242,54 @@ def _ordered(
 @dataclass
 class _Plan:
     """The runs of one comparison: every effects mode (the chosen one, then ``null`` with
-    ``with_null``), every scenario (baseline first) and every replicate, in that order."""
+    ``with_null``), every scenario (baseline first) and every replicate, in that order.
+
+    ``per_set`` consecutive replicates share one ensemble parameter set. With 2 or more the
+    report can split each interval's width into parameter uncertainty and Monte Carlo noise,
+    and the intervals are cluster-robust over the sets (``model.compare``).
+
+    Raises:
+        InputError: ``per_set`` above 1 without an ensemble, above ``reps``, or not dividing
+            ``reps``.
+    """
 
     ordered: list[Scenario]
     reps: int
     modes: list[str]
     fit_id: str | None
     sets: pd.DataFrame | None
+    per_set: int = 1
+
+    def __post_init__(self) -> None:
+        k = self.per_set
+        if k > 1 and self.sets is None:
+            raise InputError(
+                "--replicates-per-set above 1 needs a calibration ensemble (not --ensemble "
+                "none): without one every replicate has the same parameters"
+            )
+        if k > self.reps:
+            raise InputError(f"--replicates-per-set {k} is more than --reps {self.reps}")
+        if self.reps % k:
+            raise InputError(
+                f"{self.reps} replicates cannot be split into groups of --replicates-per-set "
+                f"{k}; give --reps as a multiple of it"
+            )
+
+    @cached_property
+    def set_ids(self) -> list[int] | None:
+        """Each replicate's ensemble parameter set (None without an ensemble)."""
+        from model.ensemble import set_for_replicate
+
+        if self.sets is None:
+            return None
+        return [
+            int(set_for_replicate(self.sets, r, self.per_set)["set_id"]) for r in range(self.reps)
+        ]
+
+    @property
+    def clusters(self) -> dict[int, int] | None:
+        """replicate -> parameter set, for cluster-robust intervals (None: no ensemble)."""
+        return None if self.set_ids is None else dict(enumerate(self.set_ids))
 
     @cached_property
     def since(self) -> dt.date:
@@ -265,7 +311,7 @@ class _Plan:
         since = self.since
         return [
             RunSpec(
-                _with_set(sc, self.sets, r, self.fit_id).with_effects(mode),
+                _with_set(sc, self.sets, r, self.fit_id, self.per_set).with_effects(mode),
                 r,
                 derive=flows_since(since) if mode == self.modes[0] else None,
             )
@@ -307,7 +353,8 @@ def _write_tables(tmp: Path, plan: _Plan, results: list[RunResult]) -> dict[str,
             )
             for i, sc in enumerate(plan.ordered)
         }
-        write_table(compare_summaries(by_name, plan.ordered[0].name), where / "comparison.csv")
+        table = compare_summaries(by_name, plan.ordered[0].name, plan.clusters)
+        write_table(table, where / "comparison.csv")
         write_table(pd.concat(by_name.values(), ignore_index=True), where / "summary.csv")
         if m == 0:
             summaries = by_name
@@ -337,7 +384,7 @@ def _manifest(
     from model.results import METRICS
 
     base, ordered, reps, effects = plan.ordered[0], plan.ordered, plan.reps, plan.modes[0]
-    with_null, sets = len(plan.modes) > 1, plan.sets
+    with_null = len(plan.modes) > 1
     return manifest(
         {sc.name: sc.with_effects(effects).resolved() for sc in ordered},
         base.seed,
@@ -353,11 +400,8 @@ def _manifest(
                 "effects": effects,
                 "with_null": with_null,
                 "ensemble": plan.fit_id,
-                "ensemble_sets": (
-                    None
-                    if sets is None
-                    else [int(sets.iloc[r % len(sets)]["set_id"]) for r in range(reps)]
-                ),
+                "ensemble_sets": plan.set_ids,
+                "replicates_per_set": plan.per_set,
                 "pathways_since": plan.since.isoformat(),
                 "sources": cited_sources(ordered),
                 "metrics": dict(sorted(METRICS.items())),
@@ -389,7 +433,9 @@ def _manifest(
     )
 
 
-def _check_counts(*, reps: int | None, seed: int | None, workers: int, effects: str) -> None:
+def _check_counts(
+    *, reps: int | None, seed: int | None, workers: int, effects: str, per_set: int = 1
+) -> None:
     """The checks ``nrmsim``'s option parser makes, for calls from Python."""
 
     def whole(value: Any) -> bool:
@@ -401,6 +447,8 @@ def _check_counts(*, reps: int | None, seed: int | None, workers: int, effects: 
         raise InputError(f"seed {seed!r}: allowed: a whole number, 0 or more")
     if not (whole(workers) and workers >= 1):
         raise InputError(f"workers {workers!r}: allowed: a whole number, 1 or more")
+    if not (whole(per_set) and per_set >= 1):
+        raise InputError(f"replicates_per_set {per_set!r}: allowed: a whole number, 1 or more")
     if effects not in EFFECTS:
         raise InputError(f"effects {effects!r} is not allowed; allowed: {list(EFFECTS)}")
 
@@ -431,14 +479,18 @@ def _ensemble(ensemble: str | None) -> tuple[str | None, pd.DataFrame | None]:
 
 
 def _with_set(
-    scenario: Scenario, ensemble: pd.DataFrame | None, replicate: int, fit_id: str | None
+    scenario: Scenario,
+    ensemble: pd.DataFrame | None,
+    replicate: int,
+    fit_id: str | None,
+    per_set: int = 1,
 ) -> Scenario:
     """The scenario with replicate ``replicate``'s ensemble parameter set, if any."""
     if ensemble is None or fit_id is None:
         return scenario
     from model.ensemble import apply_set, set_for_replicate
 
-    return apply_set(scenario, set_for_replicate(ensemble, replicate), fit_id)
+    return apply_set(scenario, set_for_replicate(ensemble, replicate, per_set), fit_id)
 
 
 def _call(scenarios: Sequence[str | Path | Scenario], given: dict[str, Any]) -> list[str]:

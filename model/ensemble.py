@@ -97,7 +97,9 @@ def apply_set(scenario: Scenario, row: pd.Series | dict[str, Any], fit_id: str) 
     return out.with_scaled(scales, source=source) if scales else out
 
 
-def set_for_replicate(ensemble: pd.DataFrame, replicate: int) -> pd.Series:
-    """The parameter set replicate ``r`` uses: row ``r`` modulo the ensemble size, so every
-    scenario in a comparison uses the same set for the same replicate."""
-    return ensemble.iloc[replicate % len(ensemble)]
+def set_for_replicate(ensemble: pd.DataFrame, replicate: int, per_set: int = 1) -> pd.Series:
+    """The parameter set replicate ``r`` uses: row ``r // per_set`` modulo the ensemble size,
+    so every scenario in a comparison uses the same set for the same replicate, and
+    ``per_set`` consecutive replicates share a set (which lets the report split interval
+    width into parameters and Monte Carlo, ``model.report.intervals``)."""
+    return ensemble.iloc[(replicate // per_set) % len(ensemble)]

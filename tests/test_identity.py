@@ -11,6 +11,14 @@ in the outputs. What is compared, and what legitimately differs:
 - ``nrmsim sweep`` of ``experiments/ci/psa_small.toml`` (its method, factors, samples, seed
   and metrics) moved onto tiny scenarios: the rows of ``load_results``, exactly, sorted by
   ``run_id``. The sweep manifest records sessions, workers and timings and is not compared.
+- Another Python (``NRMSIM_OTHER_PYTHON``: an interpreter with the package's dependencies,
+  e.g. a Python 3.13 virtual environment) against this one: the compare and sweep outputs
+  above, byte for byte, in ``test_another_python_gives_identical_bytes`` (``scale``; skipped
+  when the variable is unset)::
+
+      NRMSIM_OTHER_PYTHON=/path/to/venv313/bin/python python -m pytest -p no:xdist -m scale \\
+          tests/test_identity.py -k another_python
+
 - ``nrmsim run --backend dask`` (a LocalCluster) and ``sweep --scheduler`` against the local
   pool: in ``test_dask_local_cluster_gives_identical_bytes``, marked ``scale`` (the cluster's
   start-up costs several seconds on a loaded machine).
@@ -78,18 +86,16 @@ def scen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"tiny": tiny, "pre_nba": pre_nba, "window": window}
 
 
-def cli(args: list[str], no_branching: bool = False) -> None:
+def cli(args: list[str], no_branching: bool = False, python: str = sys.executable) -> None:
     """``nrmsim ARGS`` in a subprocess (the only way to switch branching off: it is read at
-    import), with this interpreter and PYTHONPATH passed through."""
+    import), with this interpreter (or ``python``) and PYTHONPATH passed through."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT), *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
     )
     if no_branching:
         env["NRMSIM_NO_BRANCHING"] = "1"
-    proc = subprocess.run(
-        [sys.executable, "-m", "model", *args], env=env, capture_output=True, text=True
-    )
+    proc = subprocess.run([python, "-m", "model", *args], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
@@ -330,3 +336,34 @@ def test_every_command_path_gives_identical_values(scen: dict[str, Path], tmp_pa
             assert run_values == sweep_rows[f"{m}_2024"].tolist(), (sc.name, m)
             assert run_values == checked[m].tolist(), (sc.name, m)
             assert len(run_values) == 2 and all(v == v for v in run_values)  # no NaN
+
+
+# --------------------------------------------------------------------------- another Python
+OTHER_PYTHON = os.environ.get("NRMSIM_OTHER_PYTHON", "")
+
+
+@pytest.mark.scale
+@pytest.mark.skipif(not OTHER_PYTHON, reason="set NRMSIM_OTHER_PYTHON to another interpreter")
+def test_another_python_gives_identical_bytes(
+    scen: dict[str, Path],
+    compare_reference: Path,
+    sweep_reference: tuple[Path, pd.DataFrame],
+    tmp_path: Path,
+) -> None:
+    """Catches results that depend on the interpreter: dict or set iteration order reaching a
+    draw or a row order, float formatting that changed between versions, or a library whose
+    random streams differ by build. The compare (branching on, two workers) and the sweep
+    (chunks of seven) under ``NRMSIM_OTHER_PYTHON`` against this interpreter's references."""
+    version = subprocess.run(
+        [OTHER_PYTHON, "-c", "import sys; print(sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert version != str(sys.version_info[:2]), "NRMSIM_OTHER_PYTHON is this same version"
+    out = tmp_path / "other_python"
+    cli([*compare_args(scen, out), "--workers", "2"], python=OTHER_PYTHON)
+    assert_same_bytes(compare_reference, out)
+    spec, rows = sweep_reference
+    cli(sweep_args(spec, tmp_path / "sweep_other", 7, workers=2), python=OTHER_PYTHON)
+    same_rows(rows, load_results(tmp_path / "sweep_other"))

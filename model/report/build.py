@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from model.compare import compare_summaries, significant
 from model.report import evidence, figures
+from model.report.intervals import clusters_of, interval_sources
 from model.report.metrics import (
     BREAKDOWN_METRICS,
     BREAKDOWNS,
@@ -164,9 +165,10 @@ def _window_totals(
     years: Sequence[int],
     order: Sequence[str],
     baseline: str,
+    clusters: Mapping[int, int] | None = None,
 ) -> pd.DataFrame:
     """Paired comparison of additive metrics summed over ``years`` (per replicate), for all
-    children."""
+    children (``clusters``: replicate -> parameter set, as in ``compare_summaries``)."""
     label = f"{years[0]}-{years[-1]}" if len(years) > 1 else str(years[0])
     rows = summary[
         (summary["group_by"] == "all")
@@ -176,11 +178,16 @@ def _window_totals(
     keys = ["scenario", "replicate", "group_by", "group", "metric"]
     totals = rows.groupby(keys, as_index=False)["value"].sum().assign(year=label)
     parts = {name: totals[totals["scenario"] == name] for name in order}
-    return compare_summaries(parts, baseline)
+    return compare_summaries(parts, baseline, clusters)
 
 
 def _non_uk(
-    summary: pd.DataFrame, metrics: Sequence[str], year: int, order: Sequence[str], baseline: str
+    summary: pd.DataFrame,
+    metrics: Sequence[str],
+    year: int,
+    order: Sequence[str],
+    baseline: str,
+    clusters: Mapping[int, int] | None = None,
 ) -> pd.DataFrame:
     """Additive metrics summed over every nationality group but 'uk', as group 'non_uk'."""
     rows = summary[
@@ -192,7 +199,7 @@ def _non_uk(
     keys = ["scenario", "replicate", "year", "group_by", "metric"]
     totals = rows.groupby(keys, as_index=False)["value"].sum().assign(group="non_uk")
     parts = {name: totals[totals["scenario"] == name] for name in order}
-    return compare_summaries(parts, baseline)
+    return compare_summaries(parts, baseline, clusters)
 
 
 def _sentence(metric: str, base: Mapping[str, Any], row: Mapping[str, Any]) -> str:
@@ -252,7 +259,10 @@ class _Page:
             for m in dict.fromkeys([*HEADLINE, *CHILDREN, *COST_BY_PAYER])
             if m in self.available and REGISTRY[m].additive
         ]
-        totals = _window_totals(inputs.summary, additive, window, self.order, self.baseline)
+        self.clusters = clusters_of(self.spec)
+        totals = _window_totals(
+            inputs.summary, additive, window, self.order, self.baseline, self.clusters
+        )
         self.tidx = _index(totals)
         self.tperiod = str(totals["period"].iloc[0]) if len(totals) else ""
 
@@ -389,7 +399,9 @@ class _Page:
         """Section 4: changes by group for each breakdown, a figure and tables."""
         comp, baseline, last = self.comp, self.baseline, self.last
         additive = [m for m in metrics if REGISTRY[m].additive]
-        non_uk = _non_uk(self.inputs.summary, additive, int(last), self.order, baseline)
+        non_uk = _non_uk(
+            self.inputs.summary, additive, int(last), self.order, baseline, self.clusters
+        )
         bidx = {**self.idx, **_index(non_uk)}
         out = []
         for k, (group_by, heading, labels) in enumerate(BREAKDOWNS):
@@ -539,6 +551,9 @@ def page_context(inputs: Inputs, figdir: Path) -> dict[str, Any]:
         "with_null": bool(page.null_idx),
         "ensemble": spec.get("ensemble"),
         "psa": psa_context(inputs.psa, page.order),
+        "intervals": interval_sources(
+            inputs.summary, spec, [m for m in HEADLINE if m in available], page.last
+        ),
         "summaries": summaries,
         "headline": headline,
         "children": children,
