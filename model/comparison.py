@@ -136,17 +136,14 @@ def run_comparison(
     if isinstance(scenarios, str | Path | Scenario):
         scenarios = [scenarios]
     _check_counts(
-        reps=reps, seed=seed, workers=workers, effects=effects, per_set=replicates_per_set
-    )
+        reps=reps, seed=seed, workers=workers, effects=effects, per_set=replicates_per_set,
+        with_null=with_null,
+    )  # fmt: skip
     start, end = _date("start", start), _date("end", end)
     given = {k: v for k, v in locals().items() if k in CALL_DEFAULTS}  # the keywords as given
     command = list(argv) if argv is not None else _call(scenarios, given)
     if len(scenarios) < 2:
         raise InputError("give at least two scenarios: the baseline and one or more options")
-    if with_null and effects == "null":
-        raise InputError(
-            "--with-null adds a run with null effects; it cannot go with --effects null"
-        )
     ordered = _ordered(scenarios, baseline, start, end, seed)
     fit_id, sets = _ensemble(ensemble)
     modes = [effects, *(["null"] if with_null else [])]
@@ -434,9 +431,16 @@ def _manifest(
 
 
 def _check_counts(
-    *, reps: int | None, seed: int | None, workers: int, effects: str, per_set: int = 1
+    *,
+    reps: int | None,
+    seed: int | None,
+    workers: int,
+    effects: str,
+    per_set: int = 1,
+    with_null: bool = False,
 ) -> None:
-    """The checks ``nrmsim``'s option parser makes, for calls from Python."""
+    """The checks ``nrmsim``'s option parser makes, for calls from Python, and that
+    ``with_null`` (a second run at null effects) does not go with null effects."""
 
     def whole(value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
@@ -451,6 +455,10 @@ def _check_counts(
         raise InputError(f"replicates_per_set {per_set!r}: allowed: a whole number, 1 or more")
     if effects not in EFFECTS:
         raise InputError(f"effects {effects!r} is not allowed; allowed: {list(EFFECTS)}")
+    if with_null and effects == "null":
+        raise InputError(
+            "--with-null adds a run with null effects; it cannot go with --effects null"
+        )
 
 
 def _date(key: str, value: dt.date | str | None) -> dt.date | None:
