@@ -3,6 +3,11 @@
 baseline against published targets, ``calibrate`` fitted parameters, ``sweep`` an experiment
 and ``analyse`` its results.
 
+The handlers of ``compare`` and ``report`` (here) and of ``check`` and ``calibrate``
+(``model.commands``) only turn the options into keywords, call the library
+function of the use case and print; a notebook calls the same functions. ``cmd_run`` still
+does its use case's work itself.
+
 Exit codes: 0 success; 1 a check failed; 2 bad input (scenario, option, file), with a
 message naming the file, key, value and what is allowed.
 """
@@ -341,23 +346,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    if args.command in ("sweep", "analyse"):
-        from model.sweeps.report import cmd_analyse, cmd_sweep
+    """The command's adapter: ``run``, ``compare`` and ``report`` here, ``check`` and
+    ``calibrate`` in ``model.commands``, ``sweep`` and ``analyse`` in ``model.sweeps.report``."""
+    from model import commands
+    from model.sweeps.report import cmd_analyse, cmd_sweep
 
-        return cmd_sweep(args) if args.command == "sweep" else cmd_analyse(args)
-    if args.command == "compare":
-        return cmd_compare(args)
-    if args.command == "report":
-        return cmd_report(args)
-    if args.command == "check":
-        from model.calibration import cmd_check
-
-        return cmd_check(args)
-    if args.command == "calibrate":
-        from model.calibration import cmd_calibrate
-
-        return cmd_calibrate(args)
-    return cmd_run(args)
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "run": cmd_run,
+        "compare": cmd_compare,
+        "report": cmd_report,
+        "check": commands.cmd_check,
+        "calibrate": commands.cmd_calibrate,
+        "sweep": cmd_sweep,
+        "analyse": cmd_analyse,
+    }
+    return handlers[args.command](args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

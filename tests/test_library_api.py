@@ -1,17 +1,22 @@
-"""Library functions take keyword arguments, not ``argparse.Namespace`` (issue 16), and the
-shared helpers live in one module (``model.common``) with the old names still importable."""
+"""Library functions take keyword arguments, not ``argparse.Namespace`` (issue 16): the use
+cases (``run_check``, ``calibrate``, ``sweep``, ...) are library functions with the command's
+defaults, and the CLI only parses and prints. The shared helpers live in one module
+(``model.common``) with the old names still importable."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import pkgutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from model import calibration, common
+from model.calibration import check as check_module
 from model.scenario import ScenarioError
 
 TRIALS = [{"params": {"a.x": 0.3, "a.y": 2.0}, "trial": 0, "all_inside": True, "cost": 1.0}]
@@ -54,8 +59,9 @@ def test_every_name_the_package_exports_is_importable_from_it() -> None:
         "build_ensemble",
         "_sampler",
         "not_implausible",
-        "cmd_check",
-        "cmd_calibrate",
+        "run_check",
+        "calibrate",
+        "extend_fit",
         "Target",
         "TARGETS_FILE",
     ):
@@ -113,3 +119,89 @@ def test_the_shared_helpers_are_the_ones_the_old_names_give() -> None:
     assert common.prob_from_odds(common.odds(0.2)) == pytest.approx(0.2)
     with pytest.raises(ValueError, match="use YYYY-MM-DD"):
         common.parse_date("2024-13-01")
+
+
+# --------------------------------------------------------------------------- use cases
+def _fake_evaluate(off_by: float, calls: list[dict]) -> Callable[..., pd.DataFrame]:
+    """``evaluate`` without a model run: every target simulated at its observed value, the
+    first fit target ``off_by`` tolerances away; the arguments are recorded in ``calls``."""
+
+    def fake(scenario, targets, replicates, workers=1, obs=None):  # type: ignore[no-untyped-def]
+        calls.append({"seed": scenario.seed, "replicates": replicates, "workers": workers})
+        first = next(t.id for t in targets if t.use == "fit")
+        row = {t.id: t.value + (off_by * t.tolerance if t.id == first else 0.0) for t in targets}
+        return calibration.compare_with_targets(pd.DataFrame([row] * replicates), targets)
+
+    return fake
+
+
+@pytest.mark.parametrize(("off_by", "code"), [(0.0, 0), (3.0, 1)])
+def test_check_from_keywords_gives_what_nrmsim_check_prints(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], off_by: float, code: int
+) -> None:
+    """Catches ``run_check`` and ``nrmsim check`` parting ways: a keyword dropped on the way to
+    ``evaluate`` (seed, workers, the gate's replicate count), a verdict that ignores a failing
+    fit target, or the command's JSON or exit code not being the function's result. No model
+    runs (``evaluate`` is replaced)."""
+    from model.cli import main
+
+    calls: list[dict] = []
+    monkeypatch.setattr(check_module, "evaluate", _fake_evaluate(off_by, calls))
+    result = calibration.run_check("historical", seed=7, workers=2)
+    assert main(["check", "--json", "--seed", "7", "--workers", "2"]) == code
+    printed = json.loads(capsys.readouterr().out)
+    assert calls == [{"seed": 7, "replicates": calibration.CHECK_REPLICATES, "workers": 2}] * 2
+    assert result.passed is (code == 0) is printed["passed"]
+    assert result.wall_s >= 0.0 and result.replicates == printed["replicates"] == 4
+    expected = result.as_dict()
+    assert printed["targets"] == expected["targets"] and printed["counts"] == expected["counts"]
+    assert (printed["scenario"], printed["seed"]) == ("historical", 7)
+    assert main(["check", "--seed", "7"]) == code
+    verdict = "PASSED" if code == 0 else "FAILED"
+    assert f"Check {verdict} in" in capsys.readouterr().out
+
+
+def _defaults(fn: Callable[..., object]) -> dict[str, object]:
+    return {
+        name: p.default
+        for name, p in inspect.signature(fn).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def test_the_library_functions_default_as_the_commands_do() -> None:
+    """Catches a default that differs between a use case and its command (e.g.
+    ``run_check(scenario="baseline")`` while ``nrmsim check`` runs ``historical``, or
+    ``calibrate(budget=100)`` while the command's is 150), and a ``calibrate`` keyword the
+    command never passes (an option parsed and then ignored)."""
+    from model.cli import build_parser
+    from model.commands import calibrate_keywords
+
+    parse = build_parser().parse_args
+    args = vars(parse(["check"]))
+    assert {k: args[k] for k in _defaults(calibration.run_check)} == _defaults(
+        calibration.run_check
+    )
+    assert calibration.run_check.__defaults__ == ("historical",)
+    keywords = calibrate_keywords(parse(["calibrate"]))
+    defaults = _defaults(calibration.calibrate)
+    assert {k: defaults[k] for k in keywords} == keywords
+    for key, value in calibration.REFIT_DEFAULTS.items():
+        assert defaults[key] == value, key
+    every = ["--budget", "3", "--method", "tpe", "--rounds", "1", "--step", "0.1", "--only", "a*"]
+    every += ["--optimiser-seed", "2", "--ensemble-from", "e.parquet", "--reps", "1"]
+    every += ["--fit-id", "f", "--scenario", "s", "--targets", "t.toml", "--dry-run"]
+    assert set(calibrate_keywords(parse(["calibrate", *every]))) == set(defaults)
+
+
+def test_calibrate_refuses_a_bad_keyword_before_any_run() -> None:
+    """Catches a keyword the command line would refuse (argparse checks it there) reaching
+    the optimiser from Python: a method it does not know, or a budget of 0."""
+    from model.common import InputError
+
+    with pytest.raises(InputError, match="method: 'lbfgs'"):
+        calibration.calibrate(method="lbfgs")
+    with pytest.raises(InputError, match="budget: 0 is out of range"):
+        calibration.calibrate(budget=0)
+    with pytest.raises(InputError, match=r"step: 1\.5"):
+        calibration.calibrate(step=1.5)

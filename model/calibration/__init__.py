@@ -19,16 +19,23 @@ Modules: ``targets`` (``Target``, ``load_targets``), ``check`` (``evaluate``, th
 ``fit`` (the Optuna search, ``write_back``), ``ensemble`` (proposals and ``not_implausible``),
 ``extend`` (the resumable extension) and ``report`` (the fit's report and files). Every name
 below is importable from ``model.calibration`` itself.
+
+From Python, with the command's options as keywords (each prints nothing and returns what
+it found): ``run_check(seed=3)`` is ``nrmsim check --seed 3`` (a ``CheckResult``: ``passed``,
+``table``, ``wall_s``); ``calibrate(budget=40, dry_run=True)`` is ``nrmsim calibrate`` (the
+report's path); ``extend_fit("fit-2026-12-04", ensemble_size=100)`` is ``nrmsim calibrate
+--extend-ensemble fit-2026-12-04 --ensemble-size 100`` (the fit as saved afterwards).
 """
 
 from model.calibration.check import (
     CHECK_REPLICATES,
-    cmd_check,
+    CheckResult,
     compare_with_targets,
     evaluate,
     gate_counts,
     print_check,
     replicate_values,
+    run_check,
     target_values,
 )
 from model.calibration.ensemble import (
@@ -40,14 +47,15 @@ from model.calibration.ensemble import (
     run_search,
     write_progress,
 )
-from model.calibration.extend import SavedFit, cmd_extend_ensemble, extend_ensemble, load_fit
+from model.calibration.extend import SavedFit, extend_ensemble, extend_fit, load_fit
 from model.calibration.fit import (
     COUPLED_STAGES,
     DISTANCE_CAP,
     MARGIN,
     MARGIN_PENALTY,
+    REFIT_DEFAULTS,
+    calibrate,
     calibrated_parameters,
-    cmd_calibrate,
     fit_search,
     objective,
     parameter_blocks,
@@ -73,21 +81,22 @@ __all__ = [
     "DISTANCE_CAP",
     "MARGIN",
     "MARGIN_PENALTY",
+    "REFIT_DEFAULTS",
     "ROLES",
     "TARGETS_FILE",
     "TARGET_KEYS",
+    "CheckResult",
     "EnsembleSearch",
     "SavedFit",
     "Target",
     "build_ensemble",
+    "calibrate",
     "calibrated_parameters",
     "check_periods",
-    "cmd_calibrate",
-    "cmd_check",
-    "cmd_extend_ensemble",
     "compare_with_targets",
     "evaluate",
     "extend_ensemble",
+    "extend_fit",
     "fit_search",
     "gate_counts",
     "implausibility",
@@ -101,6 +110,7 @@ __all__ = [
     "print_check",
     "read_progress",
     "replicate_values",
+    "run_check",
     "run_search",
     "target_values",
     "write_back",

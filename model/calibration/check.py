@@ -9,11 +9,12 @@ returns only the targets' values (``RunSpec.derive``), never the event log.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -127,38 +128,68 @@ def compare_with_targets(sims: pd.DataFrame, targets: Sequence[Target]) -> pd.Da
     return pd.DataFrame(rows)
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    """Exit 0 only if every fit target (input checks and outcomes) is inside its tolerance."""
+@dataclass(frozen=True)
+class CheckResult:
+    """What ``run_check`` found: ``table`` (one row per target, as ``evaluate`` returns it),
+    whether every fit target is inside its tolerance (``passed``), the scenario as run (its
+    name and root seed), the replicate count and the wall time in seconds (``wall_s``:
+    loading, running and comparing)."""
+
+    table: pd.DataFrame
+    passed: bool
+    scenario: Scenario
+    replicates: int
+    wall_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The document ``nrmsim check --json`` prints (missing values as ``None``)."""
+        return {
+            "scenario": self.scenario.name,
+            "seed": self.scenario.seed,
+            "replicates": self.replicates,
+            "passed": self.passed,
+            "wall_s": round(self.wall_s, 1),
+            "counts": gate_counts(self.table),
+            "targets": self.table.replace({np.nan: None}).to_dict(orient="records"),
+        }
+
+
+def run_check(
+    scenario: str | Path | Scenario = "historical",
+    *,
+    seed: int | None = None,
+    workers: int = 1,
+    targets: str | Path | None = None,
+) -> CheckResult:
+    """The gate (``nrmsim check``): run ``CHECK_REPLICATES`` replicates of the scenario and
+    compare them with every target; it passes only if every ``fit`` target (input checks and
+    outcomes) is inside its tolerance. Prints nothing.
+
+    Args:
+        scenario: a name in ``scenarios/``, a path to a ``.toml`` or a loaded scenario
+            (default the calibrated ``historical`` run).
+        seed: root seed; default the scenario's.
+        workers: worker processes (the result does not depend on it).
+        targets: targets file; default ``calibration/targets.toml``.
+
+    Returns:
+        The comparison, the verdict and the wall time in seconds (``CheckResult``).
+
+    Raises:
+        ScenarioError: a scenario or targets file that does not load, or a target period
+            outside the scenario's run.
+    """
     import time
 
     started = time.perf_counter()
     obs = load_observation()
-    targets = load_targets(args.targets, obs)
-    scenario = load_scenario(args.scenario)
-    if args.seed is not None:
-        scenario = scenario.with_run(seed=args.seed)
-    table = evaluate(scenario, targets, CHECK_REPLICATES, workers=args.workers, obs=obs)
-    fit = table[table["use"] == "fit"]
-    ok = bool(fit["pass"].all())
-    wall = time.perf_counter() - started
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "scenario": scenario.name,
-                    "seed": scenario.seed,
-                    "replicates": CHECK_REPLICATES,
-                    "passed": ok,
-                    "wall_s": round(wall, 1),
-                    "counts": gate_counts(table),
-                    "targets": table.replace({np.nan: None}).to_dict(orient="records"),
-                },
-                indent=2,
-            )
-        )
-    else:
-        print_check(table, scenario, ok, wall)
-    return 0 if ok else 1
+    wanted = load_targets(Path(targets) if targets is not None else None, obs)
+    run = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if seed is not None:
+        run = run.with_run(seed=seed)
+    table = evaluate(run, wanted, CHECK_REPLICATES, workers=workers, obs=obs)
+    passed = bool(table.loc[table["use"] == "fit", "pass"].all())
+    return CheckResult(table, passed, run, CHECK_REPLICATES, time.perf_counter() - started)
 
 
 def gate_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:

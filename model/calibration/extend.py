@@ -13,7 +13,6 @@ A lock (``model.output.out_lock``) keeps a second process from extending the sam
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -35,20 +34,6 @@ from model.scenario import Scenario, ScenarioError
 
 PROGRESS_FILE = "ensemble-progress.csv"
 FIT_KEYS = ("scenario", "seed", "replicates_per_candidate", "optimiser_seed", "parameters")
-# calibrate options that only a refit uses: refused with --extend-ensemble
-REFIT_ONLY = {
-    "budget": "--budget",
-    "method": "--method",
-    "rounds": "--rounds",
-    "step": "--step",
-    "only": "--only",
-    "optimiser_seed": "--optimiser-seed",
-    "ensemble_from": "--ensemble-from",
-    "reps": "--reps",
-    "fit_id": "--fit-id",
-    "scenario": "--scenario",
-    "dry_run": "--dry-run",
-}
 
 
 @dataclass(frozen=True)
@@ -123,7 +108,7 @@ def extend_ensemble(
     every candidate the progress file is replaced atomically; after each accepted one,
     ``ensemble.parquet`` and ``fit.json`` (``ensemble_size``) too, and ``report`` (the fit's
     markdown report, if given) says how far the extension got (``command``: how to rerun it).
-    The caller holds the lock (``cmd_extend_ensemble`` does).
+    The caller holds the lock (``extend_fit`` does).
     """
     stale = [*fit.folder.glob(".*.tmp-*")]  # left by a process killed mid-write
     if report is not None:
@@ -236,37 +221,53 @@ def _save_ensemble(
         write_atomic(text.encode(), report)
 
 
-def cmd_extend_ensemble(args: argparse.Namespace) -> int:
-    """``nrmsim calibrate --extend-ensemble FIT_ID``: refuses the refit options; holds the
-    fit folder's lock while it runs."""
+def extend_fit(
+    fit_id: str,
+    *,
+    ensemble_size: int = 60,
+    ensemble_budget: int = 200,
+    targets: str | Path | None = None,
+    workers: int = 1,
+) -> SavedFit:
+    """Grow the saved fit ``calibration/fits/<fit_id>/``'s ensemble without refitting
+    (``nrmsim calibrate --extend-ensemble``): at the fit's own scenario, seed, replicates and
+    optimiser seed (``fit.json``), holding the fit folder's lock, resumably (see
+    ``extend_ensemble``). Says what it extends, and notes a baseline that no longer cites the
+    fit, on stderr.
+
+    Args:
+        fit_id: the fit's folder name in ``calibration/fits/``.
+        ensemble_size: the size to grow the ensemble to, counting the sets it holds.
+        ensemble_budget: candidates (model evaluations) in all, counting those of earlier
+            sessions.
+        targets: targets file; default ``calibration/targets.toml``; its ``fit`` targets must
+            be the fit's.
+        workers: worker processes (the result does not depend on it).
+
+    Returns:
+        The fit as saved afterwards (``ensemble``: every set, old and new).
+
+    Raises:
+        ScenarioError: no such fit, its files incomplete, or fit targets not the fit's.
+        model.output.OutputExistsError: another process is extending the same fit.
+    """
     from model.calibration.fit import candidate_runner
     from model.calibration.targets import load_targets
-    from model.cli import InputError
     from model.observe import load_observation
     from model.output import out_lock
     from model.scenario import load_scenario
 
-    given = [
-        flag
-        for key, flag in REFIT_ONLY.items()
-        if getattr(args, key, None) is not None and getattr(args, key) is not False
-    ]
-    if given:
-        raise InputError(
-            f"--extend-ensemble runs at the fit's own settings (fit.json) and does not refit: "
-            f"remove {', '.join(given)} (allowed with it: --ensemble-size, --ensemble-budget, "
-            "--workers, --targets)"
-        )
-    fit = load_fit(args.extend_ensemble)
+    fit = load_fit(fit_id)
     obs = load_observation()
-    targets = [t for t in load_targets(args.targets, obs) if t.use == "fit"]
-    _check_targets(fit, [t.id for t in targets], args.targets)
+    path = Path(targets) if targets is not None else None
+    fit_targets = [t for t in load_targets(path, obs) if t.use == "fit"]
+    _check_targets(fit, [t.id for t in fit_targets], path)
     scenario = load_scenario(fit.meta["scenario"]).with_run(seed=int(fit.meta["seed"]))
     _warn_if_not_cited(fit, scenario)
     reps = list(range(int(fit.meta["replicates_per_candidate"])))
     command = (
-        f"nrmsim calibrate --extend-ensemble {fit.fit_id} --ensemble-size {args.ensemble_size} "
-        f"--ensemble-budget {args.ensemble_budget}"
+        f"nrmsim calibrate --extend-ensemble {fit.fit_id} --ensemble-size {ensemble_size} "
+        f"--ensemble-budget {ensemble_budget}"
     )
     print(
         f"extending {fit.fit_id}: {len(fit.ensemble)} sets saved; scenario {scenario.name}, "
@@ -276,16 +277,15 @@ def cmd_extend_ensemble(args: argparse.Namespace) -> int:
     )
     with out_lock(fit.folder):
         fit = load_fit(fit.fit_id)  # again, under the lock: another process may have written
-        ensemble = extend_ensemble(
+        extend_ensemble(
             fit,
-            candidate_runner(scenario, targets, reps, args.workers, obs),
-            ensemble_size=args.ensemble_size,
-            ensemble_budget=args.ensemble_budget,
+            candidate_runner(scenario, fit_targets, reps, workers, obs),
+            ensemble_size=ensemble_size,
+            ensemble_budget=ensemble_budget,
             report=CALIBRATION_DIR / "reports" / f"{fit.fit_id}.md",
             command=command,
         )
-    print(f"ensemble: {len(ensemble)} sets in {fit.folder / 'ensemble.parquet'}")
-    return 0
+        return load_fit(fit.fit_id)
 
 
 def _check_targets(fit: SavedFit, ids: Sequence[str], targets_file: Path | None) -> None:

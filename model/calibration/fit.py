@@ -10,7 +10,6 @@ FIT_ID`` it only grows a saved fit's ensemble (``model.calibration.extend``).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import fnmatch
 import re
@@ -48,6 +47,7 @@ REFIT_DEFAULTS: dict[str, Any] = {
     "reps": 2,
     "scenario": "historical",
 }
+METHODS = ("blocks", "cmaes", "tpe")  # --method's choices
 # stages whose parameters pull on the same targets share a block: CG negatives feed
 # reconsideration requests; the share with parental responsibility splits ICTG support
 COUPLED_STAGES = {"reconsideration": "cg_decision", "identification": "guardianship"}
@@ -99,76 +99,119 @@ def candidate_runner(
     return run
 
 
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Fit, write back, save the ensemble and the report (or, with ``--extend-ensemble``,
-    only grow a saved fit's ensemble)."""
-    if getattr(args, "extend_ensemble", None):
-        from model.calibration.extend import cmd_extend_ensemble
+def calibrate(
+    *,
+    scenario: str | Path = REFIT_DEFAULTS["scenario"],
+    targets: str | Path | None = None,
+    reps: int = REFIT_DEFAULTS["reps"],
+    budget: int = REFIT_DEFAULTS["budget"],
+    method: str = REFIT_DEFAULTS["method"],
+    rounds: int = REFIT_DEFAULTS["rounds"],
+    optimiser_seed: int = REFIT_DEFAULTS["optimiser_seed"],
+    ensemble_size: int = 60,
+    ensemble_budget: int = 200,
+    ensemble_from: str | Path | None = None,
+    only: Sequence[str] = (),
+    step: float | None = None,
+    fit_id: str | None = None,
+    workers: int = 1,
+    dry_run: bool = False,
+) -> Path:
+    """Fit the parameters marked ``calibrate = true`` (``nrmsim calibrate``): the search, the
+    ensemble, the report and files in ``calibration/`` and (unless ``dry_run``) the fitted
+    values written into ``scenarios/baseline.toml``. Trials are reported on stderr.
 
-        return cmd_extend_ensemble(args)
-    for key, default in REFIT_DEFAULTS.items():
-        if getattr(args, key, None) is None:
-            setattr(args, key, default)
-    obs = load_observation()
-    all_targets = load_targets(args.targets, obs)
-    targets = [t for t in all_targets if t.use == "fit"]
-    scenario = load_scenario(args.scenario)
-    free = _free_parameters(scenario, args.only, args.scenario)
-    fit_id = args.fit_id or f"fit-{dt.date.today().isoformat()}"
-    folder = CALIBRATION_DIR / "fits" / fit_id
-    run = candidate_runner(scenario, targets, list(range(args.reps)), args.workers, obs)
-    step = getattr(args, "step", None)
-    search = TrialLog(run, targets, folder / "trials-progress.csv", args.budget)
-    fit_search(
-        search,
-        free,
-        method=args.method,
-        rounds=args.rounds,
-        budget=args.budget,
-        optimiser_seed=args.optimiser_seed,
-        step=step,
+    Args:
+        scenario: a scenario name or ``.toml`` path to fit (default ``historical``).
+        targets: targets file; default ``calibration/targets.toml`` (its ``fit`` targets).
+        reps: replicates per candidate (common random numbers across candidates).
+        budget: optimiser trials (model evaluations, each of ``reps`` replicates).
+        method: ``blocks`` (stage by stage, ``rounds`` passes), ``cmaes`` or ``tpe``.
+        rounds: passes over the blocks (``method="blocks"``).
+        optimiser_seed: the sampler's seed, 0 to 2**32 - 1.
+        ensemble_size: parameter sets consistent with every fit target to save.
+        ensemble_budget: extra model evaluations allowed to find them.
+        ensemble_from: a parquet of sets already accepted to continue from.
+        only: fit only the calibrated parameters matching one of these globs.
+        step: in (0, 1]: search within the current value +- step x range (default all of it).
+        fit_id: the fit's name; default ``fit-<today>``.
+        workers: worker processes (the result does not depend on it).
+        dry_run: write the report and fit folder only, not ``baseline.toml``.
+
+    Returns:
+        The path of the fit's report (``calibration/reports/<fit_id>.md``).
+
+    Raises:
+        InputError: a keyword out of range or an unknown ``method``.
+        ScenarioError: a scenario or targets file that does not load, a parameter with
+            ``calibrate = true`` and no range, or ``only`` matching no calibrated parameter.
+    """
+    _check_options(
+        reps, budget, method, rounds, optimiser_seed, ensemble_size, ensemble_budget, step
     )
+    obs = load_observation()
+    all_targets = load_targets(Path(targets) if targets is not None else None, obs)
+    fit_targets = [t for t in all_targets if t.use == "fit"]
+    base = load_scenario(scenario)
+    free = _free_parameters(base, list(only), str(scenario))
+    fit_id = fit_id or f"fit-{dt.date.today().isoformat()}"
+    folder = CALIBRATION_DIR / "fits" / fit_id
+    run = candidate_runner(base, fit_targets, list(range(reps)), workers, obs)
+    search = TrialLog(run, fit_targets, folder / "trials-progress.csv", budget)
+    options: dict[str, Any] = {"method": method, "budget": budget, "optimiser_seed": optimiser_seed}
+    fit_search(search, free, rounds=rounds, step=step, **options)
     best = min(search.trials, key=lambda t: t["cost"])
     fitted = {k: _round(v) for k, v in best["params"].items()}
-    ensemble_from = getattr(args, "ensemble_from", None)
     ensemble = build_ensemble(
-        search.trials,
-        free,
-        targets,
-        run,
-        optimiser_seed=args.optimiser_seed,
-        ensemble_size=args.ensemble_size,
-        ensemble_budget=args.ensemble_budget,
-        ensemble_from=ensemble_from,
-        progress=folder / "ensemble-progress.csv",
-    )
-    final = scenario.with_values(fitted, f"calibration:{fit_id}")
-    table = evaluate(final, all_targets, CHECK_REPLICATES, workers=args.workers, obs=obs)
+        search.trials, free, fit_targets, run, optimiser_seed=optimiser_seed,
+        ensemble_size=ensemble_size, ensemble_budget=ensemble_budget,
+        ensemble_from=ensemble_from, progress=folder / "ensemble-progress.csv",
+    )  # fmt: skip
+    final = base.with_values(fitted, f"calibration:{fit_id}")
+    table = evaluate(final, all_targets, CHECK_REPLICATES, workers=workers, obs=obs)
     report = write_report(
-        fit_id,
-        scenario,
-        free,
-        fitted,
-        table,
-        search.trials,
-        ensemble,
-        all_targets,
-        reps=args.reps,
-        budget=args.budget,
-        method=args.method,
-        optimiser_seed=args.optimiser_seed,
-        rounds=args.rounds,
-        ensemble_size=args.ensemble_size,
-        ensemble_budget=args.ensemble_budget,
-        only=args.only or (),
-        step=step,
-        ensemble_from=ensemble_from,
-    )
-    print(f"report: {report}")
-    if not args.dry_run:
+        fit_id, base, free, fitted, table, search.trials, ensemble, all_targets,
+        reps=reps, rounds=rounds, ensemble_size=ensemble_size,
+        ensemble_budget=ensemble_budget, only=list(only), step=step,
+        ensemble_from=ensemble_from, **options,
+    )  # fmt: skip
+    if not dry_run:
         write_back(SCENARIO_DIR / "baseline.toml", fitted, fit_id)
-        print(f"fitted values written to scenarios/baseline.toml with source calibration:{fit_id}")
-    return 0
+    return report
+
+
+def _check_options(
+    reps: int,
+    budget: int,
+    method: str,
+    rounds: int,
+    optimiser_seed: int,
+    ensemble_size: int,
+    ensemble_budget: int,
+    step: float | None,
+) -> None:
+    """``calibrate``'s keywords within what the command line allows (``InputError`` if not)."""
+    from model.common import InputError
+    from model.scenario import MAX_REPLICATES
+
+    if method not in METHODS:
+        raise InputError(f"method: '{method}' is not one of {list(METHODS)}")
+    limits = {
+        "reps": (reps, 1, MAX_REPLICATES),
+        "budget": (budget, 1, None),
+        "rounds": (rounds, 1, None),
+        "optimiser_seed": (optimiser_seed, 0, 2**32 - 1),
+        "ensemble_size": (ensemble_size, 1, None),
+        "ensemble_budget": (ensemble_budget, 1, None),
+    }
+    for name, (value, low, high) in limits.items():
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise InputError(f"{name}: {value!r} is not a whole number")
+        if value < low or (high is not None and value > high):
+            allowed = f"{low} to {high:,}" if high is not None else f"at least {low}"
+            raise InputError(f"{name}: {value} is out of range; allowed: {allowed}")
+    if step is not None and not 0.0 < step <= 1.0:  # also rejects nan
+        raise InputError(f"step: {step} must be more than 0 and at most 1")
 
 
 def _free_parameters(scenario: Scenario, only: Sequence[str] | None, where: str) -> Free:
