@@ -3,8 +3,8 @@
 baseline against published targets, ``calibrate`` fitted parameters, ``sweep`` an experiment
 and ``analyse`` its results.
 
-The handlers of ``compare`` and ``report`` (here) and of ``check`` and ``calibrate``
-(``model.commands``) only turn the options into keywords, call the library
+The handlers of ``compare`` and ``report`` (here) and of ``check``, ``calibrate``, ``sweep``
+and ``analyse`` (``model.commands``) only turn the options into keywords, call the library
 function of the use case and print; a notebook calls the same functions. ``cmd_run`` still
 does its use case's work itself.
 
@@ -346,10 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    """The command's adapter: ``run``, ``compare`` and ``report`` here, ``check`` and
-    ``calibrate`` in ``model.commands``, ``sweep`` and ``analyse`` in ``model.sweeps.report``."""
+    """The command's adapter: ``run``, ``compare`` and ``report`` here, the others in
+    ``model.commands`` (each calls the library function of its use case and prints)."""
     from model import commands
-    from model.sweeps.report import cmd_analyse, cmd_sweep
 
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": cmd_run,
@@ -357,8 +356,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         "report": cmd_report,
         "check": commands.cmd_check,
         "calibrate": commands.cmd_calibrate,
-        "sweep": cmd_sweep,
-        "analyse": cmd_analyse,
+        "sweep": commands.cmd_sweep,
+        "analyse": commands.cmd_analyse,
     }
     return handlers[args.command](args)
 

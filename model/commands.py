@@ -1,16 +1,18 @@
-"""The command-line adapters of ``nrmsim check`` and ``calibrate`` (``model.cli`` parses and
-calls them): each turns the parsed options into keywords, calls the library function that
-does the work, prints what it returned and gives the exit code.
+"""The command-line adapters of ``nrmsim check``, ``calibrate``, ``sweep`` and ``analyse``
+(``model.cli`` parses and calls them): each turns the parsed options into keywords, calls
+the library function that does the work, prints what it returned and gives the exit code.
 
 The work itself lives in the library, callable from a notebook with the same keywords:
-``model.calibration.run_check``, ``model.calibration.calibrate`` and
-``model.calibration.extend_fit``.
+``model.calibration.run_check``, ``model.calibration.calibrate``,
+``model.calibration.extend_fit``, ``model.sweeps.sweep`` and ``model.sweeps.analyse_sweep``.
+No function outside this module and ``model.cli`` takes an ``argparse.Namespace``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from model.common import InputError
@@ -100,4 +102,51 @@ def cmd_extend_ensemble(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
     print(f"ensemble: {len(fit.ensemble)} sets in {fit.folder / 'ensemble.parquet'}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``nrmsim sweep``: ``model.sweeps.sweep`` with the options as keywords, then a line of
+    counts (unless --quiet); exit 130 on an interrupt, saying how to resume."""
+    from model.sweeps.execute import SweepInterrupted, sweep
+
+    try:
+        res = sweep(
+            args.spec,
+            size=args.size,
+            out=args.out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            chunk_size=args.chunk_size,
+            quiet=args.quiet,
+            argv=args.argv,
+        )
+    except SweepInterrupted as exc:
+        print(
+            f"nrmsim: interrupted; finished runs are kept in {exc.out}. Continue with: "
+            f"nrmsim sweep {args.spec} --resume --out {exc.out}",
+            file=sys.stderr,
+        )
+        return 130
+    if not args.quiet:
+        print(
+            f"{res.name}: {res.total} runs ({res.done_before} already done, {res.ran} run "
+            f"now in {res.wall_s:.1f} s, {res.timing['runs_per_s']:.2f} runs/s) -> {res.out}\n"
+            f"analyse with: nrmsim analyse {res.out}"
+        )
+    return 0
+
+
+def cmd_analyse(args: argparse.Namespace) -> int:
+    """``nrmsim analyse``: ``model.sweeps.analyse_sweep``, then where it wrote (unless
+    --quiet)."""
+    from model.sweeps.report import analyse_sweep
+
+    done = analyse_sweep(args.dir, args.out)
+    if not args.quiet:
+        print(
+            f"analysis of {args.dir} in {done.wall_s:.1f} s: "
+            f"{done.report} and {len(done.files) - 1} CSV tables"
+        )
     return 0

@@ -8,12 +8,24 @@
 * :mod:`model.sweeps.analysis`: Sobol and Morris indices (SALib), PSA differences and
   probabilities, EVPPI, PRIM scenario discovery.
 * :mod:`model.sweeps.report`: ``nrmsim analyse``: CSV tables and an HTML page with plots.
+
+From Python: ``sweep("psa_levers", size=64, workers=2)`` is ``nrmsim sweep`` and
+``analyse_sweep(folder)`` is ``nrmsim analyse`` (both print nothing; they return what they
+did).
 """
 
 from __future__ import annotations
 
 from model.sweeps.design import Design, apply_point, make_design
-from model.sweeps.execute import SweepResult, load_results, run_sweep
+from model.sweeps.execute import (
+    SweepInterrupted,
+    SweepResult,
+    default_sweep_folder,
+    load_results,
+    run_sweep,
+    sweep,
+)
+from model.sweeps.report import SweepAnalysis, analyse_sweep
 from model.sweeps.spec import Experiment, Factor, Output, load_experiment
 
 __all__ = [
@@ -21,10 +33,15 @@ __all__ = [
     "Experiment",
     "Factor",
     "Output",
+    "SweepAnalysis",
+    "SweepInterrupted",
     "SweepResult",
+    "analyse_sweep",
     "apply_point",
+    "default_sweep_folder",
     "load_experiment",
     "load_results",
     "make_design",
     "run_sweep",
+    "sweep",
 ]

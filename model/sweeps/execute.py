@@ -49,7 +49,7 @@ from model.output import (
 )
 from model.scenario import Scenario, ScenarioError
 from model.sweeps.design import Design, applied_values, apply_point, make_design
-from model.sweeps.spec import Experiment, Factor, Output
+from model.sweeps.spec import Experiment, Factor, Output, load_experiment
 
 ID_COLUMNS = ("run_id", "point", "replicate", "seed")
 SWEEP_SEED_SCHEME = (
@@ -81,6 +81,10 @@ class Task:
 
 @dataclass
 class SweepResult:
+    """A sweep session: its folder, runs in all, runs stored before it and run by it, its
+    wall time in seconds, whether every run is now stored, its timing summary (``runs_per_s``
+    and others) and the experiment's name."""
+
     out: Path
     total: int
     done_before: int
@@ -88,6 +92,22 @@ class SweepResult:
     wall_s: float
     complete: bool
     timing: dict[str, float] = field(default_factory=dict)
+    name: str = ""
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep stopped by an interrupt (Ctrl-C); ``out`` keeps the finished runs, and
+    ``sweep(..., resume=True)`` with the same ``out`` continues it."""
+
+    def __init__(self, out: Path) -> None:
+        super().__init__(str(out))
+        self.out = out
+
+
+def default_sweep_folder(name: str) -> Path:
+    """Where a sweep goes unless told: ``experiments/out/<name>`` (relative to the working
+    directory, as on the command line)."""
+    return Path("experiments") / "out" / name
 
 
 # --------------------------------------------------------------------------- one run
@@ -521,6 +541,50 @@ def run_sweep(
         )  # fmt: skip
 
 
+def sweep(
+    spec: str | Path,
+    *,
+    size: int | None = None,
+    out: str | Path | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    resume: bool = False,
+    chunk_size: int | None = None,
+    quiet: bool = True,
+    argv: Sequence[str] = (),
+) -> SweepResult:
+    """Load an experiment and run (or resume) it (``nrmsim sweep``).
+
+    Args:
+        spec: an experiment file, or a name in ``experiments/``.
+        size: sample size, replacing the spec's ``samples`` (e.g. for a quick try).
+        out: the sweep folder; default ``experiments/out/<name>`` (``default_sweep_folder``).
+        workers: local processes (1 = in this process); ignored with ``scheduler``.
+        scheduler: address of a Dask scheduler (``tcp://host:8786``) to run the tasks on.
+        resume: continue the sweep in ``out``: run only the missing runs (same spec only).
+        chunk_size: runs per task; default adaptive (tasks of about 2 s, at most 32 runs).
+        quiet: no progress bar on stderr.
+        argv: the command line to record in the manifest (none from Python).
+
+    Returns:
+        The session's counts and timings (``SweepResult``; ``out`` is the folder).
+
+    Raises:
+        ScenarioError: an experiment file that does not load, or ``out`` holding another
+            sweep (or an unfinished one without ``resume``).
+        SweepInterrupted: interrupted (a ``KeyboardInterrupt``); the finished runs are kept.
+    """
+    exp = load_experiment(spec, size=size)
+    folder = Path(out) if out is not None else default_sweep_folder(exp.name)
+    try:
+        return run_sweep(
+            exp, folder, workers=workers, scheduler=scheduler, resume=resume, quiet=quiet,
+            chunk_size=chunk_size, argv=argv,
+        )  # fmt: skip
+    except KeyboardInterrupt as exc:
+        raise SweepInterrupted(folder) from exc
+
+
 def _run_sweep(
     exp: Experiment,
     out: Path,
@@ -592,7 +656,7 @@ def _run_sweep(
         "runs_per_s": ran / wall if wall > 0 else math.nan,
         "mean_run_s": float(np.mean(spent)) if spent else math.nan,
     }
-    return SweepResult(out, total, len(done), ran, wall, complete, timing_s)
+    return SweepResult(out, total, len(done), ran, wall, complete, timing_s, name=exp.name)
 
 
 def _progress_bar(total: int, done: int, label: str, quiet: bool) -> Any:

@@ -7,13 +7,12 @@ no HTML is assembled from strings).
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import json
-import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,55 +59,44 @@ spec hash <code>{{ spec_hash[:12] }}</code>; commit <code>{{ commit }}</code>{% 
 """
 
 
-# --------------------------------------------------------------------------- commands
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from model.sweeps.execute import run_sweep
-    from model.sweeps.spec import load_experiment
+# --------------------------------------------------------------------------- use case
+@dataclass(frozen=True)
+class SweepAnalysis:
+    """What ``analyse_sweep`` wrote: the folder (``out``), the file names in it (the CSV
+    tables and ``report.html``) and the wall time in seconds."""
 
-    exp = load_experiment(args.spec, size=args.size)
-    out = args.out or Path("experiments") / "out" / exp.name
-    try:
-        res = run_sweep(
-            exp,
-            out,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            resume=args.resume,
-            quiet=args.quiet,
-            chunk_size=args.chunk_size,
-            argv=args.argv,
-        )
-    except KeyboardInterrupt:
-        print(
-            f"nrmsim: interrupted; finished runs are kept in {out}. Continue with: "
-            f"nrmsim sweep {args.spec} --resume --out {out}",
-            file=sys.stderr,
-        )
-        return 130
-    if not args.quiet:
-        print(
-            f"{exp.name}: {res.total} runs ({res.done_before} already done, {res.ran} run "
-            f"now in {res.wall_s:.1f} s, {res.timing['runs_per_s']:.2f} runs/s) -> {out}\n"
-            f"analyse with: nrmsim analyse {out}"
-        )
-    return 0
+    out: Path
+    files: list[str]
+    wall_s: float
+
+    @property
+    def report(self) -> Path:
+        return self.out / "report.html"
 
 
-def cmd_analyse(args: argparse.Namespace) -> int:
+def analyse_sweep(folder: str | Path, out: str | Path | None = None) -> SweepAnalysis:
+    """Analyse a finished sweep (``nrmsim analyse``): Sobol or Morris indices, or PSA, EVPPI
+    and PRIM, as CSV tables and ``report.html``, written into ``out`` (replaced atomically).
+
+    Args:
+        folder: a sweep folder (made by ``nrmsim sweep`` or ``model.sweeps.sweep``).
+        out: the output folder; default ``<folder>/analysis``.
+
+    Returns:
+        The folder, its files and the wall time in seconds (``SweepAnalysis``).
+
+    Raises:
+        ScenarioError: ``folder`` holds no sweep, or not every run of it yet.
+    """
     from model.output import atomic_dir
 
-    folder = Path(args.dir)
+    folder = Path(folder)
     started = time.perf_counter()
     manifest = load_manifest(folder)
-    out = args.out or folder / "analysis"
-    with atomic_dir(out, force=True) as tmp:
+    target = Path(out) if out is not None else folder / "analysis"
+    with atomic_dir(target, force=True) as tmp:
         files = analyse(folder, tmp, manifest)
-    if not args.quiet:
-        print(
-            f"analysis of {folder} in {time.perf_counter() - started:.1f} s: "
-            f"{out / 'report.html'} and {len(files) - 1} CSV tables"
-        )
-    return 0
+    return SweepAnalysis(target, files, time.perf_counter() - started)
 
 
 # --------------------------------------------------------------------------- analysis
