@@ -234,3 +234,48 @@ def test_calibrate_refuses_a_bad_keyword_before_any_run() -> None:
         calibration.calibrate(budget=0)
     with pytest.raises(InputError, match=r"step: 1\.5"):
         calibration.calibrate(step=1.5)
+
+
+def test_calibrate_from_keywords_writes_what_nrmsim_calibrate_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Catches ``calibrate`` and ``nrmsim calibrate`` parting ways: an option dropped or
+    defaulted differently on the way to the search (the report states the command it
+    amounts to, so a dropped --only, --reps or --method changes it), the report not
+    returned, or the write-back done on --dry-run or its line printed for another fit. No
+    model runs: every candidate sits half a tolerance from each target."""
+    from model.calibration import fit
+    from model.calibration import report as report_module
+    from model.cli import main
+
+    runs: list[int] = []
+
+    def fake_values(scenario, targets, replicates, workers=1, obs=None):  # type: ignore[no-untyped-def]
+        runs.append(workers)
+        row = {t.id: t.value + 0.5 * t.tolerance for t in targets}
+        return pd.DataFrame([row] * len(replicates))
+
+    written: list[str] = []
+    monkeypatch.setattr(fit, "replicate_values", fake_values)
+    monkeypatch.setattr(fit, "evaluate", _fake_evaluate(0.5, []))
+    monkeypatch.setattr(fit, "write_back", lambda _path, _fitted, fit_id: written.append(fit_id))
+    for module in (fit, report_module):
+        monkeypatch.setattr(module, "CALIBRATION_DIR", tmp_path)
+    options = {"method": "tpe", "budget": 2, "reps": 1, "only": ["care.*"], "workers": 2}
+    options |= {"ensemble_size": 1, "ensemble_budget": 1}
+    report = calibration.calibrate(fit_id="fit-from-py", dry_run=True, **options)
+    assert report == tmp_path / "reports" / "fit-from-py.md" and written == []
+    argv = "calibrate --fit-id fit-from-cli --method tpe --budget 2 --reps 1 --only care.*"
+    argv += " --workers 2 --ensemble-size 1 --ensemble-budget 1"
+    assert main(argv.split()) == 0
+    assert written == ["fit-from-cli"] and set(runs) == {2}
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"report: {tmp_path / 'reports' / 'fit-from-cli.md'}",
+        "fitted values written to scenarios/baseline.toml with source calibration:fit-from-cli",
+    ]
+    lib = report.read_text(encoding="utf-8").replace("fit-from-py", "ID")
+    assert lib == (tmp_path / "reports" / "fit-from-cli.md").read_text(encoding="utf-8").replace(
+        "fit-from-cli", "ID"
+    )
+    assert "--method tpe --rounds 2 --budget 2 --reps 1" in lib and "--only 'care.*'" in lib
