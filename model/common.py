@@ -7,7 +7,9 @@ engine) may import it:
 * odds: ``logit``, ``expit``, ``odds``, ``prob_from_odds``;
 * reading input files: ``ScenarioError``, ``suggest``, ``read_toml``, ``check_keys``,
   ``toml_date`` (a TOML date value) and ``parse_date`` (a ``YYYY-MM-DD`` string);
-* ``InputError``: a value given to a command or a library function is wrong.
+* ``InputError``: a value given to a command or a library function is wrong;
+* the keyword checks of the use cases called from Python (``check_run_keywords``,
+  ``as_date``) and ``describe_call``, the manifest's ``command`` for such a call.
 
 The old homes keep these names importable (``model.calendar.DAYS_PER_YEAR``,
 ``model.params.PLACEMENT_TYPES``, ``model.stages.rg_decision.logit``,
@@ -20,12 +22,14 @@ import datetime as dt
 import difflib
 import math
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 DAYS_PER_YEAR = 365.25  # mean Julian year: rates per year <-> days
 PLACEMENT_TYPES = ("foster", "childrens_home", "supported_accommodation", "secure", "hotel")
+MAX_REPLICATES = 100_000  # replicates of one scenario (a list of runs held in memory)
+EFFECTS = ("default", "null")  # assumed effect sizes as declared, or all at their nulls
 
 
 # --------------------------------------------------------------------------- odds
@@ -115,3 +119,52 @@ def parse_date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"'{text}' is not a date; use YYYY-MM-DD") from None
+
+
+# --------------------------------------------------------------------------- keywords
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_run_keywords(*, reps: Any, seed: Any, workers: Any, effects: Any) -> None:
+    """The checks ``nrmsim``'s option parser makes on ``--reps``, ``--seed``, ``--workers``
+    and ``--effects``, for a use case called from Python (``run_folder``,
+    ``run_comparison``).
+
+    Raises:
+        InputError: a value the parser would refuse, naming the keyword and what is allowed.
+    """
+    if reps is not None and not (_whole(reps) and 1 <= reps <= MAX_REPLICATES):
+        raise InputError(f"reps {reps!r}: allowed: a whole number from 1 to {MAX_REPLICATES:,}")
+    if seed is not None and not (_whole(seed) and seed >= 0):
+        raise InputError(f"seed {seed!r}: allowed: a whole number, 0 or more")
+    if not (_whole(workers) and workers >= 1):
+        raise InputError(f"workers {workers!r}: allowed: a whole number, 1 or more")
+    if effects not in EFFECTS:
+        raise InputError(f"effects {effects!r} is not allowed; allowed: {list(EFFECTS)}")
+
+
+def as_date(key: str, value: dt.date | str | None) -> dt.date | None:
+    """A date given as a date or a ``YYYY-MM-DD`` string (None stays None).
+
+    Raises:
+        InputError: anything else, naming ``key``.
+    """
+    if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_date(value)
+        except ValueError as exc:
+            raise InputError(f"{key}: {exc}") from None
+    raise InputError(f"{key} {value!r}: allowed: a date or a YYYY-MM-DD string")
+
+
+def describe_call(
+    function: str, labels: Sequence[str], given: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> list[str]:
+    """The manifest's ``command`` for a use case called from Python: the function's dotted
+    name, its positional arguments (``labels``) and the keywords of ``given`` that differ
+    from ``defaults`` (``reps=4``, ``ensemble=none``), in the order of ``defaults``."""
+    keywords = [f"{k}={given[k]}" for k, v in defaults.items() if given[k] != v]
+    return [function, *labels, *keywords]

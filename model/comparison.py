@@ -27,15 +27,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from model.common import InputError, parse_date
-from model.scenario import MAX_REPLICATES, Scenario, load_scenario
+from model.common import EFFECTS as EFFECTS
+from model.common import InputError, as_date, check_run_keywords, describe_call
+from model.scenario import Scenario, load_scenario
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from model.runner import RunResult, RunSpec
 
-EFFECTS = ("default", "null")
 MAX_NAME = 80  # longest default folder name before options are counted instead of named
 # run_comparison's keywords that the manifest's command names when they differ from these
 CALL_DEFAULTS: dict[str, Any] = {
@@ -139,7 +139,7 @@ def run_comparison(
         reps=reps, seed=seed, workers=workers, effects=effects, per_set=replicates_per_set,
         with_null=with_null,
     )  # fmt: skip
-    start, end = _date("start", start), _date("end", end)
+    start, end = as_date("start", start), as_date("end", end)
     given = {k: v for k, v in locals().items() if k in CALL_DEFAULTS}  # the keywords as given
     command = list(argv) if argv is not None else _call(scenarios, given)
     if len(scenarios) < 2:
@@ -439,38 +439,16 @@ def _check_counts(
     per_set: int = 1,
     with_null: bool = False,
 ) -> None:
-    """The checks ``nrmsim``'s option parser makes, for calls from Python, and that
-    ``with_null`` (a second run at null effects) does not go with null effects."""
-
-    def whole(value: Any) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool)
-
-    if reps is not None and not (whole(reps) and 1 <= reps <= MAX_REPLICATES):
-        raise InputError(f"reps {reps!r}: allowed: a whole number from 1 to {MAX_REPLICATES:,}")
-    if seed is not None and not (whole(seed) and seed >= 0):
-        raise InputError(f"seed {seed!r}: allowed: a whole number, 0 or more")
-    if not (whole(workers) and workers >= 1):
-        raise InputError(f"workers {workers!r}: allowed: a whole number, 1 or more")
-    if not (whole(per_set) and per_set >= 1):
+    """The checks ``nrmsim``'s option parser makes, for calls from Python
+    (``model.common.check_run_keywords`` and ``replicates_per_set``), and that ``with_null``
+    (a second run at null effects) does not go with null effects."""
+    check_run_keywords(reps=reps, seed=seed, workers=workers, effects=effects)
+    if not (isinstance(per_set, int) and not isinstance(per_set, bool) and per_set >= 1):
         raise InputError(f"replicates_per_set {per_set!r}: allowed: a whole number, 1 or more")
-    if effects not in EFFECTS:
-        raise InputError(f"effects {effects!r} is not allowed; allowed: {list(EFFECTS)}")
     if with_null and effects == "null":
         raise InputError(
             "--with-null adds a run with null effects; it cannot go with --effects null"
         )
-
-
-def _date(key: str, value: dt.date | str | None) -> dt.date | None:
-    """A date given as a date or a ``YYYY-MM-DD`` string (None stays None)."""
-    if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
-        return value
-    if isinstance(value, str):
-        try:
-            return parse_date(value)
-        except ValueError as exc:
-            raise InputError(f"{key}: {exc}") from None
-    raise InputError(f"{key} {value!r}: allowed: a date or a YYYY-MM-DD string")
 
 
 def _ensemble(ensemble: str | None) -> tuple[str | None, pd.DataFrame | None]:
@@ -502,8 +480,6 @@ def _with_set(
 
 
 def _call(scenarios: Sequence[str | Path | Scenario], given: dict[str, Any]) -> list[str]:
-    """The manifest's ``command`` for a call from Python: the function, the scenarios and
-    the keywords that differ from their defaults (``reps=4``, ``ensemble=none``)."""
+    """The manifest's ``command`` for a call from Python (``model.common.describe_call``)."""
     labels = [s.name if isinstance(s, Scenario) else str(s) for s in scenarios]
-    keywords = [f"{k}={given[k]}" for k, v in CALL_DEFAULTS.items() if given[k] != v]
-    return [f"{__name__}.run_comparison", *labels, *keywords]
+    return describe_call(f"{__name__}.run_comparison", labels, given, CALL_DEFAULTS)

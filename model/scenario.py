@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from model.common import MAX_REPLICATES as MAX_REPLICATES  # defined there, importable here
 from model.common import ScenarioError as ScenarioError  # defined there, importable here
 from model.common import check_keys, toml_date
 from model.common import read_toml as read_toml
@@ -69,7 +70,6 @@ ENTRY_KEYS = {
 META_KEYS = {"name", "description", "extends", "changes_assumptions"}
 RUN_KEYS = {"start", "end", "seed", "replicates", "warmup_start"}
 TIMELINE_KEYS = {"date", "name", "source", "set", "note", "enabled"}
-MAX_REPLICATES = 100_000  # replicates of one scenario (a list of runs held in memory)
 MAX_EXTENDS = 50  # files in one extends chain (real chains have a few; deeper is a mistake)
 
 
