@@ -7,6 +7,7 @@ Notebook entry points::
     scenario = load_scenario("historical")
     model = simulate(scenario, replicate=0)          # a Mesa model you can inspect
     results = run_scenario("historical", reps=4)     # summaries, one per replicate
+    folder = run_folder("historical", reps=4)        # what `nrmsim run` writes, as a result
 """
 
 from __future__ import annotations
@@ -14,13 +15,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from model.running import RunFolderResult, run_folder
 from model.scenario import Scenario, ScenarioError, load_scenario
 
 if TYPE_CHECKING:
     from model.runner import RunResult
     from model.simulation import NRMModel
 
-__all__ = ["Scenario", "ScenarioError", "load_scenario", "run_scenario", "simulate"]
+__all__ = [
+    "RunFolderResult",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "run_folder",
+    "run_scenario",
+    "simulate",
+]
 
 
 def simulate(

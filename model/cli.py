@@ -3,10 +3,9 @@
 baseline against published targets, ``calibrate`` fitted parameters, ``sweep`` an experiment
 and ``analyse`` its results.
 
-The handlers of ``compare`` and ``report`` (here) and of ``check``, ``calibrate``, ``sweep``
-and ``analyse`` (``model.commands``) only turn the options into keywords, call the library
-function of the use case and print; a notebook calls the same functions. ``cmd_run`` still
-does its use case's work itself.
+The handlers of ``run``, ``compare`` and ``report`` (here) and of ``check``, ``calibrate``,
+``sweep`` and ``analyse`` (``model.commands``) only turn the options into keywords, call the
+library function of the use case and print; a notebook calls the same functions.
 
 Exit codes: 0 success; 1 a check failed; 2 bad input (scenario, option, file), with a
 message naming the file, key, value and what is allowed.
@@ -17,12 +16,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
-import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from model.common import InputError as InputError
 from model.common import parse_date
@@ -30,11 +27,6 @@ from model.output import OutputExistsError
 from model.results import KEY_METRICS as KEY_METRICS
 from model.results import REGISTRY
 from model.scenario import MAX_REPLICATES
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from model.scenario import Scenario
 
 
 def _date(text: str) -> dt.date:
@@ -363,100 +355,30 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import pandas as pd
+    """``nrmsim run``: ``model.running.run_folder`` with the options as keywords, then the
+    key metrics by year (unless --quiet)."""
+    from model.running import run_folder
 
-    from model.output import atomic_dir, manifest, out_lock, write_table
-    from model.runner import RunSpec
-    from model.scenario import load_scenario
-
-    scenario = (
-        load_scenario(args.scenario)
-        .with_run(start=args.start, end=args.end, seed=args.seed)
-        .with_effects(args.effects)
-    )
-    reps = args.reps or scenario.replicates
-    out, force = _out_folder(args, scenario.name)
-    with out_lock(out):
-        derive = published_tables_of if args.tables else None
-        specs = [RunSpec(scenario, r, keep_events=args.events, derive=derive) for r in range(reps)]
-        started = time.perf_counter()
-        results = _run_with_bar(specs, args, scenario.name)
-        wall = time.perf_counter() - started
-        summary = pd.concat([r.summary for r in results], ignore_index=True)
-        with atomic_dir(out, force=force) as tmp:
-            write_table(summary, tmp / "summary.csv")
-            if args.tables:
-                tables = [
-                    r.derived.assign(replicate=r.replicate)
-                    for r in results
-                    if r.derived is not None
-                ]
-                write_table(pd.concat(tables, ignore_index=True), tmp / "published_tables.csv")
-            if args.events:
-                write_table(
-                    pd.concat([r.events for r in results], ignore_index=True),
-                    tmp / "events.parquet",
-                )
-                write_table(
-                    pd.concat([r.children for r in results], ignore_index=True),
-                    tmp / "children.parquet",
-                )
-            meta = manifest(
-                scenario.resolved(),
-                scenario.seed,
-                range(reps),
-                {
-                    "command": args.argv,
-                    "effects": args.effects,
-                    "outputs": [*sorted(p.name for p in tmp.iterdir()), "manifest.json"],
-                    "evidence": scenario.evidence(),
-                    "timing": {
-                        "wall_s": round(wall, 3),
-                        "workers": args.workers,
-                        "backend": args.backend,
-                        "per_replicate": [
-                            {k: round(v, 3) for k, v in r.timing.items()} for r in results
-                        ],
-                    },
-                },
-            )
-            (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
-        if not args.quiet:
-            print_table(summary, scenario.name, reps, out)
-        return 0
-
-
-def published_tables_of(
-    events: pd.DataFrame, children: pd.DataFrame, scenario: Scenario
-) -> pd.DataFrame:
-    """RunSpec.derive: the Home-Office-shaped quarterly tables of one replicate."""
-    from model.observe import published_tables
-    from model.results import Analysis
-
-    horizon = float((scenario.end - scenario.sim_start).days) + 1.0
-    analysis = Analysis(events, children, horizon)
-    return published_tables(analysis, scenario.sim_start, scenario.start, scenario.end)
-
-
-def _out_folder(args: argparse.Namespace, default_name: str) -> tuple[Path, bool]:
-    """The output folder and whether it may be replaced (``model.output.out_folder``)."""
-    from model.output import out_folder
-
-    return out_folder(args.out, default_name, force=args.force)
-
-
-def _run_with_bar(specs: list, args: argparse.Namespace, label: str) -> list:
-    """``model.runner.run_with_progress`` with the command's workers, backend and --quiet."""
-    from model.runner import run_with_progress
-
-    return run_with_progress(
-        specs,
-        label=label,
+    result = run_folder(
+        args.scenario,
+        reps=args.reps,
+        seed=args.seed,
+        start=args.start,
+        end=args.end,
+        effects=args.effects,
         workers=args.workers,
+        backend=args.backend,
+        scheduler=args.scheduler,
+        out=args.out,
+        force=args.force,
+        events=args.events,
+        tables=args.tables,
         quiet=args.quiet,
-        backend=getattr(args, "backend", "processes"),
-        scheduler=getattr(args, "scheduler", None),
+        argv=args.argv,
     )
+    if not args.quiet:
+        print_table(result.summary, result.scenario, result.replicates, result.out)
+    return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -482,3 +482,54 @@ def test_force_replaces_a_non_empty_folder(tiny_path: Path, tmp_path: Path) -> N
     )
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "summary.csv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+# ------------------------------------------------------------- the library function (issue 16)
+def test_run_folder_with_keywords_writes_what_the_command_writes(
+    run_dir: Path, tiny_path: Path, tmp_path: Path
+) -> None:
+    """``model.run_folder`` called with keyword arguments writes what ``nrmsim run`` wrote
+    with the same options (``run_dir``: ``--reps 2 --events``). Catches ``cmd_run`` dropping
+    an option or passing it to the wrong keyword (another replicate count, no event logs),
+    a scenario passed already loaded treated otherwise than its file, a summary returned that
+    is not the one written, and a manifest that loses a key or does not say it was a call
+    from Python."""
+    from model import load_scenario, run_folder
+
+    out = tmp_path / "lib"
+    result = run_folder(load_scenario(tiny_path), reps=2, events=True, out=out)
+    assert (out / "summary.csv").read_bytes() == (run_dir / "summary.csv").read_bytes()
+    for name in ("events.parquet", "children.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(out / name), pd.read_parquet(run_dir / name))
+    assert (result.out, result.scenario, result.replicates) == (out, "tiny", 2)
+    written = pd.read_csv(out / "summary.csv", keep_default_na=False, na_values=[""])
+    assert result.summary["value"].tolist() == pytest.approx(written["value"].tolist(), nan_ok=True)
+    assert result.manifest == json.loads((out / "manifest.json").read_text())
+    cli_manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert list(result.manifest) == list(cli_manifest)
+    assert result.manifest["outputs"] == cli_manifest["outputs"]
+    assert result.manifest["command"] == [
+        "model.running.run_folder", "tiny", "reps=2", f"out={out}", "events=True"
+    ]  # fmt: skip
+
+
+def test_run_folder_refuses_bad_keywords_before_writing(tiny_path: Path, tmp_path: Path) -> None:
+    """Catches a value the command line's parser would refuse (0 replicates, a negative
+    seed, an unknown effects mode or backend, a month 13) reaching the runs from Python."""
+    import re
+
+    from model import run_folder
+    from model.common import InputError
+
+    out = tmp_path / "out"
+    for keywords, message in [
+        ({"reps": 0}, "reps 0"),
+        ({"seed": -1}, "seed -1"),
+        ({"effects": "none"}, "allowed: ['default', 'null']"),
+        ({"backend": "threads"}, "allowed: ['processes', 'dask']"),
+        ({"workers": True}, "workers True"),
+        ({"end": "2024-13-01"}, "end: '2024-13-01' is not a date; use YYYY-MM-DD"),
+    ]:
+        with pytest.raises(InputError, match=re.escape(message)):
+            run_folder(tiny_path, out=out, **keywords)
+    assert not out.exists()
