@@ -95,6 +95,13 @@ WINDOW = argparse.ArgumentParser(add_help=False)
 WINDOW.add_argument("--start", type=_date, help="first day (YYYY-MM-DD); default the scenario's")
 WINDOW.add_argument("--end", type=_date, help="last day, included; default the scenario's")
 WINDOW.add_argument("--reps", type=_reps, help="replicates; default the scenario's")
+TABLE_SHAPE = _option(
+    "--table-shape",
+    choices=("long", "wide"),
+    default="long",
+    help="summary.csv long (a row per value; the default) or wide (a row per replicate and "
+    "group, a <metric>_<year> column per metric and year, as a sweep's rows)",
+)
 EFFECTS = _option(
     "--effects",
     choices=("default", "null"),
@@ -120,7 +127,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser(
         "run",
         help="run a scenario for N replicates and write outputs",
-        parents=[WINDOW, SEED, WORKERS, FORCE, QUIET, EFFECTS],
+        parents=[WINDOW, SEED, WORKERS, FORCE, QUIET, EFFECTS, TABLE_SHAPE],
     )
     run.add_argument("scenario", help="a name in scenarios/ (e.g. historical) or a path to a .toml")
     run.add_argument(
@@ -150,7 +157,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         description="Run every scenario with the same seed and replicate numbers (common random "
         "numbers) and write comparison.csv (paired differences against the baseline with 95%% "
         "intervals), summary.csv, pathways.csv, manifest.json, figures/*.png and report.html.",
-        parents=[WINDOW, SEED, WORKERS, FORCE, QUIET, EFFECTS],
+        parents=[WINDOW, SEED, WORKERS, FORCE, QUIET, EFFECTS, TABLE_SHAPE],
     )
     cmp_.add_argument(
         "scenarios",
@@ -373,6 +380,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         force=args.force,
         events=args.events,
         tables=args.tables,
+        table_shape=args.table_shape,
         quiet=args.quiet,
         argv=args.argv,
     )
@@ -400,6 +408,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         with_null=args.with_null,
         ensemble=args.ensemble,
         replicates_per_set=args.replicates_per_set,
+        table_shape=args.table_shape,
         quiet=args.quiet,
         argv=args.argv,
     )

@@ -30,6 +30,7 @@ DAYS_PER_YEAR = 365.25  # mean Julian year: rates per year <-> days
 PLACEMENT_TYPES = ("foster", "childrens_home", "supported_accommodation", "secure", "hotel")
 MAX_REPLICATES = 100_000  # replicates of one scenario (a list of runs held in memory)
 EFFECTS = ("default", "null")  # assumed effect sizes as declared, or all at their nulls
+SHAPES = ("long", "wide")  # a results table's shapes (``model.tables``)
 
 
 # --------------------------------------------------------------------------- odds
@@ -126,9 +127,11 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_run_keywords(*, reps: Any, seed: Any, workers: Any, effects: Any) -> None:
-    """The checks ``nrmsim``'s option parser makes on ``--reps``, ``--seed``, ``--workers``
-    and ``--effects``, for a use case called from Python (``run_folder``,
+def check_run_keywords(
+    *, reps: Any, seed: Any, workers: Any, effects: Any, shape: Any = "long"
+) -> None:
+    """The checks ``nrmsim``'s option parser makes on ``--reps``, ``--seed``, ``--workers``,
+    ``--effects`` and ``--table-shape``, for a use case called from Python (``run_folder``,
     ``run_comparison``).
 
     Raises:
@@ -142,6 +145,8 @@ def check_run_keywords(*, reps: Any, seed: Any, workers: Any, effects: Any) -> N
         raise InputError(f"workers {workers!r}: allowed: a whole number, 1 or more")
     if effects not in EFFECTS:
         raise InputError(f"effects {effects!r} is not allowed; allowed: {list(EFFECTS)}")
+    if shape not in SHAPES:
+        raise InputError(f"table_shape {shape!r} is not allowed; allowed: {list(SHAPES)}")
 
 
 def as_date(key: str, value: dt.date | str | None) -> dt.date | None:

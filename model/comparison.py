@@ -51,6 +51,7 @@ CALL_DEFAULTS: dict[str, Any] = {
     "with_null": False,
     "ensemble": "auto",
     "replicates_per_set": 1,
+    "table_shape": "long",
 }
 
 
@@ -95,6 +96,7 @@ def run_comparison(
     with_null: bool = False,
     ensemble: str | None = "auto",
     replicates_per_set: int = 1,
+    table_shape: str = "long",
     quiet: bool = True,
     argv: Sequence[str] | None = None,
 ) -> ComparisonResult:
@@ -118,9 +120,9 @@ def run_comparison(
             ``"auto"`` the newest fit the baseline cites (if it has an ensemble); ``"none"``
             or None for Monte Carlo only.
         replicates_per_set: consecutive replicates sharing one ensemble set (``_Plan``).
+        table_shape: ``summary.csv`` ``"long"`` or ``"wide"`` (``model.tables.to_wide``).
         quiet: no progress bar on standard error.
-        argv: the command line to record in the manifest and report (``nrmsim`` passes its
-            own); default a description of this call.
+        argv: the command line the manifest and report record (``nrmsim``'s); default this call.
 
     Raises:
         InputError: fewer than two scenarios, a name twice, an unknown ``baseline``,
@@ -133,11 +135,10 @@ def run_comparison(
     from model.report import build_report
     from model.report.psa import write_psa_summary
 
-    if isinstance(scenarios, str | Path | Scenario):
-        scenarios = [scenarios]
+    scenarios = [scenarios] if isinstance(scenarios, str | Path | Scenario) else scenarios
     _check_counts(
         reps=reps, seed=seed, workers=workers, effects=effects, per_set=replicates_per_set,
-        with_null=with_null,
+        with_null=with_null, shape=table_shape,
     )  # fmt: skip
     start, end = as_date("start", start), as_date("end", end)
     given = {k: v for k, v in locals().items() if k in CALL_DEFAULTS}  # the keywords as given
@@ -154,7 +155,7 @@ def run_comparison(
         results = plan.run(workers, quiet)
         wall = time.perf_counter() - started
         with atomic_dir(folder, force=force) as tmp:
-            summaries = _write_tables(tmp, plan, results)
+            summaries = _write_tables(tmp, plan, results, table_shape)
             has_psa = write_psa_summary(tmp, ordered[0].name, [s.name for s in ordered[1:]])
             meta = _manifest(plan, results, command, has_psa, wall, workers)
             (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -330,13 +331,16 @@ class _Plan:
         )
 
 
-def _write_tables(tmp: Path, plan: _Plan, results: list[RunResult]) -> dict[str, pd.DataFrame]:
-    """comparison.csv and summary.csv of each mode (the null's in ``null/``) and
-    pathways.csv; returns the chosen mode's summaries by scenario name."""
+def _write_tables(
+    tmp: Path, plan: _Plan, results: list[RunResult], shape: str = "long"
+) -> dict[str, pd.DataFrame]:
+    """comparison.csv and summary.csv (``shape`` long or wide) of each mode (the null's in
+    ``null/``) and pathways.csv; returns the chosen mode's summaries by scenario name."""
     import pandas as pd
 
     from model.compare import compare_summaries
     from model.output import write_table
+    from model.tables import to_wide
 
     per_mode, reps = len(plan.ordered) * plan.reps, plan.reps
     summaries: dict[str, pd.DataFrame] = {}
@@ -352,7 +356,8 @@ def _write_tables(tmp: Path, plan: _Plan, results: list[RunResult]) -> dict[str,
         }
         table = compare_summaries(by_name, plan.ordered[0].name, plan.clusters)
         write_table(table, where / "comparison.csv")
-        write_table(pd.concat(by_name.values(), ignore_index=True), where / "summary.csv")
+        summary = pd.concat(by_name.values(), ignore_index=True)
+        write_table(to_wide(summary) if shape == "wide" else summary, where / "summary.csv")
         if m == 0:
             summaries = by_name
             flows = [
@@ -438,11 +443,12 @@ def _check_counts(
     effects: str,
     per_set: int = 1,
     with_null: bool = False,
+    shape: str = "long",
 ) -> None:
     """The checks ``nrmsim``'s option parser makes, for calls from Python
     (``model.common.check_run_keywords`` and ``replicates_per_set``), and that ``with_null``
     (a second run at null effects) does not go with null effects."""
-    check_run_keywords(reps=reps, seed=seed, workers=workers, effects=effects)
+    check_run_keywords(reps=reps, seed=seed, workers=workers, effects=effects, shape=shape)
     if not (isinstance(per_set, int) and not isinstance(per_set, bool) and per_set >= 1):
         raise InputError(f"replicates_per_set {per_set!r}: allowed: a whole number, 1 or more")
     if with_null and effects == "null":

@@ -47,6 +47,7 @@ CALL_DEFAULTS: dict[str, Any] = {
     "force": False,
     "events": False,
     "tables": False,
+    "table_shape": "long",
 }
 
 
@@ -84,6 +85,7 @@ def run_folder(
     force: bool = False,
     events: bool = False,
     tables: bool = False,
+    table_shape: str = "long",
     quiet: bool = True,
     argv: Sequence[str] | None = None,
 ) -> RunFolderResult:
@@ -104,12 +106,13 @@ def run_folder(
         events: also write ``events.parquet`` and ``children.parquet``.
         tables: also write ``published_tables.csv`` (quarterly tables shaped like the Home
             Office releases).
+        table_shape: ``summary.csv`` ``"long"`` or ``"wide"`` (``model.tables.to_wide``).
         quiet: no progress bar on standard error.
         argv: the command line to record in the manifest (``nrmsim`` passes its own);
             default a description of this call.
 
     Raises:
-        InputError: a count, date, effects mode or backend the command would refuse.
+        InputError: a count, date, effects mode, backend or shape the command would refuse.
         ScenarioError: the scenario cannot be loaded.
         OutputExistsError: ``out`` is a file, a non-empty folder without ``force``, or being
             written by another process.
@@ -119,7 +122,7 @@ def run_folder(
     from model.output import atomic_dir, out_folder, out_lock
     from model.runner import RunSpec, run_with_progress
 
-    check_run_keywords(reps=reps, seed=seed, workers=workers, effects=effects)
+    check_run_keywords(reps=reps, seed=seed, workers=workers, effects=effects, shape=table_shape)
     if backend not in BACKENDS:
         raise InputError(f"backend {backend!r} is not allowed; allowed: {list(BACKENDS)}")
     start, end = as_date("start", start), as_date("end", end)
@@ -141,7 +144,7 @@ def run_folder(
         wall = time.perf_counter() - started
         summary = pd.concat([r.summary for r in results], ignore_index=True)
         with atomic_dir(folder, force=force) as tmp:
-            _write_tables(tmp, summary, results, events=events, tables=tables)
+            _write_tables(tmp, summary, results, events=events, tables=tables, shape=table_shape)
             timing = {"wall_s": round(wall, 3), "workers": workers, "backend": backend}
             meta = _manifest(sc, n, results, command, effects, timing, tmp)
             (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -161,14 +164,22 @@ def published_tables_of(
 
 
 def _write_tables(
-    tmp: Path, summary: pd.DataFrame, results: list[RunResult], *, events: bool, tables: bool
+    tmp: Path,
+    summary: pd.DataFrame,
+    results: list[RunResult],
+    *,
+    events: bool,
+    tables: bool,
+    shape: str,
 ) -> None:
-    """summary.csv, and published_tables.csv (``tables``) and the event logs (``events``)."""
+    """summary.csv (long, or ``model.tables.to_wide`` of it), and published_tables.csv
+    (``tables``) and the event logs (``events``)."""
     import pandas as pd
 
     from model.output import write_table
+    from model.tables import to_wide
 
-    write_table(summary, tmp / "summary.csv")
+    write_table(to_wide(summary) if shape == "wide" else summary, tmp / "summary.csv")
     if tables:
         derived = [
             r.derived.assign(replicate=r.replicate) for r in results if r.derived is not None

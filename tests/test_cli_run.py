@@ -515,7 +515,8 @@ def test_run_folder_with_keywords_writes_what_the_command_writes(
 
 def test_run_folder_refuses_bad_keywords_before_writing(tiny_path: Path, tmp_path: Path) -> None:
     """Catches a value the command line's parser would refuse (0 replicates, a negative
-    seed, an unknown effects mode or backend, a month 13) reaching the runs from Python."""
+    seed, an unknown effects mode, backend or table shape, a month 13) reaching the runs from
+    Python."""
     import re
 
     from model import run_folder
@@ -528,8 +529,56 @@ def test_run_folder_refuses_bad_keywords_before_writing(tiny_path: Path, tmp_pat
         ({"effects": "none"}, "allowed: ['default', 'null']"),
         ({"backend": "threads"}, "allowed: ['processes', 'dask']"),
         ({"workers": True}, "workers True"),
+        ({"table_shape": "tall"}, "table_shape 'tall' is not allowed; allowed: ['long', 'wide']"),
         ({"end": "2024-13-01"}, "end: '2024-13-01' is not a date; use YYYY-MM-DD"),
     ]:
         with pytest.raises(InputError, match=re.escape(message)):
             run_folder(tiny_path, out=out, **keywords)
     assert not out.exists()
+
+
+# ----------------------------------------------------- one table, long or wide (issue 16)
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = ["scenario", "replicate", "year", "group_by", "group", "metric"]
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def test_long_to_wide_to_long_gives_the_summary_back(summary: pd.DataFrame) -> None:
+    """A real run's summary (two years, every group, two replicates) through ``to_wide`` and
+    back through ``to_long`` is the same table, sorted; and wide -> long -> wide is the wide
+    table. Catches a value put in another cell (a metric name with underscores split at
+    the wrong one, the year read from the wrong place, one group's or replicate's row given
+    another's values), values lost or doubled, and empty cells (a metric a group does not
+    report) coming back as rows. The long table's rows of empty value are the one thing a
+    wide table cannot hold apart from a metric not reported (``model.tables``)."""
+    from model.tables import to_long, to_wide
+
+    wide = to_wide(summary)
+    assert {"referrals_2023", "referrals_2024", "rg_positive_rate_2024"} <= set(wide.columns)
+    assert list(wide.columns[:4]) == ["scenario", "replicate", "group_by", "group"]
+    assert len(wide) == len(summary.drop_duplicates(["replicate", "group_by", "group"]))
+    back = to_long(wide)
+    assert list(back.columns) == list(summary.columns)
+    expected = _sorted(summary.dropna(subset=["value"]))
+    pd.testing.assert_frame_equal(_sorted(back), expected, check_dtype=False)
+    pd.testing.assert_frame_equal(to_wide(back), wide.dropna(axis=1, how="all"))
+
+
+def test_run_with_table_shape_wide_writes_the_summary_wide(
+    run_dir: Path, tiny_path: Path, tmp_path: Path
+) -> None:
+    """``nrmsim run --table-shape wide`` writes ``summary.csv`` as ``to_wide`` of the long
+    one that the same run writes by default (``run_dir``), with the sweep's column names,
+    and the same other files. Catches the option ignored (a long file), passed to the wrong
+    keyword, or the wide file holding other values or names than the long one."""
+    from model.tables import to_wide
+
+    out = tmp_path / "wide"
+    argv = ["run", str(tiny_path), "--reps", "2", "--events", "--table-shape", "wide"]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 0
+    read = {"keep_default_na": False, "na_values": [""], "dtype": {"group": str}}
+    wide = pd.read_csv(out / "summary.csv", **read)
+    long = pd.read_csv(run_dir / "summary.csv", **read)
+    assert "metric" not in wide.columns and "referrals_2024" in wide.columns
+    pd.testing.assert_frame_equal(wide, to_wide(long), check_dtype=False)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in run_dir.iterdir())

@@ -210,6 +210,28 @@ def test_run_comparison_with_keywords_writes_what_the_command_writes(tmp_path: P
     assert result.manifest["command"][0] == "model.comparison.run_comparison"
 
 
+def test_compare_with_table_shape_wide_writes_the_summary_wide(tmp_path: Path) -> None:
+    """``nrmsim compare --table-shape wide`` writes ``summary.csv`` as ``model.tables.to_wide``
+    of the long summaries it ran (byte for byte as written by ``write_table``), and its
+    report (``report.html``, and ``nrmsim report`` re-rendering it) still reads it.
+    Catches the option ignored (a long file), passed to the wrong keyword, or a report
+    that cannot read a wide summary."""
+    from model.output import write_table
+    from model.tables import to_wide
+
+    a, b = scenario(tmp_path, "a"), scenario(tmp_path, "b", per_year=1200)
+    out = tmp_path / "wide"
+    options = ["--reps", "2", "--ensemble", "none", "--table-shape", "wide", "--quiet"]
+    assert main(["compare", str(a), str(b), *options, "--out", str(out)]) == 0
+    again = run_comparison([a, b], reps=2, ensemble="none", out=tmp_path / "lib")
+    write_table(to_wide(pd.concat(again.summaries.values())), tmp_path / "expected.csv")
+    assert (out / "summary.csv").read_bytes() == (tmp_path / "expected.csv").read_bytes()
+    assert (out / "comparison.csv").read_bytes() == (
+        tmp_path / "lib" / "comparison.csv"
+    ).read_bytes()
+    assert main(["report", str(out), "--quiet"]) == 0 and (out / "report.html").is_file()
+
+
 def test_run_comparison_refuses_bad_keywords_before_writing(tmp_path: Path) -> None:
     """Catches a value the command line's parser would refuse (0 replicates, an unknown
     effects mode, a month 13) reaching the runs from Python, or a lone name read as its

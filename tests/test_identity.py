@@ -286,6 +286,23 @@ def test_dask_local_cluster_gives_identical_bytes(
 
 
 # --------------------------------------------------------------------------- every command
+ONE_WAY_SEED = 11
+
+
+def one_way_spec(scen: dict[str, Path], folder: Path, metrics: tuple[str, ...]) -> Path:
+    """A grid without factors (one design point: the scenarios as they are) over the tiny
+    comparator and its lever, two replicates, root seed ``ONE_WAY_SEED``, year 2024."""
+    spec = folder / "grid.toml"
+    spec.write_text(
+        '[experiment]\nname = "one_way"\nmethod = "grid"\nsamples = 1\nreplicates = 2\n'
+        f"root_seed = {ONE_WAY_SEED}\nstart = 2024-01-01\nend = {END}\nyears = [2024]\n"
+        f'scenarios = ["{scen["tiny"].as_posix()}", "{scen["pre_nba"].as_posix()}"]\n'
+        f"metrics = {list(metrics)!r}\n".replace("'", '"'),
+        encoding="utf-8",
+    )
+    return spec
+
+
 def test_every_command_path_gives_identical_values(scen: dict[str, Path], tmp_path: Path) -> None:
     """The same specs through each command's way of running them give identical values:
     ``run`` and ``compare`` (``runner.run_many``: both scenarios, so a lever branches from the
@@ -305,15 +322,7 @@ def test_every_command_path_gives_identical_values(scen: dict[str, Path], tmp_pa
     from model.sweeps.spec import load_experiment
 
     metrics = ("rg_positive_rate", "referrals")
-    spec = tmp_path / "grid.toml"
-    spec.write_text(  # a grid without factors: one design point, the scenarios as they are
-        '[experiment]\nname = "one_way"\nmethod = "grid"\nsamples = 1\nreplicates = 2\n'
-        f"root_seed = 11\nstart = 2024-01-01\nend = {END}\nyears = [2024]\n"
-        f'scenarios = ["{scen["tiny"].as_posix()}", "{scen["pre_nba"].as_posix()}"]\n'
-        f"metrics = {list(metrics)!r}\n".replace("'", '"'),
-        encoding="utf-8",
-    )
-    exp = load_experiment(spec)
+    exp = load_experiment(one_way_spec(scen, tmp_path, metrics))
     run_sweep(exp, tmp_path / "sweep")
     swept = load_results(tmp_path / "sweep")
 
@@ -367,3 +376,42 @@ def test_another_python_gives_identical_bytes(
     spec, rows = sweep_reference
     cli(sweep_args(spec, tmp_path / "sweep_other", 7, workers=2), python=OTHER_PYTHON)
     same_rows(rows, load_results(tmp_path / "sweep_other"))
+
+
+def test_a_sweeps_long_rows_hold_what_nrmsim_run_writes(
+    scen: dict[str, Path], tmp_path: Path
+) -> None:
+    """``load_results(out, shape="long")`` of a sweep has ``summary.csv``'s columns (then
+    the run's id, point and seed) and, for each scenario, replicate and metric it ran, the
+    value ``nrmsim run`` writes in ``summary.csv`` for the same spec (seed, period,
+    replicates), compared as written (10 significant digits).
+
+    Catches: the long shape filing a sweep's value under another metric, year, group,
+    scenario or replicate (``model.tables`` naming drifting from the sweep's columns), the
+    run's id, point or seed lost, and ``nrmsim run`` running the same spec otherwise than
+    the sweep does."""
+    from model.common import InputError
+    from model.sweeps.execute import run_sweep
+    from model.sweeps.spec import load_experiment
+    from model.tables import LONG_COLUMNS
+
+    metrics = ("rg_positive_rate", "referrals", "median_days_referral_to_cg")
+    run_sweep(load_experiment(one_way_spec(scen, tmp_path, metrics)), tmp_path / "sweep")
+    swept = load_results(tmp_path / "sweep", shape="long")
+    assert list(swept.columns) == [*LONG_COLUMNS, "run_id", "point", "seed"]
+    assert set(swept["group_by"]) == set(swept["group"]) == {"all"}
+    with pytest.raises(InputError, match="allowed: \\['long', 'wide'\\]"):
+        load_results(tmp_path / "sweep", shape="tall")
+    keys = ["scenario", "replicate", "year", "group_by", "group", "metric"]
+    for name in ("tiny", "pre_nba"):
+        out = tmp_path / name
+        args = ["run", str(scen[name]), "--reps", "2", "--seed", str(ONE_WAY_SEED)]
+        assert main([*args, "--out", str(out), "--quiet"]) == 0
+        read = {"keep_default_na": False, "na_values": [""], "dtype": {"group": str}}
+        summary = pd.read_csv(out / "summary.csv", **read)
+        rows = swept[swept["scenario"] == summary["scenario"].iloc[0]]
+        both = rows.merge(summary, on=keys, how="left", suffixes=("_sweep", "_run"))
+        assert len(both) == len(rows) == 2 * len(metrics), name
+        as_written = [float(f"{v:.10g}") for v in both["value_sweep"]]
+        assert as_written == both["value_run"].tolist(), name
+        assert both["value_run"].notna().all()

@@ -223,6 +223,22 @@ def test_the_library_functions_default_as_the_commands_do() -> None:
     assert _defaults(analyse_sweep) == {"out": vars(parse(["analyse", "d"]))["out"]}
 
 
+def test_run_folder_and_run_comparison_default_as_run_and_compare_do() -> None:
+    """Catches a default that differs between ``nrmsim run`` and ``model.run_folder`` (or
+    ``nrmsim compare`` and ``run_comparison``), e.g. ``table_shape="wide"`` in one of them,
+    or a keyword the command has no option for."""
+    from model import run_folder
+    from model.cli import build_parser
+    from model.comparison import run_comparison
+
+    parse = build_parser().parse_args
+    for fn, argv in [(run_folder, ["run", "x"]), (run_comparison, ["compare", "x", "y"])]:
+        args = vars(parse(argv))
+        for key, value in _defaults(fn).items():
+            if key not in ("quiet", "argv"):  # from Python: no progress bar, no command line
+                assert args[key] == value, (fn.__name__, key)
+
+
 def test_calibrate_refuses_a_bad_keyword_before_any_run() -> None:
     """Catches a keyword the command line would refuse (argparse checks it there) reaching
     the optimiser from Python: a method it does not know, or a budget of 0."""

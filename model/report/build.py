@@ -35,6 +35,7 @@ from model.report.metrics import (
 from model.report.pathways import CG_STAGE, RG_STAGE, mean_flows
 from model.report.psa import load_psa_summary
 from model.results import REGISTRY
+from model.tables import to_long
 
 COMPARISON, SUMMARY, PATHWAYS, MANIFEST = (
     "comparison.csv",
@@ -86,6 +87,8 @@ def load_inputs(folder: Path) -> Inputs:
             folder / COMPARISON, dtype=_TEXT, keep_default_na=False, na_values=[""]
         )
         summary = pd.read_csv(folder / SUMMARY, dtype=_TEXT, keep_default_na=False, na_values=[""])
+        if "metric" not in summary.columns:  # written by --table-shape wide
+            summary = to_long(summary)
         pathways = pd.read_csv(
             folder / PATHWAYS,
             dtype={"scenario": str, "rg_stage": str, "cg_stage": str},

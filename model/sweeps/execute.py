@@ -38,6 +38,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
+from model.common import InputError
 from model.output import (
     SEED_SCHEME,
     OutputExistsError,
@@ -318,14 +319,22 @@ def remove_temporaries(out: Path) -> int:
     return n
 
 
-def load_results(out: Path | str) -> pd.DataFrame:
-    """Every stored run of a sweep, one row per run, sorted by run id.
+def load_results(out: Path | str, shape: str = "wide") -> pd.DataFrame:
+    """Every stored run of a sweep, sorted by run id: ``shape="wide"`` (as stored) one row
+    per run, a ``<metric>_<year>`` column per output; ``"long"`` the columns of a run's
+    ``summary.csv`` (group ``all``) then the run's id, point, seed and factor values, a row
+    per output (``model.tables.to_long``: an empty output is left out).
 
     Raises:
         ScenarioError: no results, or a run id stored twice.
+        InputError: a shape other than ``long`` or ``wide``.
     """
     import pyarrow.dataset as ds
 
+    from model.tables import SHAPES, to_long
+
+    if shape not in SHAPES:
+        raise InputError(f"shape {shape!r} is not allowed; allowed: {list(SHAPES)}")
     out = Path(out)
     if not part_files(out):
         raise ScenarioError(out, "runs", "no results: run `nrmsim sweep` into this folder first")
@@ -348,7 +357,8 @@ def load_results(out: Path | str) -> pd.DataFrame:
             )
         frame = frame.drop_duplicates("run_id").reset_index(drop=True)
     first = ["run_id", "point", "scenario", "replicate", "seed"]
-    return frame[first + [c for c in frame.columns if c not in first]]
+    frame = frame[first + [c for c in frame.columns if c not in first]]
+    return to_long(frame) if shape == "long" else frame
 
 
 def compact(out: Path) -> int:
