@@ -127,7 +127,7 @@ def test_sampler_takes_method_budget_and_seed_as_keywords() -> None:
 def test_the_shared_helpers_are_the_ones_the_old_names_give() -> None:
     """Catches a second copy creeping back (a constant or function defined again instead of
     imported): every old name must be the very object in model.common."""
-    from model import calendar, cli, observe, params, results, scenario
+    from model import calendar, cli, comparison, observe, params, results, scenario
     from model.stages import rg_decision
 
     assert calendar.DAYS_PER_YEAR is results.DAYS_PER_YEAR is common.DAYS_PER_YEAR
@@ -136,6 +136,8 @@ def test_the_shared_helpers_are_the_ones_the_old_names_give() -> None:
     assert observe.logit is common.logit
     assert scenario.ScenarioError is common.ScenarioError
     assert cli.InputError is common.InputError  # main maps it to exit code 2
+    assert scenario.MAX_REPLICATES is common.MAX_REPLICATES
+    assert comparison.EFFECTS is common.EFFECTS
     assert scenario._read_toml is scenario.read_toml is common.read_toml
     assert scenario._check_keys is common.check_keys
     assert common.expit(common.logit(0.3)) == pytest.approx(0.3)
