@@ -66,7 +66,7 @@ class ComparisonResult:
         replicates: replicates per scenario.
         comparison: ``comparison.csv`` as written (read back, so its numbers are the file's).
         summaries: scenario name -> its replicates' summary (long form); ``summary.csv`` is
-            their concatenation.
+            their concatenation (``model.tables.to_wide`` of it with ``table_shape="wide"``).
         manifest: ``manifest.json`` as written.
         null_comparison: ``null/comparison.csv`` with ``with_null``, else None.
     """

@@ -9,7 +9,7 @@ does. From a notebook::
 
     from model.running import run_folder
     result = run_folder("historical", reps=4, end="2024-03-31", workers=2)
-    result.summary  # summary.csv's rows (long form)
+    result.summary  # summary.csv's rows (long form; table_shape="wide" writes it wide)
 
 ``model.run_scenario`` runs replicates and returns them without writing anything.
 """
@@ -59,7 +59,8 @@ class RunFolderResult:
         out: the folder written.
         scenario: the scenario's name.
         replicates: replicates run.
-        summary: every replicate's summary, long form (``summary.csv``'s rows).
+        summary: every replicate's summary, long form (``summary.csv``, or
+            ``model.tables.to_wide`` of it with ``table_shape="wide"``).
         manifest: ``manifest.json`` as written.
     """
 
