@@ -402,30 +402,19 @@ class Analysis:
 GROUP_COLUMNS = {"all", "sex", "nationality_group", "exploitation_type", "nation", "age_band"}
 
 
-class GroupKeys:
-    """A group column factorised once, so per-period sums by group do not factorise it again.
+def _cell_sums(cells: np.ndarray, values: np.ndarray, n_cells: int) -> np.ndarray:
+    """Sum of ``values`` by cell 0..n_cells-1 (0 where none), each cell in row order with
+    pandas' compensated group sum, so it equals a groupby over that cell's rows bit for bit
+    (``np.bincount`` adds naively and can differ in the last bits)."""
+    grouper = pd.Categorical.from_codes(cells, categories=pd.RangeIndex(n_cells))
+    return pd.Series(values).groupby(grouper, observed=False).sum().to_numpy()
 
-    ``sum(values)`` equals ``pd.Series(values).groupby(column).sum()`` (the same rows in the
-    same order, groups sorted, missing groups dropped), label for label and bit for bit."""
 
-    __slots__ = ("codes", "ok", "uniques")
-
-    def __init__(self, column: pd.Series | np.ndarray) -> None:
-        codes, uniques = pd.factorize(np.asarray(column), sort=True)
-        self.codes, self.uniques = codes, np.asarray(uniques, dtype=object)
-        self.ok = codes >= 0
-
-    def sum(self, values: np.ndarray) -> pd.Series:
-        out = pd.Series(values[self.ok]).groupby(self.codes[self.ok]).sum()
-        out.index = pd.Index(self.uniques[out.index.to_numpy()], dtype=object)
-        return out
-
-    def nunique(self, values: np.ndarray, mask: np.ndarray) -> pd.Series:
-        """Distinct ``values`` by group among the rows in ``mask``."""
-        keep = mask & self.ok
-        out = pd.Series(values[keep]).groupby(self.codes[keep]).nunique()
-        out.index = pd.Index(self.uniques[out.index.to_numpy()], dtype=object)
-        return out
+def _cell_distinct(cells: np.ndarray, ids: np.ndarray, n_cells: int) -> np.ndarray:
+    """Number of distinct non-negative integer ``ids`` by cell 0..n_cells-1."""
+    span = int(ids.max()) + 1 if len(ids) else 1
+    pairs = np.unique(cells.astype(np.int64) * span + ids)
+    return np.bincount(pairs // span, minlength=n_cells)
 
 
 def _cells(
@@ -522,37 +511,55 @@ class View:
     def mean(self, frame: pd.DataFrame, values: pd.Series) -> pd.Series:
         return values.groupby([frame[k] for k in self.keys], observed=True).mean()
 
-    def per_period(self, fn: Callable[[float, float], pd.Series]) -> pd.Series:
-        """Concatenate a per-period computation (a series by group) into (period, group)."""
-        parts = []
-        for label, a, b in self.periods:
-            s = fn(a, b)
-            if len(s):
-                parts.append(pd.concat({label: s}, names=["period"]))
-        if not parts:
+    def by_period(
+        self, column: pd.Series, values: np.ndarray, ids: np.ndarray | None = None
+    ) -> pd.Series:
+        """Rows (a table's ``column`` gives their groups) aggregated by (period, group), for
+        every group with a row, in every period. ``values`` has one column per period: floats
+        are summed (each cell adds its rows in row order, as
+        ``pd.Series(values[:, p]).groupby(column).sum()`` does, so it equals that bit for
+        bit); booleans are counted, or with ``ids`` (one per row) the distinct ids among the
+        true rows counted. Empty if no row has a group."""
+        all_codes, uniques = pd.factorize(np.asarray(column), sort=True)
+        ok = all_codes >= 0
+        codes = all_codes[ok]
+        if not len(codes):
             return pd.Series(dtype=float)
-        out = pd.concat(parts)
-        out.index.names = self.keys
-        return out
+        n_groups, n_periods = len(uniques), len(self.labels)
+        cells = (np.arange(n_periods)[:, None] * n_groups + codes).ravel()  # period-major
+        picked = values[ok].T.ravel()
+        if values.dtype != bool:
+            totals = _cell_sums(cells, picked, n_periods * n_groups)
+        elif ids is None:
+            totals = np.bincount(cells[picked], minlength=n_periods * n_groups)
+        else:
+            rows = np.tile(ids[ok], n_periods)[picked]
+            totals = _cell_distinct(cells[picked], rows, n_periods * n_groups)
+        groups = list(np.asarray(uniques, dtype=object))
+        index = pd.MultiIndex.from_product([list(self.labels), groups], names=self.keys)
+        return pd.Series(totals, index=index)
+
+    def clipped(self, t0: np.ndarray, t1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Spells [t0, t1) (days) cut to each period: (start, end) arrays of rows x periods,
+        end >= start (empty where the spell misses the period)."""
+        lo = np.maximum(t0[:, None], self.starts)
+        return lo, np.maximum(np.minimum(t1[:, None], self.ends), lo)
 
     def overlap(
         self, spells: pd.DataFrame, weight: np.ndarray | float = 1.0, distinct: bool = False
     ) -> pd.Series:
         """Sum over spells of (days overlapping each period x weight), by group; or, with
         ``distinct``, the number of distinct children with a spell overlapping the period."""
-        keys = GroupKeys(spells[self.g])
         t0 = spells["t_days"].to_numpy()
         t1 = spells["t_end"].to_numpy()
-        child = spells["child_id"].to_numpy()
-        w = weight if np.isscalar(weight) else np.asarray(weight)
-
-        def one(a: float, b: float) -> pd.Series:
-            if distinct:
-                return keys.nunique(child, (t0 < b) & (t1 > a))
-            days = np.clip(np.minimum(t1, b) - np.maximum(t0, a), 0.0, None)
-            return keys.sum(days * w)
-
-        return self.per_period(one)
+        if distinct:
+            touch = (t0[:, None] < self.ends) & (t1[:, None] > self.starts)
+            return self.by_period(spells[self.g], touch, spells["child_id"].to_numpy())
+        days = np.clip(
+            np.minimum(t1[:, None], self.ends) - np.maximum(t0[:, None], self.starts), 0.0, None
+        )
+        w = weight if np.isscalar(weight) else np.asarray(weight)[:, None]
+        return self.by_period(spells[self.g], days * w)
 
     def all_only(self, values: Sequence[float]) -> pd.Series:
         """A series with one value per period under the group 'all'."""
@@ -845,12 +852,11 @@ def _awaiting_stock(v: View) -> pd.Series:
 
 
 def _awaiting_stock_of(v: View) -> pd.Series:
+    """Cases awaiting CG at each period's end, by group (0 for a group with none)."""
     aw = v.a.derived("awaiting", v.g)
-
-    def one(_a: float, b: float) -> pd.Series:
-        return aw[(aw["t_days"] < b) & (aw["t_exit"] >= b)].groupby(v.g, observed=True).size()
-
-    return v.per_period(one)
+    ends = v.ends
+    waiting = (aw["t_days"].to_numpy()[:, None] < ends) & (aw["t_exit"].to_numpy()[:, None] >= ends)
+    return v.by_period(aw[v.g], waiting)
 
 
 @metric(
@@ -1450,14 +1456,8 @@ def _spell_cost(v: View, spell: pd.DataFrame, key: str, before_18: bool | None) 
         d18 = spell["day18"].to_numpy(float)
         t0, t1 = (t0, np.minimum(t1, d18)) if before_18 else (np.maximum(t0, d18), t1)
 
-    keys = GroupKeys(spell[v.g])
-
-    def one(a: float, b: float) -> pd.Series:
-        lo, hi = np.maximum(t0, a), np.minimum(t1, b)
-        cost = v.a.unit_costs.integral(key, lo, np.maximum(hi, lo))
-        return keys.sum(cost)
-
-    return v.per_period(one)
+    lo, hi = v.clipped(t0, t1)
+    return v.by_period(spell[v.g], v.a.unit_costs.integral(key, lo, hi))
 
 
 def _capacity_cost(v: View, capacity: str, key: str) -> pd.Series:
