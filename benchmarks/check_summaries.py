@@ -7,7 +7,8 @@ changed checkout) computes them again and reports: the same rows in the same ord
 columns and dtypes, and which metrics' values are not bit-identical (with the largest
 relative difference; above 1e-12 is a failure). Both print the seconds of ``analyse`` and
 ``summary`` (the full summary, then the PSA's eight metrics with group "all"), the best of
-``--repeat`` timings of the same simulated model.
+``--repeat`` timings of the same simulated model, as CPU seconds of this process (steadier
+than wall seconds on a loaded machine).
 
 Usage: python benchmarks/check_summaries.py save|compare [--dir /tmp/nrm-summaries]
        [--repeat 3] [--only historical]
@@ -49,15 +50,15 @@ def timed(name: str, replicate: int, repeat: int) -> pd.DataFrame:
     table = pd.DataFrame()
     for _ in range(repeat):
         with frozen_heap():
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             analysis, _, _ = analyse(model)
-            t1 = time.perf_counter()
+            t1 = time.process_time()
             table = summary(analysis, sc.sim_start, sc.start, sc.end, spec.group_bys, spec.metrics)
-            t2 = time.perf_counter()
+            t2 = time.process_time()
             analysis, _, _ = analyse(model)
-            t3 = time.perf_counter()
+            t3 = time.process_time()
             summary(analysis, sc.sim_start, sc.start, sc.end, ("all",), PSA_METRICS)
-            t4 = time.perf_counter()
+            t4 = time.process_time()
         for key, s in (
             ("analyse", t1 - t0),
             ("summary", t2 - t1),
@@ -65,7 +66,7 @@ def timed(name: str, replicate: int, repeat: int) -> pd.DataFrame:
             ("psa summary", t4 - t3),
         ):
             best[key] = min(best.get(key, np.inf), s)
-    print(f"{name} {replicate}: {len(table)} rows; best of {repeat} (s): ", end="")
+    print(f"{name} {replicate}: {len(table)} rows; best of {repeat} (CPU s): ", end="")
     print("; ".join(f"{k} {v:.2f}" for k, v in best.items()), flush=True)
     return table
 

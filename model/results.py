@@ -274,12 +274,25 @@ def spells(
 
 
 def _explode_types(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (row, exploitation type) for the ``exploitation_any`` grouping."""
-    types = frame["exploitation_types"].to_numpy(object)
-    uniq = {t: str(t).split("+") for t in set(types)}
-    out = frame.assign(exploitation_any=[uniq[t] for t in types])
-    out = out.explode("exploitation_any", ignore_index=True)
-    out["exploitation_any"] = out["exploitation_any"].astype("category")
+    """One row per (row, exploitation type) for the ``exploitation_any`` grouping: each row
+    repeated once per type of its ``exploitation_types`` ("a+b"), in row order."""
+    codes, combos = pd.factorize(
+        frame["exploitation_types"].to_numpy(object), use_na_sentinel=False
+    )
+    split = [str(c).split("+") for c in combos]
+    types = sorted({t for parts in split for t in parts})
+    type_code = {t: i for i, t in enumerate(types)}
+    # the type codes of every combination laid end to end; where each combination starts
+    flat = np.array([type_code[t] for parts in split for t in parts], dtype=np.int64)
+    lengths = np.array([len(parts) for parts in split], dtype=np.int64)
+    first = np.cumsum(lengths) - lengths
+    n = lengths[codes]  # types of each row
+    rows = np.repeat(np.arange(len(frame)), n)
+    within = np.arange(len(rows)) - np.repeat(np.cumsum(n) - n, n)  # 0, 1, .. in each row
+    out = frame.take(rows).reset_index(drop=True)
+    out["exploitation_any"] = pd.Categorical.from_codes(
+        flat[first[codes[rows]] + within], categories=pd.Index(types)
+    )
     return out
 
 
@@ -402,21 +415,6 @@ class Analysis:
 GROUP_COLUMNS = {"all", "sex", "nationality_group", "exploitation_type", "nation", "age_band"}
 
 
-def _cell_sums(cells: np.ndarray, values: np.ndarray, n_cells: int) -> np.ndarray:
-    """Sum of ``values`` by cell 0..n_cells-1 (0 where none), each cell in row order with
-    pandas' compensated group sum, so it equals a groupby over that cell's rows bit for bit
-    (``np.bincount`` adds naively and can differ in the last bits)."""
-    grouper = pd.Categorical.from_codes(cells, categories=pd.RangeIndex(n_cells))
-    return pd.Series(values).groupby(grouper, observed=False).sum().to_numpy()
-
-
-def _cell_distinct(cells: np.ndarray, ids: np.ndarray, n_cells: int) -> np.ndarray:
-    """Number of distinct non-negative integer ``ids`` by cell 0..n_cells-1."""
-    span = int(ids.max()) + 1 if len(ids) else 1
-    pairs = np.unique(cells.astype(np.int64) * span + ids)
-    return np.bincount(pairs // span, minlength=n_cells)
-
-
 def _cells(
     ev: pd.DataFrame, group_by: str, groups: list[str], k: np.ndarray, inside: np.ndarray
 ) -> np.ndarray | None:
@@ -456,14 +454,16 @@ class View:
         t = ev["t_days"].to_numpy()
         k = np.searchsorted(self.starts, t, side="right") - 1
         inside = (k >= 0) & (t < self.ends[np.clip(k, 0, None)])
-        self.flow = ev[inside].assign(period=self.labels[k[inside]])
-        # event codes of the flow rows, so selecting events compares small integers
-        events = self.flow["event"]
-        if isinstance(events.dtype, pd.CategoricalDtype):
-            self._event_codes: np.ndarray | None = events.cat.codes.to_numpy()
-            self._event_code = {str(c): i for i, c in enumerate(events.cat.categories)}
-        else:
-            self._event_codes, self._event_code = None, {}
+        # the rows in the periods by event code (each in log order) and their period, to
+        # select from without copying them all; ``annotate`` makes the event column categorical
+        self._ev, self._period = ev, k
+        rows, names = np.flatnonzero(inside), ev["event"].cat.categories
+        codes = ev["event"].cat.codes.to_numpy()[rows]
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+        self._rows_of = {
+            str(name): rows[order[bounds[i] : bounds[i + 1]]] for i, name in enumerate(names)
+        }
         groups = sorted(map(str, ev[group_by].dropna().unique())) if len(ev) else []
         if group_by == "all":
             groups = ["all"]
@@ -476,7 +476,7 @@ class View:
         self._cells = _cells(ev, group_by, groups, k, inside)
 
     def count(self, frame: pd.DataFrame) -> pd.Series:
-        """Rows of ``frame`` (rows of ``flow``) by (period, group): every cell of the index,
+        """Rows of ``frame`` (rows of ``of``) by (period, group): every cell of the index,
         zeros included (count metrics fill missing cells with zeros anyway)."""
         if self._cells is None:
             return frame.groupby(self.keys, observed=True).size()
@@ -491,18 +491,13 @@ class View:
         return self._memo[key]
 
     def of(self, *names: str) -> pd.DataFrame:
-        """The flow rows of these events (one frame per set of names, shared: read only)."""
+        """The rows of these events in the periods, in log order, with their ``period`` (one
+        frame per set of names, shared: read only)."""
         key = "|".join(names)
         if key not in self._of:
-            if self._event_codes is None:
-                mask = self.flow["event"].isin(names).to_numpy()
-            else:
-                codes = [self._event_code[n] for n in names if n in self._event_code]
-                if len(codes) == 1:
-                    mask = self._event_codes == codes[0]
-                else:
-                    mask = np.isin(self._event_codes, codes)
-            self._of[key] = self.flow[mask]
+            none = np.empty(0, dtype=np.int64)
+            rows = np.sort(np.concatenate([self._rows_of.get(n, none) for n in names]))
+            self._of[key] = self._ev.take(rows).assign(period=self.labels[self._period[rows]])
         return self._of[key]
 
     def nunique(self, frame: pd.DataFrame) -> pd.Series:
@@ -514,30 +509,26 @@ class View:
     def by_period(
         self, column: pd.Series, values: np.ndarray, ids: np.ndarray | None = None
     ) -> pd.Series:
-        """Rows (a table's ``column`` gives their groups) aggregated by (period, group), for
-        every group with a row, in every period. ``values`` has one column per period: floats
-        are summed (each cell adds its rows in row order, as
-        ``pd.Series(values[:, p]).groupby(column).sum()`` does, so it equals that bit for
-        bit); booleans are counted, or with ``ids`` (one per row) the distinct ids among the
-        true rows counted. Empty if no row has a group."""
-        all_codes, uniques = pd.factorize(np.asarray(column), sort=True)
-        ok = all_codes >= 0
-        codes = all_codes[ok]
-        if not len(codes):
+        """Rows aggregated by (period, group): ``column`` (categorical, as group columns are in
+        ``ev``) gives each row's group and ``values`` has one column per period. Floats are
+        summed, each cell adding its rows in row order as
+        ``pd.Series(values[:, p]).groupby(column).sum()`` does, so equal to that bit for bit
+        (pandas' compensated sum; ``np.bincount`` would add naively); booleans are counted,
+        or with ``ids`` (one per row) the distinct ids among the true rows. Every category of
+        ``column`` in every period (0 where no row); empty if ``values`` has no rows."""
+        if not len(values):
             return pd.Series(dtype=float)
-        n_groups, n_periods = len(uniques), len(self.labels)
-        cells = (np.arange(n_periods)[:, None] * n_groups + codes).ravel()  # period-major
-        picked = values[ok].T.ravel()
-        if values.dtype != bool:
-            totals = _cell_sums(cells, picked, n_periods * n_groups)
-        elif ids is None:
-            totals = np.bincount(cells[picked], minlength=n_periods * n_groups)
-        else:
-            rows = np.tile(ids[ok], n_periods)[picked]
-            totals = _cell_distinct(cells[picked], rows, n_periods * n_groups)
-        groups = list(np.asarray(uniques, dtype=object))
-        index = pd.MultiIndex.from_product([list(self.labels), groups], names=self.keys)
-        return pd.Series(totals, index=index)
+        groups = column.cat.categories
+        index = pd.MultiIndex.from_product([list(self.labels), list(groups)], names=self.keys)
+        if ids is None:
+            frame = pd.DataFrame(values, copy=False)
+            totals = frame.groupby(column.array, observed=False).sum().to_numpy().T
+            return pd.Series(totals.ravel(), index=index)
+        row, period = np.nonzero(values & (column.cat.codes.to_numpy() >= 0)[:, None])
+        cells = period * len(groups) + column.cat.codes.to_numpy()[row]
+        span = int(ids.max()) + 1
+        pairs = np.unique(cells.astype(np.int64) * span + ids[row])
+        return pd.Series(np.bincount(pairs // span, minlength=len(index)), index=index)
 
     def clipped(self, t0: np.ndarray, t1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Spells [t0, t1) (days) cut to each period: (start, end) arrays of rows x periods,
