@@ -500,11 +500,24 @@ class View:
             self._of[key] = self._ev.take(rows).assign(period=self.labels[self._period[rows]])
         return self._of[key]
 
+    def agg(self, frame: pd.DataFrame, values: pd.Series, how: str) -> pd.Series:
+        """``values`` (one per row of ``frame``, rows of ``of``) aggregated by (period, group)
+        with the pandas groupby aggregation ``how`` ("sum", "mean", "median", "nunique"), for
+        the cells with rows. Grouping by the rows' cell numbers gives each cell the same rows
+        in the same order as grouping by the period and group columns, so the same values."""
+        if self._cells is None:
+            return getattr(values.groupby([frame[k] for k in self.keys], observed=True), how)()
+        cells = self._cells[frame.index.to_numpy()]
+        grouper = pd.Categorical.from_codes(cells, categories=pd.RangeIndex(len(self.index)))
+        out = getattr(values.groupby(grouper, observed=True), how)()
+        return pd.Series(out.array, index=self.index[out.index.codes])
+
     def nunique(self, frame: pd.DataFrame) -> pd.Series:
-        return frame.groupby(self.keys, observed=True)["child_id"].nunique()
+        """Distinct children among the rows of ``frame`` (rows of ``of``) by (period, group)."""
+        return self.agg(frame, frame["child_id"], "nunique")
 
     def mean(self, frame: pd.DataFrame, values: pd.Series) -> pd.Series:
-        return values.groupby([frame[k] for k in self.keys], observed=True).mean()
+        return self.agg(frame, values, "mean")
 
     def by_period(
         self, column: pd.Series, values: np.ndarray, ids: np.ndarray | None = None
@@ -732,7 +745,7 @@ def _children_re_referred(v: View) -> pd.Series:
 
 # --------------------------------------------------------------------------- decisions
 def _rate(v: View, frame: pd.DataFrame) -> pd.Series:
-    return frame.groupby(v.keys, observed=True)["positive"].mean().astype(float)
+    return v.mean(frame, frame["positive"]).astype(float)
 
 
 @metric("rg_decisions", "RG decisions made", "decisions", title="RG decisions", short="RG decided")
@@ -821,7 +834,7 @@ def _mean_days_rg(v: View) -> pd.Series:
 )
 def _median_days_cg(v: View) -> pd.Series:
     frame, waited = _waited(v, "cg_decided")
-    return waited.groupby([frame[k] for k in v.keys], observed=True).median()
+    return v.agg(frame, waited, "median")
 
 
 @metric(
@@ -1431,9 +1444,7 @@ def _convictions(v: View) -> pd.Series:
 def _event_cost(v: View, frame: pd.DataFrame, key: str) -> pd.Series:
     """Each event costs the unit cost in force on its date."""
     unit = v.a.unit_costs.at(key, frame["t_days"].to_numpy())
-    return (
-        pd.Series(unit, index=frame.index).groupby([frame[k] for k in v.keys], observed=True).sum()
-    )
+    return v.agg(frame, pd.Series(unit, index=frame.index), "sum")
 
 
 def _spell_cost(v: View, spell: pd.DataFrame, key: str, before_18: bool | None) -> pd.Series:
