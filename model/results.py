@@ -219,6 +219,8 @@ def annotate(events: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
             "day18",
         ]
     ]
+    # factorised once here, over the children, for every table exploded by type
+    attrs = attrs.assign(exploitation_types=attrs["exploitation_types"].astype("category"))
     ev = ev.merge(attrs, on="child_id", how="left")
     age_at_referral = 18.0 - (ev["day18"] - ev["t_referred"]) / DAYS_PER_YEAR
     ev["age_band"] = age_band(age_at_referral)
@@ -226,7 +228,6 @@ def annotate(events: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
     for column in ("sex", "nationality_group", "exploitation_type", "nation", "route", "event"):
         if not isinstance(ev[column].dtype, pd.CategoricalDtype):
             ev[column] = ev[column].astype(str).astype("category")
-    ev["exploitation_types"] = ev["exploitation_types"].astype(object)
     return ev
 
 
@@ -275,15 +276,15 @@ def spells(
 
 def _explode_types(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (row, exploitation type) for the ``exploitation_any`` grouping: each row
-    repeated once per type of its ``exploitation_types`` ("a+b"), in row order."""
-    codes, combos = pd.factorize(
-        frame["exploitation_types"].to_numpy(object), use_na_sentinel=False
-    )
+    repeated once per type of its ``exploitation_types`` ("a+b"; categorical), in row order.
+    A row without types counts under "nan"."""
+    combos = [*frame["exploitation_types"].cat.categories, math.nan]
+    codes = frame["exploitation_types"].cat.codes.to_numpy() % len(combos)  # -1: nan
     split = [str(c).split("+") for c in combos]
-    types = sorted({t for parts in split for t in parts})
+    types = sorted({t for i in np.unique(codes) for t in split[i]})
     type_code = {t: i for i, t in enumerate(types)}
     # the type codes of every combination laid end to end; where each combination starts
-    flat = np.array([type_code[t] for parts in split for t in parts], dtype=np.int64)
+    flat = np.array([type_code.get(t, -1) for parts in split for t in parts], dtype=np.int64)
     lengths = np.array([len(parts) for parts in split], dtype=np.int64)
     first = np.cumsum(lengths) - lengths
     n = lengths[codes]  # types of each row
@@ -496,7 +497,8 @@ class View:
         key = "|".join(names)
         if key not in self._of:
             none = np.empty(0, dtype=np.int64)
-            rows = np.sort(np.concatenate([self._rows_of.get(n, none) for n in names]))
+            rows = np.concatenate([self._rows_of.get(n, none) for n in names])
+            rows = np.sort(rows) if len(names) > 1 else rows  # back in log order
             self._of[key] = self._ev.take(rows).assign(period=self.labels[self._period[rows]])
         return self._of[key]
 
@@ -540,7 +542,7 @@ class View:
         row, period = np.nonzero(values & (column.cat.codes.to_numpy() >= 0)[:, None])
         cells = period * len(groups) + column.cat.codes.to_numpy()[row]
         span = int(ids.max()) + 1
-        pairs = np.unique(cells.astype(np.int64) * span + ids[row])
+        pairs = pd.unique(cells.astype(np.int64) * span + ids[row])  # hashed: no sort
         return pd.Series(np.bincount(pairs // span, minlength=len(index)), index=index)
 
     def clipped(self, t0: np.ndarray, t1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
