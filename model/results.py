@@ -347,21 +347,35 @@ class Analysis:
         self.unit_costs = Schedule(unit_rows)
         self.capacity = Schedule(self.system[self.system["event"] == "capacity"])
         self._cache: dict[tuple[str, str], Any] = {}
+        self._rows: dict[str, tuple[tuple[Any, ...], EventRows]] = {}
 
     # ------------------------------------------------------------------ derived tables
     def derived(self, name: str, group_by: str) -> pd.DataFrame:
-        """A derived table (spells etc.), narrowed and exploded for ``group_by``; cached."""
-        key = (name, group_by)
-        if key not in self._cache:
-            if (name, "") not in self._cache:  # the table itself, before any grouping
-                self._cache[(name, "")] = _DERIVED[name](self)
-            table = self._cache[(name, "")]
-            g = [] if group_by == "exploitation_any" else [group_by]
-            table = table[[c for c in table.columns if c not in GROUP_COLUMNS or c in g]]
-            if group_by == "exploitation_any":
-                table = _explode_types(table)
-            self._cache[key] = table.drop(columns="exploitation_types", errors="ignore")
-        return self._cache[key]
+        """A derived table (spells etc.) for ``group_by``, cached: the table itself (every
+        group column; shared, read only), or for "exploitation_any" one row per (row, type)
+        without the other group columns."""
+        if (name, "") not in self._cache:
+            self._cache[(name, "")] = _DERIVED[name](self)
+        table = self._cache[(name, "")]
+        if group_by != "exploitation_any":
+            return table
+        if (name, group_by) not in self._cache:
+            narrow = table.drop(columns=[c for c in GROUP_COLUMNS if c in table.columns])
+            self._cache[(name, group_by)] = _explode_types(narrow).drop(
+                columns="exploitation_types"
+            )
+        return self._cache[(name, group_by)]
+
+    def rows(self, group_by: str, periods: Sequence[tuple[Any, float, float]]) -> EventRows:
+        """The rows of ``events_for(group_by)`` in ``periods``, by event. The groupings other
+        than "exploitation_any" share one table, so they share these rows: the last periods'
+        are kept per table (a summary asks for the same periods grouping after grouping;
+        calibration asks for many sets of periods, which are not all kept)."""
+        table = "exploitation_any" if group_by == "exploitation_any" else ""
+        key = tuple(periods)
+        if self._rows.get(table, (None,))[0] != key:
+            self._rows[table] = (key, EventRows(self.events_for(group_by), periods))
+        return self._rows[table][1]
 
     def events_for(self, group_by: str) -> pd.DataFrame:
         return self.derived("events", group_by)
@@ -439,6 +453,42 @@ def _cells(
     return cells.astype(np.int64)
 
 
+class EventRows:
+    """The rows of an events table in a set of non-overlapping periods, by event, and the
+    frames of sets of events taken from them (one per set, shared: read only)."""
+
+    def __init__(self, ev: pd.DataFrame, periods: Sequence[tuple[Any, float, float]]) -> None:
+        labels = np.array([lab for lab, _, _ in periods], dtype=object)
+        starts = np.array([a for _, a, _ in periods], dtype=float)
+        ends = np.array([b for _, _, b in periods], dtype=float)
+        t = ev["t_days"].to_numpy()
+        k = np.searchsorted(starts, t, side="right") - 1
+        self.inside = (k >= 0) & (t < ends[np.clip(k, 0, None)])
+        self.period = k  # index into periods (where inside)
+        self.labels, self.ev = labels, ev
+        # rows in the periods by event code, each in log order (``annotate`` makes the event
+        # column categorical), so a set of events is selected without a pass over every row
+        rows, names = np.flatnonzero(self.inside), ev["event"].cat.categories
+        codes = ev["event"].cat.codes.to_numpy()[rows]
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+        self.rows_of = {
+            str(name): rows[order[bounds[i] : bounds[i + 1]]] for i, name in enumerate(names)
+        }
+        self._frames: dict[tuple[str, ...], pd.DataFrame] = {}
+
+    def of(self, names: tuple[str, ...]) -> pd.DataFrame:
+        """The rows of these events in the periods, in log order, labelled by their row of
+        the table, with their ``period`` label."""
+        if names not in self._frames:
+            none = np.empty(0, dtype=np.int64)
+            rows = np.concatenate([self.rows_of.get(n, none) for n in names])
+            rows = np.sort(rows) if len(names) > 1 else rows  # back in log order
+            period = self.labels[self.period[rows]]
+            self._frames[names] = self.ev.take(rows).assign(period=period)
+        return self._frames[names]
+
+
 class View:
     """One grouping and a set of non-overlapping periods: the frames a metric reads."""
 
@@ -452,19 +502,7 @@ class View:
         self.starts = np.array([a for _, a, _ in self.periods], dtype=float)
         self.ends = np.array([b for _, _, b in self.periods], dtype=float)
         ev = analysis.events_for(group_by)
-        t = ev["t_days"].to_numpy()
-        k = np.searchsorted(self.starts, t, side="right") - 1
-        inside = (k >= 0) & (t < self.ends[np.clip(k, 0, None)])
-        # the rows in the periods by event code (each in log order) and their period, to
-        # select from without copying them all; ``annotate`` makes the event column categorical
-        self._ev, self._period = ev, k
-        rows, names = np.flatnonzero(inside), ev["event"].cat.categories
-        codes = ev["event"].cat.codes.to_numpy()[rows]
-        order = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-        self._rows_of = {
-            str(name): rows[order[bounds[i] : bounds[i + 1]]] for i, name in enumerate(names)
-        }
+        self._rows = analysis.rows(group_by, self.periods)
         groups = sorted(map(str, ev[group_by].dropna().unique())) if len(ev) else []
         if group_by == "all":
             groups = ["all"]
@@ -472,9 +510,8 @@ class View:
             [list(self.labels), groups], names=["period", group_by]
         )
         self.keys = ["period", group_by]
-        self._of: dict[str, pd.DataFrame] = {}
         self._memo: dict[str, Any] = {}
-        self._cells = _cells(ev, group_by, groups, k, inside)
+        self._cells = _cells(ev, group_by, groups, self._rows.period, self._rows.inside)
 
     def count(self, frame: pd.DataFrame) -> pd.Series:
         """Rows of ``frame`` (rows of ``of``) by (period, group): every cell of the index,
@@ -492,15 +529,8 @@ class View:
         return self._memo[key]
 
     def of(self, *names: str) -> pd.DataFrame:
-        """The rows of these events in the periods, in log order, with their ``period`` (one
-        frame per set of names, shared: read only)."""
-        key = "|".join(names)
-        if key not in self._of:
-            none = np.empty(0, dtype=np.int64)
-            rows = np.concatenate([self._rows_of.get(n, none) for n in names])
-            rows = np.sort(rows) if len(names) > 1 else rows  # back in log order
-            self._of[key] = self._ev.take(rows).assign(period=self.labels[self._period[rows]])
-        return self._of[key]
+        """The rows of these events in the periods (``EventRows.of``; shared: read only)."""
+        return self._rows.of(names)
 
     def agg(self, frame: pd.DataFrame, values: pd.Series, how: str) -> pd.Series:
         """``values`` (one per row of ``frame``, rows of ``of``) aggregated by (period, group)
