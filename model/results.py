@@ -377,6 +377,15 @@ class Analysis:
             self._rows[table] = (key, EventRows(self.events_for(group_by), periods))
         return self._rows[table][1]
 
+    def first_allocation(self) -> pd.Series:
+        """Days from request to a guardian's first contact by (child_id, episode): the
+        episode's first allocation (the same for every grouping); cached."""
+        if ("first_allocation", "") not in self._cache:
+            alloc = self.ev[self.ev["event"] == "guardian_allocated"]
+            first = alloc.groupby(["child_id", "episode"], observed=True)["value"].first()
+            self._cache[("first_allocation", "")] = first
+        return self._cache[("first_allocation", "")]
+
     def events_for(self, group_by: str) -> pd.DataFrame:
         return self.derived("events", group_by)
 
@@ -453,6 +462,9 @@ def _cells(
     return cells.astype(np.int64)
 
 
+Where = tuple[str, tuple[str, ...]]  # (column, values): rows whose column is one of the values
+
+
 class EventRows:
     """The rows of an events table in a set of non-overlapping periods, by event, and the
     frames of sets of events taken from them (one per set, shared: read only)."""
@@ -477,9 +489,17 @@ class EventRows:
         }
         self._frames: dict[tuple[str, ...], pd.DataFrame] = {}
 
-    def of(self, names: tuple[str, ...]) -> pd.DataFrame:
+    def of(self, names: tuple[str, ...], where: Where | None = None) -> pd.DataFrame:
         """The rows of these events in the periods, in log order, labelled by their row of
-        the table, with their ``period`` label."""
+        the table, with their ``period`` label; with ``where`` = (column, values), only the
+        rows whose ``column`` is one of ``values`` (not missing)."""
+        if where is not None:
+            key = (*names, "where", where[0], *where[1])
+            if key not in self._frames:
+                frame = self.of(names)
+                keep = frame[where[0]].isin(where[1]).to_numpy(bool, na_value=False)
+                self._frames[key] = frame[keep]
+            return self._frames[key]
         if names not in self._frames:
             none = np.empty(0, dtype=np.int64)
             rows = np.concatenate([self.rows_of.get(n, none) for n in names])
@@ -528,9 +548,9 @@ class View:
             self._memo[key] = fn()
         return self._memo[key]
 
-    def of(self, *names: str) -> pd.DataFrame:
+    def of(self, *names: str, where: Where | None = None) -> pd.DataFrame:
         """The rows of these events in the periods (``EventRows.of``; shared: read only)."""
-        return self._rows.of(names)
+        return self._rows.of(names, where)
 
     def agg(self, frame: pd.DataFrame, values: pd.Series, how: str) -> pd.Series:
         """``values`` (one per row of ``frame``, rows of ``of``) aggregated by (period, group)
@@ -712,8 +732,7 @@ def _rows_of(m: Metric, values: pd.Series) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- referrals
 def _kind(view: View, *kinds: str) -> pd.DataFrame:
-    ref = view.of("referred")
-    return ref[ref["referral_kind"].isin(kinds).to_numpy(bool, na_value=False)]
+    return view.of("referred", where=("referral_kind", kinds))
 
 
 @metric(
@@ -957,8 +976,7 @@ def _upheld(v: View) -> pd.Series:
 
 
 def _closed_by_decision(v: View) -> pd.DataFrame:
-    c = v.of("case_closed")
-    return c[c["reason"].isin(DECISION_CLOSURES).to_numpy(bool, na_value=False)]
+    return v.of("case_closed", where=("reason", DECISION_CLOSURES))
 
 
 @metric(
@@ -1127,13 +1145,11 @@ def _hotel_not_found(v: View) -> pd.Series:
 
 # --------------------------------------------------------------------------- guardianship
 def _allocated(v: View, kind: str) -> pd.DataFrame:
-    alloc = v.of("guardian_allocated")
-    return alloc[(alloc["guardian_kind"] == kind).to_numpy(bool, na_value=False)]
+    return v.of("guardian_allocated", where=("guardian_kind", (kind,)))
 
 
 def _requested(v: View, kind: str) -> pd.DataFrame:
-    req = v.of("guardian_requested")
-    return req[(req["guardian_kind"] == kind).to_numpy(bool, na_value=False)]
+    return v.of("guardian_requested", where=("guardian_kind", (kind,)))
 
 
 @metric(
@@ -1178,9 +1194,7 @@ def _requests_with_allocation(v: View) -> pd.DataFrame:
 
 def _requests_with_allocation_of(v: View) -> pd.DataFrame:
     req = v.of("guardian_requested")
-    ev = v.a.events_for(v.g)
-    alloc = ev[ev["event"] == "guardian_allocated"]
-    first = alloc.groupby(["child_id", "episode"], observed=True)["value"].first()
+    first = v.a.first_allocation()
     keys = pd.MultiIndex.from_arrays([req["child_id"], req["episode"]])
     return req.assign(days=first.reindex(keys).to_numpy(dtype=float))
 
@@ -1269,9 +1283,7 @@ def _turned_18(v: View) -> pd.Series:
     better="lower",
 )
 def _dropped_at_18(v: View) -> pd.Series:
-    drop = v.of("withdrawn", "suspended")
-    at_18 = drop["reason"].isin(("at_18", "no_consent_at_18")).to_numpy(bool, na_value=False)
-    return v.count(drop[at_18])
+    return v.count(v.of("withdrawn", "suspended", where=("reason", ("at_18", "no_consent_at_18"))))
 
 
 @metric(
@@ -1539,10 +1551,6 @@ def _sum(*parts: pd.Series) -> pd.Series:
     return out
 
 
-def _route(frame: pd.DataFrame, route: str) -> pd.DataFrame:
-    return frame[(frame["route"] == route).to_numpy(bool)]
-
-
 @metric(
     "cost_home_office_gbp",
     "Home Office: decision capacity and decisions, hotels and Home Office accommodation (GBP)",
@@ -1555,14 +1563,17 @@ def cost_home_office(v: View) -> pd.Series:
     return v.memo("cost_home_office", lambda: _cost_home_office(v))
 
 
+HOME_OFFICE = ("route", ("home_office",))
+
+
 def _cost_home_office(v: View) -> pd.Series:
     sp = v.a.derived("placements", v.g)
     hotel = sp[(sp["placement_type"] == "hotel").to_numpy(bool)]
     return _sum(
         _capacity_cost(v, "rg", "per_rg_capacity_year"),
         _capacity_cost(v, "cg", "per_cg_capacity_year"),
-        _event_cost(v, _route(v.of("rg_decided"), "home_office"), "per_rg_decision"),
-        _event_cost(v, _route(v.of("cg_decided"), "home_office"), "per_cg_decision"),
+        _event_cost(v, v.of("rg_decided", where=HOME_OFFICE), "per_rg_decision"),
+        _event_cost(v, v.of("cg_decided", where=HOME_OFFICE), "per_cg_decision"),
         _spell_cost(v, hotel, "per_day_hotel", None),
         _outside_hotel_days(v),
     )
