@@ -611,9 +611,8 @@ class View:
         if distinct:
             touch = (t0[:, None] < self.ends) & (t1[:, None] > self.starts)
             return self.by_period(spells[self.g], touch, spells["child_id"].to_numpy())
-        days = np.clip(
-            np.minimum(t1[:, None], self.ends) - np.maximum(t0[:, None], self.starts), 0.0, None
-        )
+        lo, hi = self.clipped(t0, t1)
+        days = hi - lo
         w = weight if np.isscalar(weight) else np.asarray(weight)[:, None]
         return self.by_period(spells[self.g], days * w)
 
@@ -909,8 +908,8 @@ def _awaiting_stock(v: View) -> pd.Series:
 def _awaiting_stock_of(v: View) -> pd.Series:
     """Cases awaiting CG at each period's end, by group (0 for a group with none)."""
     aw = v.a.derived("awaiting", v.g)
-    ends = v.ends
-    waiting = (aw["t_days"].to_numpy()[:, None] < ends) & (aw["t_exit"].to_numpy()[:, None] >= ends)
+    start, exit_ = aw["t_days"].to_numpy()[:, None], aw["t_exit"].to_numpy()[:, None]
+    waiting = (start < v.ends) & (exit_ >= v.ends)
     return v.by_period(aw[v.g], waiting)
 
 
