@@ -421,17 +421,33 @@ class Analysis:
                     extra.append(_rows_of(m, m.fn(view)))
             elif group_by == "all" or not m.all_only:
                 columns[name] = m.fn(view)
-        table = pd.DataFrame(columns, index=view.index).reindex(view.index)
-        count_like = [c for c in table.columns if REGISTRY[c].zero_if_absent]
-        table[count_like] = table[count_like].fillna(0.0)
-        table.index.names = ["period", "group"]
-        long = table.reset_index().melt(
-            id_vars=["period", "group"], var_name="metric", value_name="value"
-        )
+        long = _long_rows(view.index, columns)
         long["group_by"] = group_by
         long = pd.concat([long, *extra], ignore_index=True) if extra else long
         long["value"] = long["value"].astype(float)
         return long[["period", "group_by", "group", "metric", "value"]]
+
+
+def _long_rows(index: pd.MultiIndex, columns: Mapping[str, pd.Series]) -> pd.DataFrame:
+    """Rows period, group, metric, value: each metric's values on ``index`` (period, group),
+    metric after metric; a cell without a value is 0 for counts and stocks, else NaN."""
+    n = len(index)
+    values = np.empty((len(columns), n))
+    for row, (name, series) in enumerate(columns.items()):
+        same = series.index is index  # View.count's cells
+        cells = series if same else series.reindex(index)
+        values[row] = cells.to_numpy(dtype=float, na_value=np.nan)
+        if REGISTRY[name].zero_if_absent:
+            values[row][np.isnan(values[row])] = 0.0
+    cell = np.tile(np.arange(n), len(columns))  # the levels keep their dtypes (as melt)
+    return pd.DataFrame(
+        {
+            "period": index.get_level_values(0)[cell],
+            "group": index.get_level_values(1)[cell],
+            "metric": pd.Index(list(columns), dtype=str).repeat(n),
+            "value": values.ravel(),
+        }
+    )
 
 
 # group columns dropped from derived tables when not the grouping (route is also an event

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.results import GROUP_BYS, Analysis, View, _explode_types
+from model.results import GROUP_BYS, REGISTRY, Analysis, View, _explode_types, _long_rows
 from model.runner import simulate
 from model.scenario import Scenario
 from model.simulation import children_frame
@@ -182,3 +182,28 @@ def test_groupings_that_share_tables_equal_each_grouping_alone(
         Analysis(*logs).metrics(other, "nation", metrics),
     )
     assert not math.isnan(shared["all"]["value"].sum())
+
+
+@pytest.mark.parametrize("group_by", ["all", "nation", "exploitation_any"])
+def test_long_rows_equal_a_table_melted(analysis: Analysis, periods: list, group_by: str) -> None:
+    """Catches ``_long_rows`` putting a value under another metric or cell (metric-major
+    order, each metric's cells in index order), misaligning a series whose index is not the
+    view's (only cells of the view kept, missing ones 0 for counts and stocks, NaN for
+    means and rates), or changing a column's dtype (the summary's columns are compared
+    with main's by dtype)."""
+    view = View(analysis, periods, group_by)
+    for names in [
+        ["referrals", "days_missing", "mean_days_referral_to_rg", "rg_positive_rate"],
+        ["children_placed", "awaiting_cg", "public_cost_gbp", "median_days_referral_to_cg"],
+        [],
+    ]:
+        columns = {name: REGISTRY[name].fn(view) for name in names}
+        table = pd.DataFrame(columns, index=view.index).reindex(view.index)
+        count_like = [c for c in table.columns if REGISTRY[c].zero_if_absent]
+        table[count_like] = table[count_like].fillna(0.0)
+        table.index.names = ["period", "group"]
+        slow = table.reset_index().melt(
+            id_vars=["period", "group"], var_name="metric", value_name="value"
+        )
+        slow["value"] = slow["value"].astype(float)
+        pd.testing.assert_frame_equal(_long_rows(view.index, columns), slow)
