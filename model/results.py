@@ -372,10 +372,11 @@ class Analysis:
         are kept per table (a summary asks for the same periods grouping after grouping;
         calibration asks for many sets of periods, which are not all kept)."""
         table = "exploitation_any" if group_by == "exploitation_any" else ""
-        key = tuple(periods)
-        if self._rows.get(table, (None,))[0] != key:
-            self._rows[table] = (key, EventRows(self.events_for(group_by), periods))
-        return self._rows[table][1]
+        kept = self._rows.get(table)
+        if kept is None or kept[0] != tuple(periods):
+            kept = (tuple(periods), EventRows(self.events_for(group_by), periods))
+            self._rows[table] = kept
+        return kept[1]
 
     def first_allocation(self) -> pd.Series:
         """Days from request to a guardian's first contact by (child_id, episode): the
