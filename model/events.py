@@ -100,6 +100,19 @@ DETAIL_COLUMNS = {
     Event.ADULT_SETTINGS_LEFT: "reason",
 }
 NAN = math.nan
+# a row of the log (``EventLog.rows``) as a record: positive is -1 (none), 0 or 1
+ROW_DTYPE = np.dtype(
+    [
+        ("t_days", np.float64),
+        ("child_id", np.int64),
+        ("episode", np.int32),
+        ("event", np.int16),
+        ("positive", np.int8),
+        ("route", np.int8),
+        ("detail", object),
+        ("value", np.float64),
+    ]
+)
 
 
 def _code_of(values: np.ndarray, value: str) -> int:
@@ -126,26 +139,22 @@ class EventLog:
 
         Rows are sorted by time (stable), since a few events are recorded retrospectively.
         """
-        n = len(self.rows)
-        cols = list(zip(*self.rows, strict=True)) if n else [()] * 8
-        t = np.fromiter(cols[0], float, n)
-        order = np.argsort(t, kind="stable")
-        event_codes = np.fromiter(cols[3], np.int16, n)[order]
-        pos = np.fromiter(cols[4], np.int8, n)[order]
-        detail = np.asarray(cols[6], dtype=object)[order]
-        episode = np.fromiter(cols[2], np.int32, n)[order]
+        # one pass over the row tuples, in C, into a record array sorted by time
+        records = np.fromiter(self.rows, dtype=ROW_DTYPE, count=len(self.rows))
+        records = records[np.argsort(records["t_days"], kind="stable")]
+        event_codes = records["event"]
+        pos = records["positive"]
+        detail = records["detail"]
         df = pd.DataFrame(
             {
-                "t_days": t[order],
-                "child_id": np.fromiter(cols[1], np.int64, n)[order],
-                "episode": episode,
+                "t_days": records["t_days"],
+                "child_id": records["child_id"],
+                "episode": records["episode"],
                 "event": pd.Categorical.from_codes(
                     event_codes, categories=[e.value for e in EVENTS]
                 ),
                 "positive": pd.array(np.where(pos < 0, None, pos == 1), dtype="boolean"),
-                "route": pd.Categorical.from_codes(
-                    np.fromiter(cols[5], np.int8, n)[order], categories=list(ROUTES)
-                ),
+                "route": pd.Categorical.from_codes(records["route"], categories=list(ROUTES)),
             }
         )
         # one factorisation of the detail strings serves every detail column
@@ -173,5 +182,5 @@ class EventLog:
             df[column] = pd.Categorical.from_codes(
                 column_codes, categories=pd.Index(detail_values[used].astype(str), dtype=object)
             )
-        df["value"] = np.fromiter(cols[7], float, n)[order]
+        df["value"] = records["value"]
         return df

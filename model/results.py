@@ -219,6 +219,8 @@ def annotate(events: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
             "day18",
         ]
     ]
+    # factorised once here, over the children, for every table exploded by type
+    attrs = attrs.assign(exploitation_types=attrs["exploitation_types"].astype("category"))
     ev = ev.merge(attrs, on="child_id", how="left")
     age_at_referral = 18.0 - (ev["day18"] - ev["t_referred"]) / DAYS_PER_YEAR
     ev["age_band"] = age_band(age_at_referral)
@@ -226,7 +228,6 @@ def annotate(events: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
     for column in ("sex", "nationality_group", "exploitation_type", "nation", "route", "event"):
         if not isinstance(ev[column].dtype, pd.CategoricalDtype):
             ev[column] = ev[column].astype(str).astype("category")
-    ev["exploitation_types"] = ev["exploitation_types"].astype(object)
     return ev
 
 
@@ -274,12 +275,25 @@ def spells(
 
 
 def _explode_types(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (row, exploitation type) for the ``exploitation_any`` grouping."""
-    types = frame["exploitation_types"].to_numpy(object)
-    uniq = {t: str(t).split("+") for t in set(types)}
-    out = frame.assign(exploitation_any=[uniq[t] for t in types])
-    out = out.explode("exploitation_any", ignore_index=True)
-    out["exploitation_any"] = out["exploitation_any"].astype("category")
+    """One row per (row, exploitation type) for the ``exploitation_any`` grouping: each row
+    repeated once per type of its ``exploitation_types`` ("a+b"; categorical), in row order.
+    A row without types counts under "nan"."""
+    combos = [*frame["exploitation_types"].cat.categories, math.nan]
+    codes = frame["exploitation_types"].cat.codes.to_numpy() % len(combos)  # -1: nan
+    split = [str(c).split("+") for c in combos]
+    types = sorted({t for i in np.unique(codes) for t in split[i]})
+    type_code = {t: i for i, t in enumerate(types)}
+    # the type codes of every combination laid end to end; where each combination starts
+    flat = np.array([type_code.get(t, -1) for parts in split for t in parts], dtype=np.int64)
+    lengths = np.array([len(parts) for parts in split], dtype=np.int64)
+    first = np.cumsum(lengths) - lengths
+    n = lengths[codes]  # types of each row
+    rows = np.repeat(np.arange(len(frame)), n)
+    within = np.arange(len(rows)) - np.repeat(np.cumsum(n) - n, n)  # 0, 1, .. in each row
+    out = frame.take(rows).reset_index(drop=True)
+    out["exploitation_any"] = pd.Categorical.from_codes(
+        flat[first[codes[rows]] + within], categories=pd.Index(types)
+    )
     return out
 
 
@@ -333,21 +347,45 @@ class Analysis:
         self.unit_costs = Schedule(unit_rows)
         self.capacity = Schedule(self.system[self.system["event"] == "capacity"])
         self._cache: dict[tuple[str, str], Any] = {}
+        self._rows: dict[str, tuple[tuple[Any, ...], EventRows]] = {}
 
     # ------------------------------------------------------------------ derived tables
     def derived(self, name: str, group_by: str) -> pd.DataFrame:
-        """A derived table (spells etc.), narrowed and exploded for ``group_by``; cached."""
-        key = (name, group_by)
-        if key not in self._cache:
-            if (name, "") not in self._cache:  # the table itself, before any grouping
-                self._cache[(name, "")] = _DERIVED[name](self)
-            table = self._cache[(name, "")]
-            g = [] if group_by == "exploitation_any" else [group_by]
-            table = table[[c for c in table.columns if c not in GROUP_COLUMNS or c in g]]
-            if group_by == "exploitation_any":
-                table = _explode_types(table)
-            self._cache[key] = table.drop(columns="exploitation_types", errors="ignore")
-        return self._cache[key]
+        """A derived table (spells etc.) for ``group_by``, cached: the table itself (every
+        group column; shared, read only), or for "exploitation_any" one row per (row, type)
+        without the other group columns."""
+        if (name, "") not in self._cache:
+            self._cache[(name, "")] = _DERIVED[name](self)
+        table = self._cache[(name, "")]
+        if group_by != "exploitation_any":
+            return table
+        if (name, group_by) not in self._cache:
+            narrow = table.drop(columns=[c for c in GROUP_COLUMNS if c in table.columns])
+            self._cache[(name, group_by)] = _explode_types(narrow).drop(
+                columns="exploitation_types"
+            )
+        return self._cache[(name, group_by)]
+
+    def rows(self, group_by: str, periods: Sequence[tuple[Any, float, float]]) -> EventRows:
+        """The rows of ``events_for(group_by)`` in ``periods``, by event. The groupings other
+        than "exploitation_any" share one table, so they share these rows: the last periods'
+        are kept per table (a summary asks for the same periods grouping after grouping;
+        calibration asks for many sets of periods, which are not all kept)."""
+        table = "exploitation_any" if group_by == "exploitation_any" else ""
+        kept = self._rows.get(table)
+        if kept is None or kept[0] != tuple(periods):
+            kept = (tuple(periods), EventRows(self.events_for(group_by), periods))
+            self._rows[table] = kept
+        return kept[1]
+
+    def first_allocation(self) -> pd.Series:
+        """Days from request to a guardian's first contact by (child_id, episode): the
+        episode's first allocation (the same for every grouping); cached."""
+        if ("first_allocation", "") not in self._cache:
+            alloc = self.ev[self.ev["event"] == "guardian_allocated"]
+            first = alloc.groupby(["child_id", "episode"], observed=True)["value"].first()
+            self._cache[("first_allocation", "")] = first
+        return self._cache[("first_allocation", "")]
 
     def events_for(self, group_by: str) -> pd.DataFrame:
         return self.derived("events", group_by)
@@ -384,48 +422,38 @@ class Analysis:
                     extra.append(_rows_of(m, m.fn(view)))
             elif group_by == "all" or not m.all_only:
                 columns[name] = m.fn(view)
-        table = pd.DataFrame(columns, index=view.index).reindex(view.index)
-        count_like = [c for c in table.columns if REGISTRY[c].zero_if_absent]
-        table[count_like] = table[count_like].fillna(0.0)
-        table.index.names = ["period", "group"]
-        long = table.reset_index().melt(
-            id_vars=["period", "group"], var_name="metric", value_name="value"
-        )
+        long = _long_rows(view.index, columns)
         long["group_by"] = group_by
         long = pd.concat([long, *extra], ignore_index=True) if extra else long
         long["value"] = long["value"].astype(float)
         return long[["period", "group_by", "group", "metric", "value"]]
 
 
+def _long_rows(index: pd.MultiIndex, columns: Mapping[str, pd.Series]) -> pd.DataFrame:
+    """Rows period, group, metric, value: each metric's values on ``index`` (period, group),
+    metric after metric; a cell without a value is 0 for counts and stocks, else NaN."""
+    n = len(index)
+    values = np.empty((len(columns), n))
+    for row, (name, series) in enumerate(columns.items()):
+        same = series.index is index  # View.count's cells
+        cells = series if same else series.reindex(index)
+        values[row] = cells.to_numpy(dtype=float, na_value=np.nan)
+        if REGISTRY[name].zero_if_absent:
+            values[row][np.isnan(values[row])] = 0.0
+    cell = np.tile(np.arange(n), len(columns))  # the levels keep their dtypes (as melt)
+    return pd.DataFrame(
+        {
+            "period": index.get_level_values(0)[cell],
+            "group": index.get_level_values(1)[cell],
+            "metric": pd.Index(list(columns), dtype=str).repeat(n),
+            "value": values.ravel(),
+        }
+    )
+
+
 # group columns dropped from derived tables when not the grouping (route is also an event
 # attribute that costs read, so it stays)
 GROUP_COLUMNS = {"all", "sex", "nationality_group", "exploitation_type", "nation", "age_band"}
-
-
-class GroupKeys:
-    """A group column factorised once, so per-period sums by group do not factorise it again.
-
-    ``sum(values)`` equals ``pd.Series(values).groupby(column).sum()`` (the same rows in the
-    same order, groups sorted, missing groups dropped), label for label and bit for bit."""
-
-    __slots__ = ("codes", "ok", "uniques")
-
-    def __init__(self, column: pd.Series | np.ndarray) -> None:
-        codes, uniques = pd.factorize(np.asarray(column), sort=True)
-        self.codes, self.uniques = codes, np.asarray(uniques, dtype=object)
-        self.ok = codes >= 0
-
-    def sum(self, values: np.ndarray) -> pd.Series:
-        out = pd.Series(values[self.ok]).groupby(self.codes[self.ok]).sum()
-        out.index = pd.Index(self.uniques[out.index.to_numpy()], dtype=object)
-        return out
-
-    def nunique(self, values: np.ndarray, mask: np.ndarray) -> pd.Series:
-        """Distinct ``values`` by group among the rows in ``mask``."""
-        keep = mask & self.ok
-        out = pd.Series(values[keep]).groupby(self.codes[keep]).nunique()
-        out.index = pd.Index(self.uniques[out.index.to_numpy()], dtype=object)
-        return out
 
 
 def _cells(
@@ -451,6 +479,53 @@ def _cells(
     return cells.astype(np.int64)
 
 
+Where = tuple[str, tuple[str, ...]]  # (column, values): rows whose column is one of the values
+
+
+class EventRows:
+    """The rows of an events table in a set of non-overlapping periods, by event, and the
+    frames of sets of events taken from them (one per set, shared: read only)."""
+
+    def __init__(self, ev: pd.DataFrame, periods: Sequence[tuple[Any, float, float]]) -> None:
+        labels = np.array([lab for lab, _, _ in periods], dtype=object)
+        starts = np.array([a for _, a, _ in periods], dtype=float)
+        ends = np.array([b for _, _, b in periods], dtype=float)
+        t = ev["t_days"].to_numpy()
+        k = np.searchsorted(starts, t, side="right") - 1
+        self.inside = (k >= 0) & (t < ends[np.clip(k, 0, None)])
+        self.period = k  # index into periods (where inside)
+        self.labels, self.ev = labels, ev
+        # rows in the periods by event code, each in log order (``annotate`` makes the event
+        # column categorical), so a set of events is selected without a pass over every row
+        rows, names = np.flatnonzero(self.inside), ev["event"].cat.categories
+        codes = ev["event"].cat.codes.to_numpy()[rows]
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+        self.rows_of = {
+            str(name): rows[order[bounds[i] : bounds[i + 1]]] for i, name in enumerate(names)
+        }
+        self._frames: dict[tuple[str, ...], pd.DataFrame] = {}
+
+    def of(self, names: tuple[str, ...], where: Where | None = None) -> pd.DataFrame:
+        """The rows of these events in the periods, in log order, labelled by their row of
+        the table, with their ``period`` label; with ``where`` = (column, values), only the
+        rows whose ``column`` is one of ``values`` (not missing)."""
+        if where is not None:
+            key = (*names, "where", where[0], *where[1])
+            if key not in self._frames:
+                frame = self.of(names)
+                keep = frame[where[0]].isin(where[1]).to_numpy(bool, na_value=False)
+                self._frames[key] = frame[keep]
+            return self._frames[key]
+        if names not in self._frames:
+            none = np.empty(0, dtype=np.int64)
+            rows = np.concatenate([self.rows_of.get(n, none) for n in names])
+            rows = np.sort(rows) if len(names) > 1 else rows  # back in log order
+            period = self.labels[self.period[rows]]
+            self._frames[names] = self.ev.take(rows).assign(period=period)
+        return self._frames[names]
+
+
 class View:
     """One grouping and a set of non-overlapping periods: the frames a metric reads."""
 
@@ -464,17 +539,7 @@ class View:
         self.starts = np.array([a for _, a, _ in self.periods], dtype=float)
         self.ends = np.array([b for _, _, b in self.periods], dtype=float)
         ev = analysis.events_for(group_by)
-        t = ev["t_days"].to_numpy()
-        k = np.searchsorted(self.starts, t, side="right") - 1
-        inside = (k >= 0) & (t < self.ends[np.clip(k, 0, None)])
-        self.flow = ev[inside].assign(period=self.labels[k[inside]])
-        # event codes of the flow rows, so selecting events compares small integers
-        events = self.flow["event"]
-        if isinstance(events.dtype, pd.CategoricalDtype):
-            self._event_codes: np.ndarray | None = events.cat.codes.to_numpy()
-            self._event_code = {str(c): i for i, c in enumerate(events.cat.categories)}
-        else:
-            self._event_codes, self._event_code = None, {}
+        self._rows = analysis.rows(group_by, self.periods)
         groups = sorted(map(str, ev[group_by].dropna().unique())) if len(ev) else []
         if group_by == "all":
             groups = ["all"]
@@ -482,12 +547,11 @@ class View:
             [list(self.labels), groups], names=["period", group_by]
         )
         self.keys = ["period", group_by]
-        self._of: dict[str, pd.DataFrame] = {}
         self._memo: dict[str, Any] = {}
-        self._cells = _cells(ev, group_by, groups, k, inside)
+        self._cells = _cells(ev, group_by, groups, self._rows.period, self._rows.inside)
 
     def count(self, frame: pd.DataFrame) -> pd.Series:
-        """Rows of ``frame`` (rows of ``flow``) by (period, group): every cell of the index,
+        """Rows of ``frame`` (rows of ``of``) by (period, group): every cell of the index,
         zeros included (count metrics fill missing cells with zeros anyway)."""
         if self._cells is None:
             return frame.groupby(self.keys, observed=True).size()
@@ -501,58 +565,73 @@ class View:
             self._memo[key] = fn()
         return self._memo[key]
 
-    def of(self, *names: str) -> pd.DataFrame:
-        """The flow rows of these events (one frame per set of names, shared: read only)."""
-        key = "|".join(names)
-        if key not in self._of:
-            if self._event_codes is None:
-                mask = self.flow["event"].isin(names).to_numpy()
-            else:
-                codes = [self._event_code[n] for n in names if n in self._event_code]
-                if len(codes) == 1:
-                    mask = self._event_codes == codes[0]
-                else:
-                    mask = np.isin(self._event_codes, codes)
-            self._of[key] = self.flow[mask]
-        return self._of[key]
+    def of(self, *names: str, where: Where | None = None) -> pd.DataFrame:
+        """The rows of these events in the periods (``EventRows.of``; shared: read only)."""
+        return self._rows.of(names, where)
+
+    def agg(self, frame: pd.DataFrame, values: pd.Series, how: str) -> pd.Series:
+        """``values`` (one per row of ``frame``, rows of ``of``) aggregated by (period, group)
+        with the pandas groupby aggregation ``how`` ("sum", "mean", "median", "nunique"), for
+        the cells with rows. Grouping by the rows' cell numbers gives each cell the same rows
+        in the same order as grouping by the period and group columns, so the same values."""
+        if self._cells is None:
+            return getattr(values.groupby([frame[k] for k in self.keys], observed=True), how)()
+        cells = self._cells[frame.index.to_numpy()]
+        grouper = pd.Categorical.from_codes(cells, categories=pd.RangeIndex(len(self.index)))
+        out = getattr(values.groupby(grouper, observed=True), how)()
+        return pd.Series(out.array, index=self.index[out.index.codes])
 
     def nunique(self, frame: pd.DataFrame) -> pd.Series:
-        return frame.groupby(self.keys, observed=True)["child_id"].nunique()
+        """Distinct children among the rows of ``frame`` (rows of ``of``) by (period, group)."""
+        return self.agg(frame, frame["child_id"], "nunique")
 
     def mean(self, frame: pd.DataFrame, values: pd.Series) -> pd.Series:
-        return values.groupby([frame[k] for k in self.keys], observed=True).mean()
+        return self.agg(frame, values, "mean")
 
-    def per_period(self, fn: Callable[[float, float], pd.Series]) -> pd.Series:
-        """Concatenate a per-period computation (a series by group) into (period, group)."""
-        parts = []
-        for label, a, b in self.periods:
-            s = fn(a, b)
-            if len(s):
-                parts.append(pd.concat({label: s}, names=["period"]))
-        if not parts:
+    def by_period(
+        self, column: pd.Series, values: np.ndarray, ids: np.ndarray | None = None
+    ) -> pd.Series:
+        """Rows aggregated by (period, group): ``column`` (categorical, as group columns are in
+        ``ev``) gives each row's group and ``values`` has one column per period. Floats are
+        summed, each cell adding its rows in row order as
+        ``pd.Series(values[:, p]).groupby(column).sum()`` does, so equal to that bit for bit
+        (pandas' compensated sum; ``np.bincount`` would add naively); booleans are counted,
+        or with ``ids`` (one per row) the distinct ids among the true rows. Every category of
+        ``column`` in every period (0 where no row); empty if ``values`` has no rows."""
+        if not len(values):
             return pd.Series(dtype=float)
-        out = pd.concat(parts)
-        out.index.names = self.keys
-        return out
+        groups = column.cat.categories
+        index = pd.MultiIndex.from_product([list(self.labels), list(groups)], names=self.keys)
+        if ids is None:
+            frame = pd.DataFrame(values, copy=False)
+            totals = frame.groupby(column.array, observed=False).sum().to_numpy().T
+            return pd.Series(totals.ravel(), index=index)
+        row, period = np.nonzero(values & (column.cat.codes.to_numpy() >= 0)[:, None])
+        cells = period * len(groups) + column.cat.codes.to_numpy()[row]
+        span = int(ids.max()) + 1
+        pairs = pd.unique(cells.astype(np.int64) * span + ids[row])  # hashed: no sort
+        return pd.Series(np.bincount(pairs // span, minlength=len(index)), index=index)
+
+    def clipped(self, t0: np.ndarray, t1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Spells [t0, t1) (days) cut to each period: (start, end) arrays of rows x periods,
+        end >= start (empty where the spell misses the period)."""
+        lo = np.maximum(t0[:, None], self.starts)
+        return lo, np.maximum(np.minimum(t1[:, None], self.ends), lo)
 
     def overlap(
         self, spells: pd.DataFrame, weight: np.ndarray | float = 1.0, distinct: bool = False
     ) -> pd.Series:
         """Sum over spells of (days overlapping each period x weight), by group; or, with
         ``distinct``, the number of distinct children with a spell overlapping the period."""
-        keys = GroupKeys(spells[self.g])
         t0 = spells["t_days"].to_numpy()
         t1 = spells["t_end"].to_numpy()
-        child = spells["child_id"].to_numpy()
-        w = weight if np.isscalar(weight) else np.asarray(weight)
-
-        def one(a: float, b: float) -> pd.Series:
-            if distinct:
-                return keys.nunique(child, (t0 < b) & (t1 > a))
-            days = np.clip(np.minimum(t1, b) - np.maximum(t0, a), 0.0, None)
-            return keys.sum(days * w)
-
-        return self.per_period(one)
+        if distinct:
+            touch = (t0[:, None] < self.ends) & (t1[:, None] > self.starts)
+            return self.by_period(spells[self.g], touch, spells["child_id"].to_numpy())
+        lo, hi = self.clipped(t0, t1)
+        days = hi - lo
+        w = weight if np.isscalar(weight) else np.asarray(weight)[:, None]
+        return self.by_period(spells[self.g], days * w)
 
     def all_only(self, values: Sequence[float]) -> pd.Series:
         """A series with one value per period under the group 'all'."""
@@ -669,8 +748,7 @@ def _rows_of(m: Metric, values: pd.Series) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- referrals
 def _kind(view: View, *kinds: str) -> pd.DataFrame:
-    ref = view.of("referred")
-    return ref[ref["referral_kind"].isin(kinds).to_numpy(bool, na_value=False)]
+    return view.of("referred", where=("referral_kind", kinds))
 
 
 @metric(
@@ -734,7 +812,7 @@ def _children_re_referred(v: View) -> pd.Series:
 
 # --------------------------------------------------------------------------- decisions
 def _rate(v: View, frame: pd.DataFrame) -> pd.Series:
-    return frame.groupby(v.keys, observed=True)["positive"].mean().astype(float)
+    return v.mean(frame, frame["positive"]).astype(float)
 
 
 @metric("rg_decisions", "RG decisions made", "decisions", title="RG decisions", short="RG decided")
@@ -823,7 +901,7 @@ def _mean_days_rg(v: View) -> pd.Series:
 )
 def _median_days_cg(v: View) -> pd.Series:
     frame, waited = _waited(v, "cg_decided")
-    return waited.groupby([frame[k] for k in v.keys], observed=True).median()
+    return v.agg(frame, waited, "median")
 
 
 @metric(
@@ -845,12 +923,11 @@ def _awaiting_stock(v: View) -> pd.Series:
 
 
 def _awaiting_stock_of(v: View) -> pd.Series:
+    """Cases awaiting CG at each period's end, by group (0 for a group with none)."""
     aw = v.a.derived("awaiting", v.g)
-
-    def one(_a: float, b: float) -> pd.Series:
-        return aw[(aw["t_days"] < b) & (aw["t_exit"] >= b)].groupby(v.g, observed=True).size()
-
-    return v.per_period(one)
+    start, exit_ = aw["t_days"].to_numpy()[:, None], aw["t_exit"].to_numpy()[:, None]
+    waiting = (start < v.ends) & (exit_ >= v.ends)
+    return v.by_period(aw[v.g], waiting)
 
 
 @metric(
@@ -915,8 +992,7 @@ def _upheld(v: View) -> pd.Series:
 
 
 def _closed_by_decision(v: View) -> pd.DataFrame:
-    c = v.of("case_closed")
-    return c[c["reason"].isin(DECISION_CLOSURES).to_numpy(bool, na_value=False)]
+    return v.of("case_closed", where=("reason", DECISION_CLOSURES))
 
 
 @metric(
@@ -1085,13 +1161,11 @@ def _hotel_not_found(v: View) -> pd.Series:
 
 # --------------------------------------------------------------------------- guardianship
 def _allocated(v: View, kind: str) -> pd.DataFrame:
-    alloc = v.of("guardian_allocated")
-    return alloc[(alloc["guardian_kind"] == kind).to_numpy(bool, na_value=False)]
+    return v.of("guardian_allocated", where=("guardian_kind", (kind,)))
 
 
 def _requested(v: View, kind: str) -> pd.DataFrame:
-    req = v.of("guardian_requested")
-    return req[(req["guardian_kind"] == kind).to_numpy(bool, na_value=False)]
+    return v.of("guardian_requested", where=("guardian_kind", (kind,)))
 
 
 @metric(
@@ -1136,9 +1210,7 @@ def _requests_with_allocation(v: View) -> pd.DataFrame:
 
 def _requests_with_allocation_of(v: View) -> pd.DataFrame:
     req = v.of("guardian_requested")
-    ev = v.a.events_for(v.g)
-    alloc = ev[ev["event"] == "guardian_allocated"]
-    first = alloc.groupby(["child_id", "episode"], observed=True)["value"].first()
+    first = v.a.first_allocation()
     keys = pd.MultiIndex.from_arrays([req["child_id"], req["episode"]])
     return req.assign(days=first.reindex(keys).to_numpy(dtype=float))
 
@@ -1227,9 +1299,7 @@ def _turned_18(v: View) -> pd.Series:
     better="lower",
 )
 def _dropped_at_18(v: View) -> pd.Series:
-    drop = v.of("withdrawn", "suspended")
-    at_18 = drop["reason"].isin(("at_18", "no_consent_at_18")).to_numpy(bool, na_value=False)
-    return v.count(drop[at_18])
+    return v.count(v.of("withdrawn", "suspended", where=("reason", ("at_18", "no_consent_at_18"))))
 
 
 @metric(
@@ -1434,9 +1504,7 @@ def _convictions(v: View) -> pd.Series:
 def _event_cost(v: View, frame: pd.DataFrame, key: str) -> pd.Series:
     """Each event costs the unit cost in force on its date."""
     unit = v.a.unit_costs.at(key, frame["t_days"].to_numpy())
-    return (
-        pd.Series(unit, index=frame.index).groupby([frame[k] for k in v.keys], observed=True).sum()
-    )
+    return v.agg(frame, pd.Series(unit, index=frame.index), "sum")
 
 
 def _spell_cost(v: View, spell: pd.DataFrame, key: str, before_18: bool | None) -> pd.Series:
@@ -1450,14 +1518,8 @@ def _spell_cost(v: View, spell: pd.DataFrame, key: str, before_18: bool | None) 
         d18 = spell["day18"].to_numpy(float)
         t0, t1 = (t0, np.minimum(t1, d18)) if before_18 else (np.maximum(t0, d18), t1)
 
-    keys = GroupKeys(spell[v.g])
-
-    def one(a: float, b: float) -> pd.Series:
-        lo, hi = np.maximum(t0, a), np.minimum(t1, b)
-        cost = v.a.unit_costs.integral(key, lo, np.maximum(hi, lo))
-        return keys.sum(cost)
-
-    return v.per_period(one)
+    lo, hi = v.clipped(t0, t1)
+    return v.by_period(spell[v.g], v.a.unit_costs.integral(key, lo, hi))
 
 
 def _capacity_cost(v: View, capacity: str, key: str) -> pd.Series:
@@ -1505,10 +1567,6 @@ def _sum(*parts: pd.Series) -> pd.Series:
     return out
 
 
-def _route(frame: pd.DataFrame, route: str) -> pd.DataFrame:
-    return frame[(frame["route"] == route).to_numpy(bool)]
-
-
 @metric(
     "cost_home_office_gbp",
     "Home Office: decision capacity and decisions, hotels and Home Office accommodation (GBP)",
@@ -1521,14 +1579,17 @@ def cost_home_office(v: View) -> pd.Series:
     return v.memo("cost_home_office", lambda: _cost_home_office(v))
 
 
+HOME_OFFICE = ("route", ("home_office",))
+
+
 def _cost_home_office(v: View) -> pd.Series:
     sp = v.a.derived("placements", v.g)
     hotel = sp[(sp["placement_type"] == "hotel").to_numpy(bool)]
     return _sum(
         _capacity_cost(v, "rg", "per_rg_capacity_year"),
         _capacity_cost(v, "cg", "per_cg_capacity_year"),
-        _event_cost(v, _route(v.of("rg_decided"), "home_office"), "per_rg_decision"),
-        _event_cost(v, _route(v.of("cg_decided"), "home_office"), "per_cg_decision"),
+        _event_cost(v, v.of("rg_decided", where=HOME_OFFICE), "per_rg_decision"),
+        _event_cost(v, v.of("cg_decided", where=HOME_OFFICE), "per_cg_decision"),
         _spell_cost(v, hotel, "per_day_hotel", None),
         _outside_hotel_days(v),
     )
