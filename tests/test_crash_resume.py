@@ -281,10 +281,14 @@ def extend_cmd(root: Path, fit_id: str, budget: int) -> list[str]:
                   "--ensemble-budget", budget, "--targets", root / "tiny_targets.toml")  # fmt: skip
 
 
-def extend_kills(root: Path, kills: int, seed: int, budget: int = 12) -> None:
+def extend_kills(
+    root: Path, kills: int, seed: int, budget: int = 12, max_step: int | None = None
+) -> int:
     """kill -9 the extension's process group once a random number of candidates are
-    recorded, ``kills`` times, rerunning the same command after each; the last rerun goes to
-    the end and must run only the missing candidates and give the uninterrupted sets."""
+    recorded, up to ``kills`` times, rerunning the same command after each; the last rerun
+    goes to the end and must run only the missing candidates and give the uninterrupted
+    sets. ``max_step``: at most this many new candidates between kills (default: anywhere up
+    to the budget). Returns the kills made (fewer if the budget ran out first)."""
     from model.calibration.ensemble import read_progress
 
     env = {**os.environ, "PYTHONPATH": str(root)}
@@ -294,11 +298,12 @@ def extend_kills(root: Path, kills: int, seed: int, budget: int = 12) -> None:
     folder = root / "calibration" / "fits" / "fit-kill"
     progress = folder / "ensemble-progress.csv"
     rng = random.Random(seed)  # noqa: S311 (kill times, not secrets)
+    killed = 0
     for k in range(kills):
         before = len(read_progress(progress))
         if before >= budget - 1:
             break
-        at = rng.randint(before + 1, budget - 1)
+        at = rng.randint(before + 1, min(budget - 1, before + (max_step or budget)))
         proc = subprocess.Popen(extend_cmd(root, "fit-kill", budget), env=env, cwd=root,
                                 start_new_session=True, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)  # fmt: skip
@@ -311,11 +316,14 @@ def extend_kills(root: Path, kills: int, seed: int, budget: int = 12) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
         assert before < len(read_progress(progress)) < budget
+        killed += 1
     before = len(read_progress(progress))
     done = subprocess.run(extend_cmd(root, "fit-kill", budget), env=env, cwd=root,
                           capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("extra runs") == budget - before, done.stderr
+    print(f"extend: {killed} kills; the final rerun ran the {budget - before} missing "
+          f"candidates of {budget}, none recorded twice")  # fmt: skip
     ref_folder = root / "calibration" / "fits" / "fit-ref"
     pd.testing.assert_frame_equal(
         pd.read_parquet(folder / "ensemble.parquet"),
@@ -324,6 +332,7 @@ def extend_kills(root: Path, kills: int, seed: int, budget: int = 12) -> None:
     )
     assert progress.read_bytes() == (ref_folder / "ensemble-progress.csv").read_bytes()
     assert not list(folder.glob(".*.tmp-*")) and not (folder.parent / ".fit-kill.lock").exists()
+    return killed
 
 
 @pytest.mark.scale  # about a minute of CPU: tiny runs, but a fresh process per session
@@ -334,3 +343,14 @@ def test_extend_ensemble_killed_twice_then_rerun_gives_the_uninterrupted_sets(
     that starts the extension again or repeats recorded candidates, proposals that depend on
     where the process started, a stale lock blocking the rerun."""
     extend_kills(fit_copy, kills=2, seed=15)
+
+
+@pytest.mark.scale  # about a minute of CPU: eleven sessions of tiny candidates
+def test_extend_ensemble_killed_ten_times_then_rerun_gives_the_uninterrupted_sets(
+    fit_copy: Path,
+) -> None:
+    """The issue's ten kills of one ``calibrate --ensemble`` (its resumable form, the
+    extension), with a budget that leaves room for all ten. Catches what the two-kill test
+    catches, at the kill points two kills cannot reach (late in the search, and kills in
+    quick succession that leave one new candidate each)."""
+    assert extend_kills(fit_copy, kills=10, seed=16, budget=80, max_step=2) == 10
