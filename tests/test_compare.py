@@ -49,6 +49,17 @@ def long(name: str, values: list[float], metric: str = "referrals", year: int = 
     )
 
 
+def fake_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fit ``fit-test`` whose ensemble has two sets, 7 and 8, six times apart in referral
+    volume (so a replicate's set shows in its referrals), found by ``model.ensemble``."""
+    fits = tmp_path / "fits"
+    (fits / "fit-test").mkdir(parents=True)
+    pd.DataFrame(
+        {"set_id": [7, 8], "identification.child_referrals_per_year": [400.0, 2400.0]}
+    ).to_parquet(fits / "fit-test" / "ensemble.parquet")
+    monkeypatch.setattr(model.ensemble, "FITS_DIR", fits)
+
+
 # ----------------------------------------------------------------- the comparison table
 def test_differences_of_a_scenario_with_itself_are_exactly_zero() -> None:
     summary = pd.DataFrame(
@@ -307,12 +318,7 @@ def test_unknown_ensemble_exits_2_and_names_the_fits(
 def test_ensemble_gives_each_replicate_its_parameter_set_in_every_scenario(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fits = tmp_path / "fits"
-    (fits / "fit-test").mkdir(parents=True)
-    pd.DataFrame(
-        {"set_id": [7, 8], "identification.child_referrals_per_year": [400.0, 2400.0]}
-    ).to_parquet(fits / "fit-test" / "ensemble.parquet")
-    monkeypatch.setattr(model.ensemble, "FITS_DIR", fits)
+    fake_fit(tmp_path, monkeypatch)
     a = scenario(tmp_path, "a")
     b = scenario(
         tmp_path,
@@ -345,12 +351,7 @@ def test_compare_draws_from_the_newest_ensemble_unless_asked_not_to(
     fit's parameter sets; ``--ensemble none`` keeps Monte Carlo only and says so. Wrong
     implementations caught: a default that silently ignores the ensemble (both runs would give
     the same referrals), or ``none`` read as a fit id."""
-    fits = tmp_path / "fits"
-    (fits / "fit-test").mkdir(parents=True)
-    pd.DataFrame(
-        {"set_id": [7, 8], "identification.child_referrals_per_year": [400.0, 2400.0]}
-    ).to_parquet(fits / "fit-test" / "ensemble.parquet")
-    monkeypatch.setattr(model.ensemble, "FITS_DIR", fits)
+    fake_fit(tmp_path, monkeypatch)
     a, b = scenario(tmp_path, "a"), scenario(tmp_path, "b")
     new = {}
     for flag in ([], ["--ensemble", "none"]):

@@ -11,9 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from test_compare import long, scenario
+from test_compare import fake_fit, long, scenario
 
-import model.ensemble
 from model.cli import main
 from model.common import InputError
 from model.compare import clustered_half_width, compare_summaries, t_half_width
@@ -153,22 +152,13 @@ def test_interval_sources_modes_without_a_split() -> None:
     assert interval_sources(summary, spec, ["referrals"], "2024")["mode"] == "confounded"
 
 
-def _fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fits = tmp_path / "fits"
-    (fits / "fit-test").mkdir(parents=True)
-    pd.DataFrame(
-        {"set_id": [7, 8], "identification.child_referrals_per_year": [400.0, 2400.0]}
-    ).to_parquet(fits / "fit-test" / "ensemble.parquet")
-    monkeypatch.setattr(model.ensemble, "FITS_DIR", fits)
-
-
 def test_compare_with_two_replicates_a_set_splits_the_intervals(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """End to end: ``--replicates-per-set 2`` runs replicates 0, 1 on set 7 and 2, 3 on set 8,
     records it, and the report shows the split. Catches the option parsed but not used (each
     replicate on its own set) and a report that never shows the table."""
-    _fit(tmp_path, monkeypatch)
+    fake_fit(tmp_path, monkeypatch)
     a = scenario(tmp_path, "a")
     b = scenario(
         tmp_path,
@@ -194,7 +184,7 @@ def test_replicates_per_set_refuses_what_it_cannot_do(
 ) -> None:
     """Sharing sets without an ensemble, or replicates that do not split into groups of K,
     are refused before anything is written."""
-    _fit(tmp_path, monkeypatch)
+    fake_fit(tmp_path, monkeypatch)
     a, b = scenario(tmp_path, "a"), scenario(tmp_path, "b")
     out = tmp_path / "out"
     with pytest.raises(InputError, match="needs a calibration ensemble"):
