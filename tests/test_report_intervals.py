@@ -176,7 +176,8 @@ def test_compare_with_two_replicates_a_set_splits_the_intervals(
     per_rep = rows[rows.scenario == "a"].groupby("replicate")["value"].sum()
     assert per_rep[2] > 3 * per_rep[0] and per_rep[3] > 3 * per_rep[1]  # set 8's volume
     html = (out / "report.html").read_text()
-    assert 'id="interval-sources"' in html and "2 replicates share each of 2" in html
+    assert 'id="interval-sources"' in html
+    assert "4 replicates share 2 parameter sets (2 on each)" in html
 
 
 def test_replicates_per_set_refuses_what_it_cannot_do(
@@ -194,3 +195,25 @@ def test_replicates_per_set_refuses_what_it_cannot_do(
     with pytest.raises(InputError, match="more than --reps"):
         run_comparison([a, b], reps=2, replicates_per_set=3, ensemble="fit-test", out=out)
     assert not out.exists()
+
+
+def test_replicates_wrapping_round_a_small_ensemble_are_split_and_said_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three replicates on a two-set ensemble (replicate 2 wraps round to set 7): the intervals
+    are clustered, the report splits them and says why, without claiming K replicates a set.
+    Catches wrap-round replicates treated as independent draws of the parameters."""
+    fake_fit(tmp_path, monkeypatch)
+    a = scenario(tmp_path, "a")
+    b = scenario(
+        tmp_path,
+        "b",
+        '[params.rg_decision]\np_positive_nba = { value = 0.5, source = "assumption" }\n',
+    )
+    out = tmp_path / "out"
+    args = ["compare", str(a), str(b), "--reps", "3", "--ensemble", "fit-test"]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    meta = json.loads((out / "manifest.json").read_text())
+    assert meta["comparison"]["ensemble_sets"] == [7, 8, 7]
+    html = (out / "report.html").read_text()
+    assert "3 replicates share 2 parameter sets (the ensemble has fewer sets" in html
