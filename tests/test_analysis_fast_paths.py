@@ -134,7 +134,7 @@ def test_event_rows_are_the_rows_a_mask_selects(analysis: Analysis, periods: lis
             label = np.full(len(ev), None, dtype=object)
             for lab, a, b in periods:
                 label[(t >= a) & (t < b)] = lab
-            mask = ev["event"].isin(names).to_numpy() & (label != None)  # noqa: E711
+            mask = ev["event"].isin(names).to_numpy() & pd.notna(label)
             expected = ev[mask].assign(period=label[mask])
             pd.testing.assert_frame_equal(rows.of(names), expected)
 

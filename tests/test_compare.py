@@ -49,6 +49,14 @@ def long(name: str, values: list[float], metric: str = "referrals", year: int = 
     )
 
 
+def base_and_lever(tmp_path: Path) -> tuple[Path, Path]:
+    """Scenario files ``a`` and ``b``, the same but for b's RG positive rate after the NBA
+    (0.5): a lever whose effect shows in a few months."""
+    a = scenario(tmp_path, "a")
+    lever = '[params.rg_decision]\np_positive_nba = { value = 0.5, source = "assumption" }\n'
+    return a, scenario(tmp_path, "b", lever)
+
+
 def fake_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A fit ``fit-test`` whose ensemble has two sets, 7 and 8, six times apart in referral
     volume (so a replicate's set shows in its referrals), found by ``model.ensemble``."""
@@ -146,12 +154,7 @@ def test_compare_summaries_with_one_replicate_has_no_interval() -> None:
 
 # ------------------------------------------------------------------ the command, two scenarios
 def test_compare_finds_the_effect_of_a_lever(tmp_path: Path) -> None:
-    a = scenario(tmp_path, "a")
-    b = scenario(
-        tmp_path,
-        "b",
-        '[params.rg_decision]\np_positive_nba = { value = 0.5, source = "assumption" }\n',
-    )
+    a, b = base_and_lever(tmp_path)
     out = tmp_path / "out"
     assert main(["compare", str(a), str(b), "--reps", "3", "--out", str(out), "--quiet"]) == 0
     table = pd.read_csv(out / "comparison.csv")
@@ -196,12 +199,7 @@ def test_run_comparison_with_keywords_writes_what_the_command_writes(tmp_path: P
     passing it to the wrong keyword (with ``--baseline b --seed 5 --reps 2`` the comparator,
     the draws or the replicate count would differ), a scenario passed already loaded treated
     otherwise than its file, and a result that is not what was written (table, manifest)."""
-    a = scenario(tmp_path, "a")
-    b = scenario(
-        tmp_path,
-        "b",
-        '[params.rg_decision]\np_positive_nba = { value = 0.5, source = "assumption" }\n',
-    )
+    a, b = base_and_lever(tmp_path)
     cli_out, lib_out = tmp_path / "cli", tmp_path / "lib"
     options = ["--baseline", "b", "--seed", "5", "--reps", "2", "--ensemble", "none"]
     assert main(["compare", str(a), str(b), *options, "--out", str(cli_out), "--quiet"]) == 0
@@ -319,12 +317,7 @@ def test_ensemble_gives_each_replicate_its_parameter_set_in_every_scenario(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_fit(tmp_path, monkeypatch)
-    a = scenario(tmp_path, "a")
-    b = scenario(
-        tmp_path,
-        "b",
-        '[params.rg_decision]\np_positive_nba = { value = 0.5, source = "assumption" }\n',
-    )
+    a, b = base_and_lever(tmp_path)
     out = tmp_path / "out"
     args = ["compare", str(a), str(b), "--reps", "2", "--ensemble", "fit-test"]
     assert main([*args, "--out", str(out), "--quiet"]) == 0

@@ -18,7 +18,8 @@ import pytest
 
 from model import calibration, common
 from model.calibration import check as check_module
-from model.scenario import ScenarioError
+from model.calibration.targets import Target
+from model.scenario import Scenario, ScenarioError
 
 TRIALS = [{"params": {"a.x": 0.3, "a.y": 2.0}, "trial": 0, "all_inside": True, "cost": 1.0}]
 FREE = [("a.x", 0.3, 0.0, 1.0), ("a.y", 2.0, 1.0, 3.0)]
@@ -151,7 +152,13 @@ def _fake_evaluate(off_by: float, calls: list[dict]) -> Callable[..., pd.DataFra
     """``evaluate`` without a model run: every target simulated at its observed value, the
     first fit target ``off_by`` tolerances away; the arguments are recorded in ``calls``."""
 
-    def fake(scenario, targets, replicates, workers=1, obs=None):  # type: ignore[no-untyped-def]
+    def fake(
+        scenario: Scenario,
+        targets: list[Target],
+        replicates: int,
+        workers: int = 1,
+        obs: object = None,
+    ) -> pd.DataFrame:
         calls.append({"seed": scenario.seed, "replicates": replicates, "workers": workers})
         first = next(t.id for t in targets if t.use == "fit")
         row = {t.id: t.value + (off_by * t.tolerance if t.id == first else 0.0) for t in targets}
@@ -268,7 +275,13 @@ def test_calibrate_from_keywords_writes_what_nrmsim_calibrate_writes(
 
     runs: list[int] = []
 
-    def fake_values(scenario, targets, replicates, workers=1, obs=None):  # type: ignore[no-untyped-def]
+    def fake_values(
+        scenario: Scenario,
+        targets: list[Target],
+        replicates: range,
+        workers: int = 1,
+        obs: object = None,
+    ) -> pd.DataFrame:
         runs.append(workers)
         row = {t.id: t.value + 0.5 * t.tolerance for t in targets}
         return pd.DataFrame([row] * len(replicates))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from test_compare import fake_fit, long, scenario
+from test_compare import base_and_lever, fake_fit, long, scenario
 
 from model.cli import main
 from model.common import InputError
@@ -159,12 +159,7 @@ def test_compare_with_two_replicates_a_set_splits_the_intervals(
     records it, and the report shows the split. Catches the option parsed but not used (each
     replicate on its own set) and a report that never shows the table."""
     fake_fit(tmp_path, monkeypatch)
-    a = scenario(tmp_path, "a")
-    b = scenario(
-        tmp_path,
-        "b",
-        '[params.rg_decision]\np_positive_nba = { value = 0.5, source = "assumption" }\n',
-    )
+    a, b = base_and_lever(tmp_path)
     out = tmp_path / "out"
     args = ["compare", str(a), str(b), "--reps", "4", "--ensemble", "fit-test"]
     assert main([*args, "--replicates-per-set", "2", "--out", str(out), "--quiet"]) == 0
@@ -204,12 +199,7 @@ def test_replicates_wrapping_round_a_small_ensemble_are_split_and_said_so(
     are clustered, the report splits them and says why, without claiming K replicates a set.
     Catches wrap-round replicates treated as independent draws of the parameters."""
     fake_fit(tmp_path, monkeypatch)
-    a = scenario(tmp_path, "a")
-    b = scenario(
-        tmp_path,
-        "b",
-        '[params.rg_decision]\np_positive_nba = { value = 0.5, source = "assumption" }\n',
-    )
+    a, b = base_and_lever(tmp_path)
     out = tmp_path / "out"
     args = ["compare", str(a), str(b), "--reps", "3", "--ensemble", "fit-test"]
     assert main([*args, "--out", str(out), "--quiet"]) == 0
