@@ -95,6 +95,8 @@ class Child(mesa.Agent):
         self.in_adult_settings = False  # housed as an adult now
         self.episode_starts: list[float] = []  # referral time of each episode
         self.seeking_placement = False  # waiting for a place (not yet placed)
+        # the wait's token (stages/care.py): a place is handed over only while it is current
+        self.care_wait: object | None = None
         self.retraffic_clock: HazardClock | None = None
         self.crime_clock: HazardClock | None = None
         self.n_clock_resets = 0

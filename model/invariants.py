@@ -573,6 +573,41 @@ def _one_missing_episode_at_a_time(log: Log) -> list[Violation]:
 
 
 @invariant
+def _exploited_until_identified_again(log: Log) -> list[Violation]:
+    """Per child, re-trafficking as a child (``re_trafficked``, reason not ``after_18``) and
+    the referral that identifies the child again (``referred``, kind ``repeat`` or
+    ``linked``) alternate: a child already exploited and not yet identified is not exploited
+    again, and is not placed in care, until a referral brings them back.
+
+    Catches: a child counted as re-trafficked twice for one spell (lost from a placement
+    that started while they were with their exploiters), a placement that waited for a
+    free place and went ahead after the child was re-trafficked, a repeat referral with no
+    re-trafficking before it."""
+    nrm = log.nrm
+    reason = _col(nrm, "reason")
+    kind = _col(nrm, "referral_kind")
+    spell = nrm[
+        (_is(nrm, "re_trafficked") & (reason != "after_18"))
+        | (_is(nrm, "referred") & np.isin(kind, ["repeat", "linked"]))
+    ]
+    out = _alternation("exploited_until_identified_again", spell, ["re_trafficked"], ["referred"])
+    rows = _care_rows(log)
+    rows = pd.concat([spell, rows[_is(rows, "placed")]]).sort_values(
+        ["child_id", "pos"], kind="stable"
+    )
+    ev = rows["event"].to_numpy()
+    child = rows["child_id"].to_numpy()
+    delta = np.where(ev == "re_trafficked", 1, np.where(ev == "referred", -1, 0))
+    depth = pd.Series(delta).groupby(child).cumsum().to_numpy()
+    out += _violations(
+        "exploited_until_identified_again",
+        rows[(ev == "placed") & (depth > 0)],
+        lambda r: f"{_row(r)} while re-trafficked and not yet identified again",
+    )
+    return out
+
+
+@invariant
 def _missing_only_from_a_placement(log: Log) -> list[Violation]:
     """A child goes missing, returns or is not found only while in a placement (the model's
     missing episodes are episodes of going missing *from care*), and ``not_found`` ends the

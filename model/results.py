@@ -378,14 +378,28 @@ class Analysis:
             self._rows[table] = kept
         return kept[1]
 
-    def first_allocation(self) -> pd.Series:
-        """Days from request to a guardian's first contact by (child_id, episode): the
-        episode's first allocation (the same for every grouping); cached."""
-        if ("first_allocation", "") not in self._cache:
-            alloc = self.ev[self.ev["event"] == "guardian_allocated"]
-            first = alloc.groupby(["child_id", "episode"], observed=True)["value"].first()
-            self._cache[("first_allocation", "")] = first
-        return self._cache[("first_allocation", "")]
+    def request_answers(self) -> pd.Series:
+        """Days from each guardian request to the allocation that answered it (NaN if none),
+        by the request's (child_id, t_days); cached. A child has at most one request waiting
+        at a time (no new request while awaiting a guardian), so a request's answer is the
+        child's next guardian row in the log if it is an allocation, whichever episode it
+        falls in (a repeat referral may open one while a direct ICTG place is awaited)."""
+        if ("request_answers", "") not in self._cache:
+            ev = self.ev
+            rows = ev[ev["event"].isin(("guardian_requested", "guardian_allocated"))]
+            rows = rows.sort_values("child_id", kind="stable")  # log order within a child
+            child = rows["child_id"].to_numpy()
+            alloc = (rows["event"] == "guardian_allocated").to_numpy()
+            value = rows["value"].to_numpy(dtype=float)
+            answered = np.zeros(len(rows), dtype=bool)
+            answered[:-1] = (child[1:] == child[:-1]) & alloc[1:] & ~alloc[:-1]
+            days = np.full(len(rows), np.nan)
+            days[:-1] = np.where(answered[:-1], value[1:], np.nan)
+            req = rows[~alloc]
+            keys = pd.MultiIndex.from_arrays([req["child_id"], req["t_days"]])
+            answers = pd.Series(days[~alloc], index=keys)
+            self._cache[("request_answers", "")] = answers[~keys.duplicated()]
+        return self._cache[("request_answers", "")]
 
     def events_for(self, group_by: str) -> pd.DataFrame:
         return self.derived("events", group_by)
@@ -676,12 +690,20 @@ def _guardians(a: Analysis) -> pd.DataFrame:
     return spells(a.ev, "guardian_allocated", "guardian_ended", a.horizon_day)
 
 
+def _identified_again(ev: pd.DataFrame) -> pd.Series:
+    """Referrals that identify a re-exploited or lost child again: ``repeat`` (a new case)
+    and ``linked`` (joins the open case). Not ``duplicate``: a second referral about the same
+    instance, which finds no one (the model's duplicate referral changes nothing about the
+    child)."""
+    return (ev["event"] == "referred") & ev["referral_kind"].isin(("repeat", "linked"))
+
+
 def _missing(a: Analysis) -> pd.DataFrame:
-    """Missing episodes: to the return; if not found, to the next referral or the end of the
-    follow-up (or the horizon)."""
+    """Missing episodes: to the return; if not found, to the referral that identifies the
+    child again (repeat or linked, not duplicate), or the end of the follow-up (or the
+    horizon)."""
     ev = a.ev
-    repeat = (ev["event"] == "referred") & ev["is_repeat"].fillna(False).astype(bool)
-    end_ok = (ev["event"].isin(("returned", "followup_ended")) | repeat).to_numpy()
+    end_ok = (ev["event"].isin(("returned", "followup_ended")) | _identified_again(ev)).to_numpy()
     return spells(
         ev,
         "went_missing",
@@ -692,12 +714,11 @@ def _missing(a: Analysis) -> pd.DataFrame:
 
 
 def _exploited(a: Analysis) -> pd.DataFrame:
-    """Re-exploitation before 18 until identified again (a repeat referral), 18, or the end of
-    the follow-up."""
+    """Re-exploitation before 18 until identified again (a repeat or linked referral, not a
+    duplicate), 18, or the end of the follow-up."""
     ev = a.ev
     start_ok = (ev["reason"].isin(("community", "missing"))).to_numpy(bool, na_value=False)
-    repeat = (ev["event"] == "referred") & ev["is_repeat"].fillna(False).astype(bool)
-    end_ok = (repeat | (ev["event"] == "followup_ended")).to_numpy(bool)
+    end_ok = (_identified_again(ev) | (ev["event"] == "followup_ended")).to_numpy(bool)
     out = spells(
         ev,
         "re_trafficked",
@@ -1210,9 +1231,8 @@ def _requests_with_allocation(v: View) -> pd.DataFrame:
 
 def _requests_with_allocation_of(v: View) -> pd.DataFrame:
     req = v.of("guardian_requested")
-    first = v.a.first_allocation()
-    keys = pd.MultiIndex.from_arrays([req["child_id"], req["episode"]])
-    return req.assign(days=first.reindex(keys).to_numpy(dtype=float))
+    keys = pd.MultiIndex.from_arrays([req["child_id"], req["t_days"]])
+    return req.assign(days=v.a.request_answers().reindex(keys).to_numpy(dtype=float))
 
 
 @metric(

@@ -402,6 +402,7 @@ class NRMModel(mesa.Model):
         self.record(child, Event.RE_TRAFFICKED, -1, where)
         if where != "after_18":
             child.exploited = True
+            care.give_up_waiting(child)  # with the exploiters: not there to be placed
             retrafficking.maybe_re_refer(self, child)
         self.update_hazards(child)
 

@@ -750,3 +750,74 @@ def test_ictg_coverage_is_a_share_of_referral_volume_at_every_seed(share: float)
                 prev = c
         covered.append(volume)
     assert max(abs(v / share - 1.0) for v in covered) < 0.1, covered
+
+
+def test_a_duplicate_referral_does_not_end_a_spell_missing_or_exploited(small: Scenario) -> None:
+    """A duplicate referral is a second referral about the same instance: it finds no one, so
+    a child lost from care (or re-trafficked) stays missing and exploited until a repeat or
+    linked referral identifies them again. A duplicate inserted half way through such a
+    spell leaves ``days_missing`` and ``child_days_exploited_unidentified`` unchanged.
+
+    Catches: spells ended at any referral after the first (duplicates included), which
+    shortened both measures by a few per cent at the declared duplicate rate."""
+    sc = longer(
+        small, 2.0, **{"care.p_unfound_per_episode": 0.3, "retrafficking.p_re_referred": 1.0}
+    )
+    m, ev, children = run(sc)
+    lost = of(ev, "not_found").groupby("child_id")["t_days"].min()
+    again = of(ev, "referred")
+    again = again[again["referral_kind"].isin(["repeat", "linked"])]
+    after = again.merge(lost.rename("t_lost"), left_on="child_id", right_index=True)
+    after = after[after["t_days"] > after["t_lost"] + 2.0].groupby("child_id").first()
+    assert len(after) >= 3  # children lost from care and identified again later
+    rows = []
+    for child_id, r in after.head(5).iterrows():
+        row = ev[(ev["child_id"] == child_id) & (ev["t_days"] == r["t_days"])]
+        row = row[row["event"] == "referred"].iloc[[0]].copy()
+        row["t_days"] = (r["t_lost"] + r["t_days"]) / 2.0
+        row["referral_kind"] = pd.Categorical(
+            ["duplicate"], categories=ev["referral_kind"].cat.categories
+        )
+        rows.append(row)
+    with_duplicates = (
+        pd.concat([ev, *rows], ignore_index=True)
+        .sort_values("t_days", kind="stable")
+        .reset_index(drop=True)
+    )
+    before = metrics(m, ev, children)
+    changed = metrics(m, with_duplicates, children)
+    for name in ("days_missing", "child_days_exploited_unidentified"):
+        assert changed[name] == pytest.approx(before[name], rel=1e-12), name
+    assert changed["duplicate_referrals"] == before["duplicate_referrals"] + len(rows)
+
+
+def test_every_guardian_allocation_answers_exactly_one_request(small: Scenario) -> None:
+    """With the direct ICTG caseload far short of need (children wait for a place) and
+    re-trafficking with repeat referrals common (a new case may open while the child waits),
+    over the whole run: requests never answered = requests - allocations, and no request is
+    answered faster than its own wait.
+
+    Catches: a request matched to its allocation by case (episode) rather than by the child's
+    next allocation: a request answered after a repeat referral opened a new case counted as
+    unanswered, and a second request in one case given the first request's wait."""
+    sc = longer(
+        small,
+        2.0,
+        **{
+            **GUARDED,
+            "guardianship.ictg_direct_caseload": 40,
+            "retrafficking.rate_per_year_child": 1.5,
+            "retrafficking.p_re_referred": 1.0,
+        },
+    )
+    m, ev, children = run(sc)
+    requests = int((ev["event"] == "guardian_requested").sum())
+    allocations = int((ev["event"] == "guardian_allocated").sum())
+    table = metrics(m, ev, children)
+    assert requests > allocations > 100  # the caseload binds, and guardians are allocated
+    # the situation the test is about: an allocation in a later case than its request
+    req = of(ev, "guardian_requested").groupby("child_id")["episode"].last()
+    alloc = of(ev, "guardian_allocated").groupby("child_id")["episode"].last()
+    later = (alloc > req.reindex(alloc.index)).sum()
+    assert later > 0
+    assert table["guardian_requests_unanswered"] == requests - allocations

@@ -183,6 +183,31 @@ def test_catches_a_return_with_no_missing_episode(base: tuple[Scenario, RunResul
     assert caught(bad, "one_missing_episode_at_a_time", placed.child_id), describe(bad)
 
 
+def test_catches_re_trafficking_twice_or_a_placement_while_exploited(
+    base: tuple[Scenario, RunResult],
+) -> None:
+    """A child re-trafficked a second time with no referral in between, and a child placed
+    in care while with their exploiters (the two marks of a wait for a place that outlived
+    the child's re-trafficking, caught in ``tests/test_care_waits.py``)."""
+    sc, r = base
+    ev = r.events
+    again = rows_of(ev, "re_trafficked")
+    again = again[again["reason"] != "after_18"]
+    twice = again.iloc[0]
+    placed = again[again["child_id"] != twice.child_id].iloc[0]
+    ev = add_row(ev, twice.name, t_days=twice.t_days + 0.001)
+    ev = add_row(
+        ev,
+        rows_of(ev, "placed").index[0],
+        child_id=placed.child_id,
+        episode=placed.episode,
+        t_days=placed.t_days + 0.001,
+    )
+    bad = checked(sc, ev, r.children)
+    assert caught(bad, "exploited_until_identified_again", twice.child_id), describe(bad)
+    assert caught(bad, "exploited_until_identified_again", placed.child_id), describe(bad)
+
+
 def test_catches_a_cg_decision_before_the_rg(base: tuple[Scenario, RunResult]) -> None:
     sc, r = base
     ev = r.events.copy()

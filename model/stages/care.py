@@ -52,7 +52,7 @@ CARE_SLOTS = 8  # 0 placed, 1 hotel, 2 type, 3 stay with a parent, 4 prone, 5 IM
 PRONE_SLOT = 4  # read once per child, at the first referral (a trait, not a per-stay draw)
 STEP_DRAWS = 5  # per step of a stay: missing gap, time away, not found, move gap, new type
 MISSING_SLOTS = 20 * STEP_DRAWS  # the first 20 steps of a stay; later steps: a private stream
-__all__ = ["MISSING_SLOTS", "PLACEMENT_TYPES", "draw_traits", "start"]
+__all__ = ["MISSING_SLOTS", "PLACEMENT_TYPES", "draw_traits", "give_up_waiting", "start"]
 
 
 def draw_traits(model: NRMModel, child: Child) -> None:
@@ -78,8 +78,17 @@ def start(model: NRMModel, child: Child) -> None:
     if u[0] >= p_placed:
         return
     child.seeking_placement = True
+    child.care_wait = object()  # this stay's wait (see give_up_waiting)
     missing = model.row(Stream.MISSING, child)
     model.env.process(placement(model, child, u, missing, child.n_referrals))
+
+
+def give_up_waiting(child: Child) -> None:
+    """A child waiting for a place who is re-trafficked is not there to be placed: the wait
+    ends (a place that frees later goes to the next child waiting), and a later referral
+    starts a stay of its own, with its own draws."""
+    child.seeking_placement = False
+    child.care_wait = None
 
 
 def age_mix(p: Params, age: float) -> Share:
@@ -147,8 +156,10 @@ def placement(
     ``referral`` of the child) that started the stay."""
     env = model.env
     ho = home_office_accommodation(model, child, u)
+    wait = child.care_wait
     kind = yield from _take_place(model, child, u, ho)
-    child.seeking_placement = False
+    if child.care_wait is wait:  # not given up (a later referral's wait is not this one)
+        child.seeking_placement, child.care_wait = False, None
     if not kind:
         return
     end = min(child.day18, model.end_day, age_dispute.placement_end(child))
@@ -228,7 +239,26 @@ def _take_place(
     kind = wanted if model.placements[wanted].try_take() else _overflow(model, child)
     if kind:
         return kind
-    got = yield model.placements[wanted].take(lambda: model.env.now < child.day18)
+    wait = child.care_wait
+
+    def still_wanted() -> bool:  # under 18 and not given up (re-trafficked meanwhile)
+        return model.env.now < child.day18 and child.care_wait is wait
+
+    if wanted == "hotel":
+        open_ = [True]  # the hotel wait, until hotels close
+        taken = model.placements["hotel"].take(lambda: open_[0] and still_wanted())
+        yield taken | model.hotels_closed
+        if taken.triggered:
+            return "hotel" if taken.value else ""
+        open_[0] = False
+        if not still_wanted():
+            return ""
+        # hotels closed while the child waited: a local-authority placement by age instead
+        wanted = age_mix(model.params, child.age_at(model.env.now)).pick(u[2])
+        kind = wanted if model.placements[wanted].try_take() else _overflow(model, child)
+        if kind:
+            return kind
+    got = yield model.placements[wanted].take(still_wanted)
     return wanted if got else ""
 
 
