@@ -699,18 +699,21 @@ def _identified_again(ev: pd.DataFrame) -> pd.Series:
 
 
 def _missing(a: Analysis) -> pd.DataFrame:
-    """Missing episodes: to the return; if not found, to the referral that identifies the
-    child again (repeat or linked, not duplicate), or the end of the follow-up (or the
-    horizon)."""
+    """Missing episodes (from care): to the return; if not found, to the referral that
+    identifies the child again (repeat or linked, not duplicate), or 18 (child-days: as an
+    episode of going missing from care ends when care does), or the horizon."""
     ev = a.ev
     end_ok = (ev["event"].isin(("returned", "followup_ended")) | _identified_again(ev)).to_numpy()
-    return spells(
+    out = spells(
         ev,
         "went_missing",
         ("returned", "followup_ended", "referred"),
         a.horizon_day,
         end_mask=end_ok,
     )
+    if len(out):
+        out["t_end"] = np.minimum(out["t_end"], out["day18"])
+    return out
 
 
 def _exploited(a: Analysis) -> pd.DataFrame:
@@ -1125,7 +1128,7 @@ def _children_not_found(v: View) -> pd.Series:
 
 @metric(
     "days_missing",
-    "child-days missing in the period (not-found children until identified again)",
+    "child-days missing from care in the period (a child not found: until identified again, or 18)",
     "child-days",
     title="Days missing",
     short="days missing",

@@ -821,3 +821,33 @@ def test_every_guardian_allocation_answers_exactly_one_request(small: Scenario) 
     later = (alloc > req.reindex(alloc.index)).sum()
     assert later > 0
     assert table["guardian_requests_unanswered"] == requests - allocations
+
+
+def test_days_missing_from_care_stop_at_18(small: Scenario) -> None:
+    """A child lost from care and never identified again is missing from care until 18, not
+    through the young-adult follow-up. Over a two-year run in which a third of episodes end
+    with the child not found and no one is re-referred, ``days_missing`` is the sum over
+    episodes of the days to the return, or for a child not found to the earlier of 18 and
+    the run's end.
+
+    Catches: a missing spell that runs to the end of the follow-up (18 plus three years), so
+    that the metric counts mostly young adults' time after care ended."""
+    sc = longer(
+        small, 2.0, **{"care.p_unfound_per_episode": 0.3, "retrafficking.p_re_referred": 0.0}
+    )
+    m, ev, children = run(sc)
+    went = of(ev, "went_missing").sort_values("t_days")
+    ends = of(ev, "returned", "not_found").sort_values("t_days")
+    paired = pd.merge_asof(
+        went[["child_id", "t_days"]],
+        ends[["child_id", "t_days", "event"]].rename(columns={"t_days": "t_back"}),
+        left_on="t_days",
+        right_on="t_back",
+        by="child_id",
+        direction="forward",
+    ).merge(children[["child_id", "day18"]], on="child_id")
+    lost = paired["event"] != "returned"
+    assert (lost & (paired["day18"] < m.end_day)).sum() > 10  # lost, then 18 within the run
+    until = np.where(lost, np.minimum(paired["day18"], m.end_day), paired["t_back"])
+    expected = float((until - paired["t_days"]).sum())
+    assert metrics(m, ev, children)["days_missing"] == pytest.approx(expected, rel=1e-9)
