@@ -297,50 +297,62 @@ def incremental_net_benefit(
     return inb
 
 
-def spline_fit(x: np.ndarray, y: np.ndarray, max_knots: int = 8) -> np.ndarray:
-    """Fitted E[y | x]: a cubic regression spline, knots at quantiles, the number of knots
-    chosen by generalised cross-validation; a variable with few, repeated values (an integer
-    or an ensemble id) uses the mean of y at each value."""
+def spline_projections(x: np.ndarray, max_knots: int = 8) -> np.ndarray:
+    """The projections (hat matrices, ``k x n x n``) of the regressions EVPPI chooses among
+    for the input ``x``: the mean (no information in ``x``) and cubic regression splines with
+    0 to ``max_knots`` knots at quantiles, or for a variable with few, repeated values (an
+    integer or an ensemble id) the mean at each value. Fitted
+    values of any outcome ``y`` are ``H @ y``; they depend on ``x`` only, so they are built
+    once per input and reused for every option and every permutation of the points."""
     from scipy.interpolate import BSpline
 
     x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    uniq = np.unique(x)
     n = len(x)
+    uniq, inverse = np.unique(x, return_inverse=True)
     if len(uniq) <= 8 and len(uniq) <= n / 2:  # repeated values: the mean at each value
-        means = pd.Series(y).groupby(x).transform("mean").to_numpy()
-        return np.asarray(means, float)
+        same = inverse[:, None] == inverse[None, :]
+        return (same / same.sum(axis=1, keepdims=True))[None, :, :]
     lo, hi = float(x.min()), float(x.max())
-    best_fit, best_gcv = np.full(n, y.mean()), np.inf
+    hats = [np.full((n, n), 1.0 / n)]  # the mean: no information in x
     for knots in range(0, max_knots + 1):
-        p = knots + 4
-        if p >= n - 2:
+        if knots + 4 >= n - 2:
             break
         inner = np.quantile(x, np.linspace(0, 1, knots + 2)[1:-1]) if knots else np.array([])
         inner = np.unique(inner[(inner > lo) & (inner < hi)])
         t = np.concatenate([[lo] * 4, inner, [hi] * 4])
         basis = BSpline.design_matrix(np.clip(x, lo, hi), t, 3).toarray()
-        coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
-        fit = basis @ coef
-        rss = float(((y - fit) ** 2).sum())
-        dof = basis.shape[1]
-        gcv = n * rss / (n - dof) ** 2
-        if gcv < best_gcv:
-            best_fit, best_gcv = fit, gcv
-    return best_fit
+        hats.append(basis @ np.linalg.pinv(basis))
+    return np.stack(hats)
+
+
+def _dof(hats: np.ndarray) -> np.ndarray:
+    return np.einsum("kii->k", hats)
+
+
+def _fitted(hats: np.ndarray, dof: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """E[y | x] for each column of ``y`` (``n x options``): per column, the projection with
+    the smallest generalised cross-validation score ``n RSS / (n - dof)^2``."""
+    n = y.shape[0]
+    fits = hats @ y  # k x n x options
+    rss = ((y[None, :, :] - fits) ** 2).sum(axis=1)  # k x options
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gcv = n * rss / (n - dof[:, None]) ** 2
+    gcv[~np.isfinite(gcv)] = np.inf
+    best = np.argmin(gcv, axis=0)
+    return fits[best, :, np.arange(y.shape[1])].T
+
+
+def _evppi_of(hats: np.ndarray, dof: np.ndarray, y: np.ndarray) -> float:
+    fitted = _fitted(hats, dof, y)
+    return float(max(fitted.max(axis=1).mean() - fitted.mean(axis=0).max(), 0.0))
 
 
 def evppi(inb: pd.DataFrame, x: pd.Series | np.ndarray) -> float:
     """EVPPI of one input: mean of the max over options of E[INB | x] minus the max over
-    options of its mean (Strong and Oakley's regression estimator)."""
-    xv = np.asarray(x, float)
-    fitted = np.column_stack(
-        [
-            spline_fit(xv, inb[c].to_numpy(float)) if (inb[c] != 0).any() else np.zeros(len(xv))
-            for c in inb.columns
-        ]
-    )
-    return float(max(fitted.max(axis=1).mean() - fitted.mean(axis=0).max(), 0.0))
+    options of its mean (Strong and Oakley's regression estimator, E[INB | x] by
+    ``spline_projections`` with the knots chosen by generalised cross-validation)."""
+    hats = spline_projections(np.asarray(x, float))
+    return _evppi_of(hats, _dof(hats), inb.to_numpy(float))
 
 
 def evpi(inb: pd.DataFrame) -> float:
@@ -351,21 +363,39 @@ def evpi(inb: pd.DataFrame) -> float:
 
 
 MIN_EVPPI_POINTS = 30  # design points below which EVPPI is not estimated
+NOISE_PERMUTATIONS = 200  # permutations of the design points for the noise floor
 
 
-def evppi_noise_floor(inb: pd.DataFrame, permutations: int = 20, seed: int = 0) -> float:
-    """The EVPPI the estimator gives an input unrelated to the outcomes (a random permutation
-    of the design points, 95th percentile over ``permutations``): its upward bias from
-    finite samples and Monte Carlo noise. Below it, an EVPPI is not distinguishable from 0."""
+def evppi_noise_floor(
+    inb: pd.DataFrame,
+    factors: pd.DataFrame | None = None,
+    permutations: int = NOISE_PERMUTATIONS,
+    seed: int = 0,
+) -> float:
+    """The largest EVPPI that inputs unrelated to the outcomes reach by chance: the design
+    points' outcomes are permuted (which keeps each input's own values, and so its
+    leverage, but breaks any link), the EVPPI of every input computed, and the largest
+    kept; the floor is the 95th percentile of that largest value over ``permutations``.
+    An EVPPI above it is above what any of the inputs would show by chance in 95% of
+    permutations (a family-wise threshold: with a hundred inputs, the per-input 95th
+    percentile would flag about five unrelated ones). Without ``factors``, one input of
+    evenly spaced values stands in."""
     rng = np.random.default_rng(seed)
-    n = len(inb)
-    values = [evppi(inb, rng.permutation(n).astype(float)) for _ in range(permutations)]
-    return float(np.quantile(values, 0.95)) if values else float("nan")
+    y = inb.to_numpy(float)
+    n = len(y)
+    columns = [np.arange(n, dtype=float)] if factors is None else list(factors.to_numpy(float).T)
+    projections = [spline_projections(x) for x in columns]
+    dofs = [_dof(h) for h in projections]
+    largest = []
+    for _ in range(permutations):
+        yp = y[rng.permutation(n)]
+        largest.append(max(_evppi_of(h, d, yp) for h, d in zip(projections, dofs, strict=True)))
+    return float(np.quantile(largest, 0.95)) if largest else float("nan")
 
 
 def evppi_table(inb: pd.DataFrame, factors: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """EVPPI for every factor column (``factors`` indexed by point), largest first, with the
-    EVPI and the estimator's noise floor (:func:`evppi_noise_floor`); NaN with fewer than
+    EVPI and the family-wise noise floor (:func:`evppi_noise_floor`); NaN with fewer than
     ``MIN_EVPPI_POINTS`` design points."""
     x = factors.loc[inb.index]
     total = evpi(inb)
@@ -376,7 +406,7 @@ def evppi_table(inb: pd.DataFrame, factors: pd.DataFrame, seed: int = 0) -> pd.D
         out["noise_floor"] = np.nan
         out["above_noise"] = False
         return out
-    floor = evppi_noise_floor(inb, seed=seed)
+    floor = evppi_noise_floor(inb, x, seed=seed)
     rows = [{"factor": c, "evppi": evppi(inb, x[c]), "evpi": total} for c in x.columns]
     out = pd.DataFrame(rows)
     out["share_of_evpi"] = out["evppi"] / total if total > 0 else np.nan

@@ -483,8 +483,9 @@ def _psa_evppi_section(
             "is left blank. "
             "Read: the parameter with the largest EVPPI is the unknown that, if "
             "researched, would most change which lever looks best on this outcome. "
-            f"Noise floor (95th percentile of the EVPPI of a random permutation of "
-            f"the design points, i.e. of an irrelevant input): "
+            f"Noise floor (the largest EVPPI any parameter reaches when the design "
+            f"points' outcomes are permuted, 95th percentile over "
+            f"{an.NOISE_PERMUTATIONS} permutations: a threshold for all parameters at once): "
             f"{float(table['noise_floor'].iloc[0]) if len(table) else float('nan'):.4g}"
             "; values below it are not distinguishable from 0.",
         ],
