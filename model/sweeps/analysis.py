@@ -333,7 +333,8 @@ def _fitted(hats: np.ndarray, dof: np.ndarray, y: np.ndarray) -> np.ndarray:
     """E[y | x] for each column of ``y`` (``n x options``): per column, the projection with
     the smallest generalised cross-validation score ``n RSS / (n - dof)^2``."""
     n = y.shape[0]
-    fits = hats @ y  # k x n x options
+    k, n_ = hats.shape[:2]
+    fits = (hats.reshape(k * n_, n_) @ y).reshape(k, n_, -1)  # k x n x options, one product
     rss = ((y[None, :, :] - fits) ** 2).sum(axis=1)  # k x options
     with np.errstate(divide="ignore", invalid="ignore"):
         gcv = n * rss / (n - dof[:, None]) ** 2
@@ -382,15 +383,20 @@ def evppi_noise_floor(
     evenly spaced values stands in."""
     rng = np.random.default_rng(seed)
     y = inb.to_numpy(float)
-    n = len(y)
+    n, options = y.shape
+    if permutations <= 0:
+        return float("nan")
     columns = [np.arange(n, dtype=float)] if factors is None else list(factors.to_numpy(float).T)
-    projections = [spline_projections(x) for x in columns]
-    dofs = [_dof(h) for h in projections]
-    largest = []
-    for _ in range(permutations):
-        yp = y[rng.permutation(n)]
-        largest.append(max(_evppi_of(h, d, yp) for h, d in zip(projections, dofs, strict=True)))
-    return float(np.quantile(largest, 0.95)) if largest else float("nan")
+    orders = np.stack([rng.permutation(n) for _ in range(permutations)])
+    # every permutation side by side: n x (permutations * options), one regression per input
+    stacked = y[orders].transpose(1, 0, 2).reshape(n, permutations * options)
+    largest = np.full(permutations, -np.inf)
+    for x in columns:
+        hats = spline_projections(x)
+        fitted = _fitted(hats, _dof(hats), stacked).reshape(n, permutations, options)
+        value = fitted.max(axis=2).mean(axis=0) - fitted.mean(axis=0).max(axis=1)
+        largest = np.maximum(largest, np.maximum(value, 0.0))
+    return float(np.quantile(largest, 0.95)) if columns else float("nan")
 
 
 def evppi_table(inb: pd.DataFrame, factors: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
