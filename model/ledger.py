@@ -314,9 +314,11 @@ def _introduction(ledger: Sequence[Row]) -> list[str]:
         "calls its role `fitted`), must declare it (the last section below).",
         "- Importance: this page does not rank the assumptions. The committed PSA of the "
         "levers (`experiments/results/psa_levers_64`, 64 parameter sets) finds no parameter's "
-        "EVPPI above its noise floor for children going missing, and no Morris screen on "
-        "today's engine is committed; run `nrmsim sweep experiments/morris_screening.toml` "
-        "and `nrmsim analyse` for mu* per parameter.",
+        "EVPPI above its noise floor for children going missing. The committed Morris "
+        "screen of the historical run (`experiments/results/morris_screening`, 128 "
+        "parameters, r = 3) gives mu* per parameter and output for 2024; its leaders are "
+        "fitted or declared parameters (decision capacity, the missing-from-care hazard), "
+        "and its intervals are too wide to order the assumptions below.",
         "",
     ]
 
