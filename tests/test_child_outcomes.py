@@ -584,6 +584,37 @@ def test_ima_removes_irregular_arrivals_without_leave_at_18(small: Scenario) -> 
     assert set(later["event"]) <= {"followup_ended"} | justice
 
 
+def test_a_child_removed_at_18_while_waiting_counts_as_turning_18_undecided(
+    small: Scenario,
+) -> None:
+    """Catches: the removal under the Illegal Migration Act checked before the birthday is
+    recorded, so children removed with their case still open vanish from
+    ``aged_out_without_decision`` and the Act appears to cut the children who turn 18
+    waiting (found by a review on 4 December 2026: 0 of the removed children with an open
+    case had a ``turned_18`` row)."""
+    sc = longer(
+        small,
+        1.5,
+        **{
+            "identification.child_referrals_per_year": 5000.0,
+            "policy.ima_in_force": True,
+            "ima.p_removed_at_18": 1.0,
+            "identification.p_arrived_irregularly_non_uk": 1.0,
+            "identification.age_band": {"0-11": 0.0, "12-14": 0.0, "15-17": 1.0},
+        },
+    )
+    _, ev, _ = run(sc)
+    removed_waiting = of(ev, "withdrawn")
+    removed_waiting = removed_waiting[removed_waiting["reason"] == "removed_at_18"]
+    assert len(removed_waiting) > 100
+    turned = of(ev, "turned_18")
+    key = ["child_id", "t_days"]
+    joined = removed_waiting[key].merge(turned[key], on=key, how="left", indicator=True)
+    assert (joined["_merge"] == "both").all(), "removed while waiting without turned_18"
+    # and the metric counts them: every turned_18 row is a child still waiting at 18
+    assert len(turned) >= len(removed_waiting)
+
+
 def test_ima_home_office_accommodation_is_outside_care_with_hotel_rates(small: Scenario) -> None:
     """Catches: the IMA acting only through disqualification (issue 7 section 7)."""
     sc = small.with_values(

@@ -89,6 +89,8 @@ def turn_18(model: NRMModel, child: Child) -> None:
         and not has_leave
         and u[4] < p.ima.p_removed_at_18
     ):
+        if child.is_open:  # turned 18 still waiting, whatever follows (here: removal)
+            model.record(child, Event.TURNED_18)
         remove(model, child)
         return
     if child.is_open:
