@@ -154,9 +154,11 @@ def _metrics_section() -> list[str]:
         "",
         "Kinds: " + "; ".join(f"*{k}*: {v}" for k, v in KINDS.items()) + ".",
         "",
-        "Flows add up over groups and years (the report sums them); stocks, rates and means do",
-        "not. *Better*: the direction the sweep analysis ranks options by (blank: reported, not",
-        "ranked). *Title*: the report's name for it. *Tags*: "
+        "Flows add up over disjoint groups, and over years except the counts of distinct",
+        "children (kind *flow, distinct*: a child who goes missing in two years is one child",
+        "over both; the report sums the other flows over its policy window); stocks, rates and",
+        "means do not. *Better*: the direction the sweep analysis ranks options by (blank:",
+        "reported, not ranked). *Title*: the report's name for it. *Tags*: "
         + "; ".join(f"*{k}*: {v}" for k, v in TAGS.items())
         + ".",
         "",
@@ -168,7 +170,8 @@ def _metrics_section() -> list[str]:
             m.groupings, ", ".join(f"`{g}`" for g in m.groupings)
         )
         lines.append(
-            f"| `{m.name}` | {_cell(m.label)} | {m.unit} | {m.kind} | {groups} | "
+            f"| `{m.name}` | {_cell(m.label)} | {m.unit} | "
+            f"{m.kind}{', distinct' if m.distinct else ''} | {groups} | "
             f"{m.better or ''} | {_cell(m.title)} | {', '.join(sorted(m.tags))} |"
         )
     return lines

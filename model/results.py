@@ -94,6 +94,7 @@ class Metric:
     payer: str | None = None  # for a cost by payer: its payer (PAYERS)
     tags: frozenset[str] = frozenset()  # keys of TAGS
     rows_by: str | None = None  # a multi-row metric: the column that splits its rows
+    distinct: bool = False  # a count of distinct children: a child counts once a period
 
     @property
     def display(self) -> str:
@@ -102,11 +103,16 @@ class Metric:
 
     @property
     def additive(self) -> bool:
-        """Whether values add over disjoint groups and years (counts and costs: flows).
-
-        A sum over the years counts a child in a distinct-children count once per year; costs
-        by group leave out decision capacity, which no child carries."""
+        """Whether values add over disjoint groups (counts and costs: flows). Costs by group
+        leave out decision capacity, which no child carries."""
         return self.kind == "flow"
+
+    @property
+    def adds_over_years(self) -> bool:
+        """Whether the values of consecutive periods add up to the value of their union: flows
+        that count events or costs, not distinct children (a child who goes missing in two
+        years is one child over both, not two)."""
+        return self.kind == "flow" and not self.distinct
 
     @property
     def zero_if_absent(self) -> bool:
@@ -142,6 +148,7 @@ def metric(
     payer: str | None = None,
     tags: Iterable[str] = (),
     rows_by: str | None = None,
+    distinct: bool = False,
 ) -> Callable[[Callable[[View], pd.Series]], Callable[[View], pd.Series]]:
     """Register the decorated function as metric ``name`` (see ``Metric`` for the fields).
 
@@ -179,6 +186,7 @@ def metric(
             payer=payer,
             tags=frozenset(tags),
             rows_by=rows_by,
+            distinct=distinct,
         )
         return fn
 
@@ -829,6 +837,7 @@ def _duplicate_referrals(v: View) -> pd.Series:
     title="Children referred again",
     short="re-referred",
     better="lower",
+    distinct=True,
 )
 def _children_re_referred(v: View) -> pd.Series:
     return v.nunique(_kind(v, "repeat", "linked", "duplicate"))
@@ -1052,6 +1061,7 @@ def _age_at_decision(v: View) -> pd.Series:
     "children",
     title="Children in a care placement",
     short="placed",
+    distinct=True,
 )
 def _children_placed(v: View) -> pd.Series:
     return v.overlap(v.a.derived("placements", v.g), distinct=True)
@@ -1110,6 +1120,7 @@ def _missing_episodes(v: View) -> pd.Series:
     short="went missing",
     better="lower",
     tags=("key",),
+    distinct=True,
 )
 def _children_gone_missing(v: View) -> pd.Series:
     return v.nunique(v.of("went_missing"))
@@ -1121,6 +1132,7 @@ def _children_gone_missing(v: View) -> pd.Series:
     "children",
     title="Missing children not found",
     short="not found",
+    distinct=True,
 )
 def _children_not_found(v: View) -> pd.Series:
     return v.nunique(v.of("not_found"))
@@ -1282,6 +1294,7 @@ def _days_to_guardian(v: View) -> pd.Series:
     "children",
     title="Children supported by a guardian",
     short="with guardian",
+    distinct=True,
 )
 def _children_with_guardian(v: View) -> pd.Series:
     return v.overlap(v.a.derived("guardians", v.g), distinct=True)
@@ -1398,6 +1411,7 @@ def _re_trafficked(v: View) -> pd.Series:
     short="children re-trafficked",
     better="lower",
     tags=("reference",),
+    distinct=True,
 )
 def _children_re_trafficked(v: View) -> pd.Series:
     return v.nunique(_retrafficked(v, adult=False))

@@ -232,3 +232,42 @@ def test_payer_metrics_sum_to_public_cost(summary: pd.DataFrame) -> None:
         index=["year", "group_by", "group"], columns="metric", values="value"
     )
     assert np.allclose(wide[list(PAYER_METRICS)].sum(axis=1), wide["public_cost_gbp"], rtol=1e-12)
+
+
+def test_flows_that_add_over_years_add_over_periods_and_distinct_counts_do_not(
+    baseline: Scenario,
+) -> None:
+    """Catches: a count of distinct children marked as adding over years, which the report
+    then sums over its policy window (a child who goes missing in 2025 and 2026 counted
+    twice in the "2025-2027" column: found by a review on 4 December 2026), and a flow that
+    double-counts or drops events at a period boundary. For every flow, the value over two
+    consecutive periods is compared with the sum of the two, per group of a grouping."""
+    from model.runner import analyse, simulate
+
+    sc = baseline.with_values({"identification.child_referrals_per_year": 3000.0})
+    model = simulate(sc, 0)
+    analysis, _, _ = analyse(model)
+    a = model.calendar.day(sc.start)
+    b = model.end_day
+    mid = 0.5 * (a + b)
+    flows = [n for n, m in REGISTRY.items() if m.kind == "flow" and not m.rows_by]
+    assert any(REGISTRY[n].distinct for n in flows)
+    for group_by in ("all", "sex"):
+        halves = analysis.metrics([(0, a, mid), (1, mid, b)], group_by, flows)
+        summed = halves.groupby(["group", "metric"])["value"].sum()
+        whole = analysis.period_metrics(a, b, group_by, flows).set_index(["group", "metric"])
+        joined = whole["value"].to_frame("whole").join(summed.rename("halves"), how="outer")
+        joined = joined.fillna(0.0)
+        for (group, name), row in joined.iterrows():
+            if REGISTRY[name].adds_over_years:
+                assert math.isclose(row.whole, row.halves, rel_tol=1e-9, abs_tol=1e-6), (
+                    name,
+                    group,
+                    row.whole,
+                    row.halves,
+                )
+            else:  # distinct children: at most the sum, and less once someone is in both
+                assert row.whole <= row.halves + 1e-9, (name, group)
+    missing = analysis.metrics([(0, a, mid), (1, mid, b)], "all", ["children_gone_missing"])
+    both = analysis.period_metrics(a, b, "all", ["children_gone_missing"])["value"].iloc[0]
+    assert both < missing["value"].sum()  # some child went missing in both halves

@@ -260,7 +260,7 @@ class _Page:
         additive = [
             m
             for m in dict.fromkeys([*HEADLINE, *CHILDREN, *COST_BY_PAYER])
-            if m in self.available and REGISTRY[m].additive
+            if m in self.available and REGISTRY[m].adds_over_years
         ]
         self.clusters = clusters_of(self.spec)
         totals = _window_totals(
@@ -292,7 +292,7 @@ class _Page:
                 cell["null"] = _cell(null_row, metric) if null_row else None
                 cells.append(cell)
             total = None
-            if REGISTRY[metric].additive and self.tperiod:
+            if REGISTRY[metric].adds_over_years and self.tperiod:
                 total = {
                     "base": _cell(self.total(self.baseline, metric), metric),
                     "cells": [_cell(self.total(n, metric), metric) for n in self.options],
