@@ -8,6 +8,7 @@ indexed by the referral number, so the same referral gets the same uniforms in e
 
 from __future__ import annotations
 
+import re
 import sys
 from array import array
 from collections.abc import Callable, Iterator, Sequence
@@ -151,6 +152,10 @@ REREADS: dict[tuple[str, str], str] = {
 }
 
 
+# mutation testing (docs/mutation.md) renames a function f to x_f__mutmut_orig or x_f__mutmut_N
+_MUTMUT_NAME = re.compile(r"^x_(\w+?)__mutmut_\w+$")
+
+
 @attrs.frozen
 class Read:
     """One read of a uniform: which slot, where in the code, when (simulation day)."""
@@ -189,7 +194,7 @@ class DrawAudit:
     def read(self, key: tuple[Any, ...], frame: FrameType) -> None:
         code = frame.f_code
         module = frame.f_globals.get("__name__", "").rsplit(".", 1)[-1]
-        site = (module, code.co_name, frame.f_lineno)
+        site = (module, _MUTMUT_NAME.sub(r"\1", code.co_name), frame.f_lineno)
         self.n_reads += 1
         self.reads.setdefault(key, []).append(Read(key, site, self._clock()))
 
