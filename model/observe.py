@@ -282,7 +282,8 @@ def published_tables(
     """Quarterly tables shaped like the Home Office NRM releases: child referrals by
     nationality, exploitation type and sex; RG and CG decisions and the share positive; with
     the all-ages equivalents of the counts (child share of the year) and cells below
-    ``SUPPRESS_BELOW`` suppressed as "*" (as the published tables do for small counts).
+    ``SUPPRESS_BELOW`` suppressed as "*" (as the published tables do for small counts). A
+    quarter cut by ``start`` or ``end`` holds only its days inside them.
 
     Columns: quarter, table, category, children, all_ages_equivalent.
     """
@@ -291,7 +292,9 @@ def published_tables(
     q = dt.date(start.year, 3 * ((start.month - 1) // 3) + 1, 1)
     while q <= end:
         nxt = dt.date(q.year + (q.month == 10), (q.month + 2) % 12 + 1, 1)
-        quarters.append((f"{q.year} Q{(q.month - 1) // 3 + 1}", q, min(nxt, end + dt.timedelta(1))))
+        # the first quarter starts at ``start`` (no warm-up activity), the last ends at ``end``
+        span = (max(q, start), min(nxt, end + dt.timedelta(1)))
+        quarters.append((f"{q.year} Q{(q.month - 1) // 3 + 1}", *span))
         q = nxt
     periods = [
         (label, float((a - origin).days), float((b - origin).days)) for label, a, b in quarters

@@ -271,3 +271,38 @@ def test_flows_that_add_over_years_add_over_periods_and_distinct_counts_do_not(
     missing = analysis.metrics([(0, a, mid), (1, mid, b)], "all", ["children_gone_missing"])
     both = analysis.period_metrics(a, b, "all", ["children_gone_missing"])["value"].iloc[0]
     assert both < missing["value"].sum()  # some child went missing in both halves
+
+
+def test_published_quarters_hold_only_the_days_inside_the_reporting_window(
+    baseline: Scenario,
+) -> None:
+    """Catches: the first quarter of the published tables starting at the quarter's first
+    day instead of the reporting start, so activity before ``--start`` (the warm-up) is
+    counted in it (found by a review on 4 December 2026; a start of 15 February put six
+    weeks of warm-up referrals in "Q1")."""
+    import datetime as dt
+
+    from model.runner import analyse, simulate
+
+    sc = baseline.with_run(end=dt.date(2024, 8, 31)).with_values(
+        {"identification.child_referrals_per_year": 4000.0}
+    )
+    model = simulate(sc, 0)
+    analysis, _, _ = analyse(model)
+    start, end = dt.date(2024, 2, 15), dt.date(2024, 8, 20)
+    tables = published_tables(analysis, sc.sim_start, start, end)
+    by_sex = tables[tables["table"] == "referrals by sex"]
+
+    def referrals(a: dt.date, b: dt.date) -> float:
+        days = model.calendar.day(a), model.calendar.day(b)
+        return float(analysis.period_metrics(*days, "all", ["referrals"])["value"].iloc[0])
+
+    for quarter, a, b in (
+        ("2024 Q1", start, dt.date(2024, 4, 1)),
+        ("2024 Q2", dt.date(2024, 4, 1), dt.date(2024, 7, 1)),
+        ("2024 Q3", dt.date(2024, 7, 1), end + dt.timedelta(1)),
+    ):
+        cells = by_sex.loc[by_sex["quarter"] == quarter, "children"]
+        assert len(cells) and not cells.str.contains(r"\*").any(), quarter
+        total = sum(float(c.replace(",", "")) for c in cells)
+        assert total == referrals(a, b) > 0, quarter
