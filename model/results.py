@@ -1584,9 +1584,13 @@ def _outside_events_cost(v: View, event: str, key: str) -> pd.Series:
 def _outside_hotel_days(v: View) -> pd.Series:
     if v.g != "all":
         return pd.Series(dtype=float)
-    ended = v.a.outside[v.a.outside["event"] == "placement_ended"]
-    t1 = ended["t_days"].to_numpy(float)
-    t0 = t1 - ended["value"].to_numpy(float)
+    outside = v.a.outside
+    ended = outside[outside["event"] == "placement_ended"]
+    # a child still in the hotel when the run ends has no end row: the stay runs to the horizon
+    arrived = outside[outside["event"] == "hotel_arrived"]
+    staying = arrived[~arrived["child_id"].isin(ended["child_id"])]["t_days"].to_numpy(float)
+    t1 = np.concatenate([ended["t_days"].to_numpy(float), np.full(len(staying), v.a.horizon_day)])
+    t0 = np.concatenate([t1[: len(ended)] - ended["value"].to_numpy(float), staying])
     values = []
     for _, a, b in v.periods:
         lo, hi = np.maximum(t0, a), np.minimum(t1, b)

@@ -494,6 +494,36 @@ def test_hotel_population_stays_out_of_nrm_metrics(small: Scenario) -> None:
     assert v1["cost_home_office_gbp"] > v0["cost_home_office_gbp"]
 
 
+def test_never_referred_children_still_in_a_hotel_at_the_end_are_paid_for(
+    small: Scenario,
+) -> None:
+    """Catches: hotel days of never-referred children costed only from the row that ends a
+    stay, so a child still in the hotel when the run ends cost nothing, in every period
+    (found by a review on 4 December 2026). With stays far longer than the run, almost every
+    child is still there at the end: the Home Office cost the arrivals add must be the daily
+    hotel cost times their days in the hotel up to the horizon."""
+    sc = small.with_values(
+        {
+            "policy.hotels_in_use": True,
+            "care.capacity_hotel": 5000,
+            "care.mean_hotel_stay_days": 3650.0,
+        }
+    )
+    m0, ev0, ch0 = run(sc.with_values({"care.hotel_arrivals_per_year": 0.0}))
+    m1, ev1, ch1 = run(sc.with_values({"care.hotel_arrivals_per_year": 2000.0}))
+    added = (
+        metrics(m1, ev1, ch1)["cost_home_office_gbp"]
+        - metrics(m0, ev0, ch0)["cost_home_office_gbp"]
+    )
+    outside = ev1[ev1["episode"] < 0]
+    arrived = of(outside, "hotel_arrived").set_index("child_id")["t_days"]
+    ended = of(outside, "placement_ended").set_index("child_id")["t_days"]
+    assert len(arrived) > 200 and len(ended) < 0.5 * len(arrived)  # most still there
+    days = (ended.reindex(arrived.index).fillna(m1.end_day) - arrived).sum()
+    per_day = m1.params.cost.per_day_hotel
+    assert math.isclose(added, per_day * days, rel_tol=1e-6), (added, per_day * days)
+
+
 def test_no_unregulated_accommodation_places_16_17s_in_care(small: Scenario) -> None:
     """Catches: the no_hotels_or_unregulated lever doing nothing to placements."""
     kinds = {}
