@@ -385,6 +385,34 @@ def test_valid_leave_lowers_re_trafficking_after_18(small: Scenario) -> None:
     assert out[0.1][0] < 0.5 * out[1.0][0]
 
 
+def test_leave_stops_acting_on_re_trafficking_the_day_it_expires(small: Scenario) -> None:
+    """Catches: leave that still counts as valid at the instant it expires (``now <=
+    leave_until``), so the hazard update scheduled for the expiry keeps the lower rate and the
+    protection outlasts the leave until something else about the young adult changes (a
+    surviving mutant of ``leave.valid``; the run-level test above grants five-year leave, which
+    never expires inside its two years)."""
+    from model.hazard import HazardClock
+    from model.stages import leave, retrafficking
+
+    duration, ratio = 100.0, 0.25
+    sc = small.with_values(
+        {"leave.duration_days": duration, "leave.retrafficking_hazard_ratio_after_18": ratio}
+    )
+    model = NRMModel(sc, 0)
+    child = Child(model, 0)
+    child.adult, child.nationality_group = True, "albania"
+    child.retraffic_clock = HazardClock(model.env, 0.5, lambda: None, math.inf)
+    retrafficking.update(model, child)
+    without_leave = child.retraffic_clock.rate
+    assert without_leave > 0
+    leave.grant(model, child)
+    assert child.retraffic_clock.rate == pytest.approx(ratio * without_leave)
+    model.env.run(until=duration - 1.0)
+    assert child.retraffic_clock.rate == pytest.approx(ratio * without_leave)
+    model.env.run(until=duration + 1e-6)
+    assert child.retraffic_clock.rate == pytest.approx(without_leave)
+
+
 # --------------------------------------------------------------------------- 5 care, missing
 def early_share(ev: pd.DataFrame, window: float) -> tuple[int, int]:
     """Missing episodes that start within ``window`` days of the latest placement or move."""
