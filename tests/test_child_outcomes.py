@@ -345,6 +345,29 @@ def test_leave_is_granted_over_children_subject_to_immigration_control(small: Sc
     assert (grants["value"] == m.params.leave.duration_days).all()
 
 
+def test_legal_advice_multiplies_the_chance_of_a_grant_of_leave_by_its_ratio(
+    small: Scenario,
+) -> None:
+    """Catches: legal advice that sets the chance of leave to its ratio or divides by it
+    (surviving mutants of ``leave.p_grant``), or that acts on children without advice. Legal
+    advice is off in the tests' baseline runs, so no run reached this line with advice."""
+    from types import SimpleNamespace
+
+    from model.stages import leave
+
+    for base, ratio in ((0.3, 2.0), (0.2, 1.5), (0.6, 2.0), (0.4, 1.0)):
+        sc = small.with_values(
+            {"leave.p_grant_confirmed_child": base, "legal_aid.leave_grant_ratio": ratio}
+        )
+        p = sc.initial_params()
+        advised, not_advised = (
+            SimpleNamespace(legal_advice=True),
+            SimpleNamespace(legal_advice=False),
+        )
+        assert leave.p_grant(p, not_advised) == pytest.approx(base)
+        assert leave.p_grant(p, advised) == pytest.approx(min(base * ratio, 1.0))
+
+
 def test_valid_leave_lowers_re_trafficking_after_18(small: Scenario) -> None:
     """Catches: five-year leave that only changes its own counter (the first review's
     finding), or leave acting before 18 or after it expires."""
