@@ -416,6 +416,55 @@ def test_no_disqualification_when_pod_policy_not_in_force(small: Scenario, pod_p
 
 
 @pytest.mark.parametrize(
+    ("ima", "pod_policy", "criminalised", "u_considered", "irregular", "expected"),
+    [
+        (True, "s63_revised", True, 0.1, True, 1 - 0.8 * 0.9),  # both routes
+        (True, "s63_original", True, 0.1, True, 1 - 0.5 * 0.9),
+        (True, "s63_revised", True, 0.9, True, 0.1),  # criminalised, not in the cohort
+        (True, "s63_revised", False, 0.1, True, 0.1),  # the Act's route only
+        (True, "none", True, 0.1, True, 0.1),
+        (True, "s63_revised", True, 0.1, False, 0.2),  # the policy's route only
+        (False, "s63_revised", False, 0.1, True, 0.0),
+        (False, "paused", True, 0.1, True, 0.0),
+    ],
+)
+def test_the_act_widens_disqualification_to_irregular_arrivals_as_a_second_route(
+    small: Scenario,
+    ima: bool,
+    pod_policy: str,
+    criminalised: bool,
+    u_considered: float,
+    irregular: bool,
+    expected: float,
+) -> None:
+    """The chance of disqualification at a positive RG: the policy's rate for a child in the
+    cohort, and under the Illegal Migration Act a second, independent route for an irregular
+    arrival (p_ima_irregular_arrival = 0.1 here). Catches: the Act's rate replacing the
+    policy's or adding to it without the overlap, the Act disqualifying every irregular
+    arrival (two surviving mutants of ``applies`` gave 1 + ... and 2 - ...), acting on regular
+    arrivals or while not in force, or the policy's rate for children outside the cohort."""
+    from types import SimpleNamespace
+
+    from model.stages import disqualification
+
+    sc = small.with_values(
+        {
+            "policy.ima_in_force": ima,
+            "policy.pod_policy": pod_policy,
+            "disqualification.p_considered_if_criminalised": 0.15,
+            "disqualification.p_if_considered_original": 0.5,
+            "disqualification.p_if_considered_revised": 0.2,
+            "disqualification.p_ima_irregular_arrival": 0.1,
+        }
+    )
+    model = SimpleNamespace(
+        params=sc.initial_params(), row=lambda _stream, _child: (u_considered, 0.5, 0.0, 0.0)
+    )
+    child = SimpleNamespace(criminalised=criminalised, arrived_irregularly=irregular)
+    assert disqualification.p_disqualified(model, child) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
     ("pod_policy", "key", "other"),
     [
         ("s63_original", "p_if_considered_original", "p_if_considered_revised"),

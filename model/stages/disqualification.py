@@ -34,11 +34,12 @@ def considered(model: NRMModel, child: Child) -> bool:
     return u[0] < model.params.disqualification.p_considered_if_criminalised
 
 
-def applies(model: NRMModel, child: Child) -> bool:
-    """Decide and log disqualification at a positive RG; True if the child is disqualified."""
+def p_disqualified(model: NRMModel, child: Child) -> float:
+    """Chance that a child with a positive RG is disqualified under the rules in force now: the
+    policy's rate for a considered child, widened under the IMA for an irregular arrival (either
+    route disqualifies)."""
     policy = model.params.policy
     p = model.params.disqualification
-    u = model.row(Stream.DISQUALIFICATION, child)
     prob = 0.0
     if considered(model, child):
         prob = (
@@ -48,8 +49,14 @@ def applies(model: NRMModel, child: Child) -> bool:
         )
     if policy.ima_in_force and child.arrived_irregularly:
         prob = 1.0 - (1.0 - prob) * (1.0 - p.p_ima_irregular_arrival)
-    if u[1] < prob:
-        model.record(child, Event.DISQUALIFIED, -1, policy.pod_policy)
+    return prob
+
+
+def applies(model: NRMModel, child: Child) -> bool:
+    """Decide and log disqualification at a positive RG; True if the child is disqualified."""
+    u = model.row(Stream.DISQUALIFICATION, child)
+    if u[1] < p_disqualified(model, child):
+        model.record(child, Event.DISQUALIFIED, -1, model.params.policy.pod_policy)
         model.close_episode(child, "disqualified")
         return True
     return False
