@@ -325,7 +325,9 @@ def test_msvcc_support_lowers_re_trafficking_after_18(small: Scenario) -> None:
 # --------------------------------------------------------------------------- 4 leave
 def test_leave_is_granted_over_children_subject_to_immigration_control(small: Scenario) -> None:
     """Catches: a grant rate computed over all confirmed children (UK children are not subject
-    to immigration control), and grants without their duration."""
+    to immigration control), grants without their duration, and a delay from the positive CG
+    to the grant that is not exponential with mean ``mean_days_to_grant`` (a surviving mutant
+    of ``leave.consider`` divided the mean by the log instead of multiplying)."""
     sc = longer(
         small,
         1.0,
@@ -343,6 +345,13 @@ def test_leave_is_granted_over_children_subject_to_immigration_control(small: Sc
     assert (grants["nationality_group"] != "uk").all()
     assert len(grants) / len(non_uk) == pytest.approx(0.3, abs=0.05)
     assert (grants["value"] == m.params.leave.duration_days).all()
+    cg = of(ev, "cg_decided")
+    cg = cg[cg["positive"].fillna(False).to_numpy()][["child_id", "episode", "t_days"]]
+    delays = grants.merge(cg, on=["child_id", "episode"], suffixes=("", "_cg"))
+    delays = delays["t_days"] - delays["t_days_cg"]
+    assert len(delays) > 200
+    # exponential, mean 5 days: median 5 ln 2 = 3.5 (the wrong rule's median is 5 / ln 2 = 7.2)
+    assert delays.median() == pytest.approx(5.0 * math.log(2), abs=0.8)
 
 
 def test_legal_advice_multiplies_the_chance_of_a_grant_of_leave_by_its_ratio(
